@@ -1,0 +1,1 @@
+"""Tollgate's controller: Event Socket, call flow, Redis store and the CLI."""

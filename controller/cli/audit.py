@@ -1,0 +1,83 @@
+"""`tollgate audit`: the audit stream, newest last, with filters and --follow."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from controller.cli.context import Ctx, json_option, pass_ctx
+from controller.cli.output import emit_json, table
+from controller.errors import InvalidInput
+
+
+def _matches(fields: dict, extension: str | None, verdict: str | None, since: float | None) -> bool:
+    if extension and fields.get("extension") != extension and not fields.get("object", "").startswith(extension):
+        return False
+    if verdict and fields.get("verdict", "").upper() != verdict.upper():
+        return False
+    if since and float(fields.get("ts", 0)) < since:
+        return False
+    return True
+
+
+def _row(tenant: str, fields: dict) -> list[str]:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(fields.get("ts", 0))))
+    if fields.get("kind") == "verdict":
+        what = f"{fields.get('extension', '?')} -> {fields.get('dialed', '?')}"
+        how = f"{fields.get('verdict', '')} {fields.get('reason', '')}".strip()
+        extra = fields.get("detail", "")
+    else:
+        what = f"{fields.get('action', '')} {fields.get('object', '')}"
+        how = fields.get("actor", "")
+        extra = ""
+        if "after" in fields:
+            extra = fields["after"]
+    return [when, tenant, fields.get("kind", ""), what, how, extra[:100]]
+
+
+def _since(window: str | None) -> float | None:
+    if not window:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return time.time() - float(window[:-1]) * units[window[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise InvalidInput(f"--since {window!r}: use a number and s, m, h or d (e.g. 30m)") from None
+
+
+@click.command()
+@click.argument("tenants", nargs=-1)
+@click.option("--count", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--extension", default=None, help="Only this extension.")
+@click.option("--verdict", type=click.Choice(["ALLOW", "DENY", "CHALLENGE", "allow", "deny", "challenge"]))
+@click.option("--since", "window", default=None, help="Only the last N s/m/h/d, e.g. 2h.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new entries.")
+@json_option
+@pass_ctx
+def audit(c: Ctx, tenants, count, extension, verdict, window, follow):
+    """Show verdicts and operator changes (all tenants by default)."""
+    for t in tenants:
+        c.store.admin.require_tenant(t)
+    names = list(tenants) or c.store.admin.tenants()
+    since = _since(window)
+    rows = []
+    for t in names:
+        for entry_id, fields in c.store.audit.read(t, count=count if not (extension or verdict or since) else 100_000):
+            if _matches(fields, extension, verdict, since):
+                rows.append((entry_id, t, fields))
+    rows.sort(key=lambda r: (float(r[2].get("ts", 0)), r[0]))
+    rows = rows[-count:]
+    if c.json:
+        for entry_id, t, fields in rows:
+            emit_json({"id": entry_id, **fields})
+    else:
+        table(["time", "tenant", "kind", "what", "outcome", "detail"], [_row(t, f) for _, t, f in rows])
+    if not follow:
+        return
+    last = {t: "$" for t in names}
+    for t, entry_id, fields in c.store.audit.follow(names, last):
+        if entry_id and _matches(fields, extension, verdict, since):
+            click.echo(json.dumps({"id": entry_id, **fields}, ensure_ascii=False) if c.json
+                       else "  ".join(_row(t, fields)))

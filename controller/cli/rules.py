@@ -1,0 +1,83 @@
+"""`tollgate rules ...`: a tenant's ordered outbound rules."""
+
+from __future__ import annotations
+
+import click
+
+from controller.cli.context import Ctx, json_option, pass_ctx
+from controller.cli.output import emit_json, table
+from policies.classes import CallClass
+
+
+@click.group()
+def rules():
+    """Outbound rules, evaluated in order; the first enabled match decides."""
+
+
+@rules.command("add")
+@click.argument("tenant")
+@click.argument("name")
+@click.option("--action", type=click.Choice(["allow", "deny"]), required=True)
+@click.option("--class", "classes", multiple=True, type=click.Choice([c.value for c in CallClass]),
+              help="Match these classes (repeatable).")
+@click.option("--prefix", "prefixes", multiple=True, help="Match E.164 prefixes, e.g. +881 (repeatable).")
+@click.option("--list", "lists", multiple=True, help="Only callers enabled on one of these lists pass.")
+@click.option("--pin", is_flag=True, help="Ask for a PIN whatever the extension's setting.")
+@click.option("--position", type=int, default=None, help="1 = first; default: last.")
+@click.option("--disabled", is_flag=True)
+@json_option
+@pass_ctx
+def add(c: Ctx, tenant, name, action, classes, prefixes, lists, pin, position, disabled):
+    rule = c.store.admin.add_rule(tenant, name, action, classes, prefixes, lists, pin, position, not disabled)
+    emit_json(rule.to_json()) if c.json else click.echo(f"rule {rule.name} added")
+
+
+@rules.command("list")
+@click.argument("tenant")
+@json_option
+@pass_ctx
+def list_(c: Ctx, tenant):
+    found = c.store.admin.rules(tenant)
+    if c.json:
+        return emit_json([r.to_json() for r in found])
+    table(["#", "name", "action", "classes", "prefixes", "lists", "pin", "enabled"],
+          [[i, r.name, r.action, ",".join(x.value for x in r.classes) or "*", ",".join(r.prefixes) or "*",
+            ",".join(r.lists) or "-", "yes" if r.pin else "no", "yes" if r.enabled else "no"]
+           for i, r in enumerate(found, start=1)])
+
+
+@rules.command("remove")
+@click.argument("tenant")
+@click.argument("name")
+@pass_ctx
+def remove(c: Ctx, tenant, name):
+    c.store.admin.remove_rule(tenant, name)
+    click.echo(f"rule {name} removed")
+
+
+@rules.command("move")
+@click.argument("tenant")
+@click.argument("name")
+@click.argument("position", type=int)
+@pass_ctx
+def move(c: Ctx, tenant, name, position):
+    c.store.admin.move_rule(tenant, name, position)
+    click.echo(f"rule {name} is now #{position}")
+
+
+@rules.command("enable")
+@click.argument("tenant")
+@click.argument("name")
+@pass_ctx
+def enable(c: Ctx, tenant, name):
+    c.store.admin.set_rule_enabled(tenant, name, True)
+    click.echo(f"rule {name} enabled")
+
+
+@rules.command("disable")
+@click.argument("tenant")
+@click.argument("name")
+@pass_ctx
+def disable(c: Ctx, tenant, name):
+    c.store.admin.set_rule_enabled(tenant, name, False)
+    click.echo(f"rule {name} disabled")

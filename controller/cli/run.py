@@ -1,0 +1,66 @@
+"""`tollgate run` (the controller) and `tollgate demo` (controller + simulator).
+
+The heavy imports (gevent, greenswitch) happen inside the commands so that
+administration commands start fast and never patch the standard library.
+"""
+
+from __future__ import annotations
+
+import click
+
+from controller.cli.context import Ctx, load_pepper, pass_ctx
+
+
+def _hostport(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT") from None
+
+
+@click.command()
+@click.option("--mode", type=click.Choice(["inbound", "socket"]), default="inbound", show_default=True,
+              envvar="TOLLGATE_MODE", help="inbound: connect to FreeSWITCH's Event Socket and take parked "
+              "calls; socket: serve the dialplan's `socket` application.")
+@click.option("--esl-host", envvar="TOLLGATE_ESL_HOST", default="127.0.0.1", show_default=True)
+@click.option("--esl-port", envvar="TOLLGATE_ESL_PORT", default=8021, show_default=True, type=int)
+@click.option("--esl-password", envvar="TOLLGATE_ESL_PASSWORD", default="ClueCon", show_default=True)
+@click.option("--listen", envvar="TOLLGATE_LISTEN", default="127.0.0.1:8084", show_default=True,
+              help="socket mode: address the `socket` application connects to.")
+@click.option("--controller-id", envvar="TOLLGATE_CONTROLLER_ID", default=None,
+              help="Name of this controller in claims and audit (default: host:pid).")
+@click.option("--sound-root", envvar="TOLLGATE_SOUND_ROOT", default=None,
+              help="Directory holding the prompts (default: the packaged ones).")
+@click.option("--max-calls", envvar="TOLLGATE_MAX_CALLS", default=20000, show_default=True, type=int)
+@click.option("--log-level", envvar="TOLLGATE_LOG_LEVEL", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", envvar="TOLLGATE_LOG_FORMAT", default="text", show_default=True,
+              type=click.Choice(["text", "json"]))
+@pass_ctx
+def run(c: Ctx, mode, esl_host, esl_port, esl_password, listen, controller_id, sound_root, max_calls,
+        log_level, log_format):
+    """Run the controller until SIGTERM/SIGINT."""
+    from controller.app import Config, serve_forever
+
+    cfg = Config(
+        mode=mode, esl_host=esl_host, esl_port=esl_port, esl_password=esl_password,
+        listen=_hostport(listen), redis_url=c.redis_url,
+        pepper=load_pepper(c.pepper_file, embedded=not c.redis_url),
+        controller_id=controller_id, sound_root=sound_root, max_calls=max_calls,
+        log_level=log_level, log_format=log_format,
+    )
+    serve_forever(cfg)
+
+
+@click.command()
+@click.option("--mode", type=click.Choice(["inbound", "socket"]), default="inbound", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--verbose", is_flag=True, help="Show the controller's log.")
+def demo(mode, as_json, verbose):
+    """Start the FreeSWITCH simulator, the embedded store and the real controller,
+    provision a sample tenant from the product documents, place scripted calls
+    and print what happened to each."""
+    from controller.demo import run_demo
+
+    raise SystemExit(run_demo(mode=mode, as_json=as_json, verbose=verbose))

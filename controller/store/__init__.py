@@ -1,0 +1,30 @@
+"""The Redis store. `keys` owns the schema; `admin` is what operators change,
+`calls` what a call reads and writes, `audit` the audit stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from controller.store.admin import Admin
+from controller.store.audit import Audit
+from controller.store.calls import CallStore
+from controller.store.connection import check_schema, connect
+
+
+@dataclass
+class Store:
+    r: redis.Redis
+    audit: Audit
+    admin: Admin
+    calls: CallStore
+
+    @classmethod
+    def open(cls, url: str | None, *, actor: str = "cli", owner: str = "tollgate",
+             warn: bool = True, timeout: float = 0.5, check: bool = True) -> "Store":
+        r = connect(url, timeout=timeout, warn=warn)
+        if check:
+            check_schema(r)
+        audit = Audit(r)
+        return cls(r=r, audit=audit, admin=Admin(r, audit, actor), calls=CallStore(r, audit, owner))

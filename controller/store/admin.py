@@ -1,0 +1,448 @@
+"""Operator changes: tenants, extensions, PINs, lists, entries, rules, overrides.
+
+Every change goes to the audit stream with its before and after (PINs as
+holder names only). Input is validated here, before anything is written, with
+one-line InvalidInput / NotFound / AlreadyExists errors.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Iterable
+
+import redis
+
+from controller.errors import AlreadyExists, InvalidInput, NotFound
+from controller.store import codec, keys
+from controller.store.audit import Audit
+from policies.classes import parse_class
+from policies.model import LANGUAGES, Rule, TenantSettings, check_name, check_prefix
+from policies.numbers import normalize_phone
+
+ENTRY_FIELDS = ("list", "first_name", "last_name", "phone", "state", "created", "updated", "last_used")
+
+
+def _valid(kind: str, value: str) -> str:
+    try:
+        return check_name(kind, value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _ext_number(value: str) -> str:
+    v = (value or "").strip()
+    if not (v.isascii() and v.isdigit() and 2 <= len(v) <= 8):
+        raise InvalidInput(f"invalid extension {value!r}: use 2 to 8 digits")
+    return v
+
+
+def _now() -> str:
+    return f"{time.time():.0f}"
+
+
+class Admin:
+    def __init__(self, r: redis.Redis, audit: Audit, actor: str = "cli"):
+        self.r = r
+        self.audit = audit
+        self.actor = actor
+
+    def _log(self, tenant: str, action: str, obj: str, before=None, after=None) -> None:
+        self.audit.append("change", tenant, actor=self.actor, action=action, object=obj,
+                          before=before, after=after)
+
+    # -- tenants -------------------------------------------------------------
+    def tenants(self) -> list[str]:
+        return sorted(self.r.smembers(keys.TENANTS))
+
+    def tenant_exists(self, t: str) -> bool:
+        return bool(self.r.exists(keys.tenant(t)))
+
+    def require_tenant(self, t: str) -> None:
+        _valid("tenant", t)
+        if not self.tenant_exists(t):
+            raise NotFound(f"no tenant {t!r} (create it with: tollgate tenant create {t})")
+
+    def get_tenant(self, t: str) -> TenantSettings:
+        self.require_tenant(t)
+        return codec.tenant_settings(keys.tenant(t), self.r.hgetall(keys.tenant(t)))
+
+    def create_tenant(self, t: str, changes: dict[str, str]) -> TenantSettings:
+        _valid("tenant", t)
+        if self.tenant_exists(t):
+            raise AlreadyExists(f"tenant {t!r} already exists")
+        settings = self._apply(TenantSettings(), changes)
+        self.r.hset(keys.tenant(t), mapping=settings.to_mapping())
+        self.r.sadd(keys.TENANTS, t)
+        self._log(t, "tenant.create", t, after=settings.to_mapping())
+        return settings
+
+    def update_tenant(self, t: str, changes: dict[str, str]) -> TenantSettings:
+        before = self.get_tenant(t)
+        after = self._apply(before, changes)
+        self.r.hset(keys.tenant(t), mapping=after.to_mapping())
+        diff_b = {k: v for k, v in before.to_mapping().items() if k in changes}
+        self._log(t, "tenant.update", t, before=diff_b, after={k: after.to_mapping()[k] for k in changes})
+        return after
+
+    @staticmethod
+    def _apply(base: TenantSettings, changes: dict[str, str]) -> TenantSettings:
+        try:
+            return base.with_changes(changes)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+
+    def delete_tenant(self, t: str) -> int:
+        self.require_tenant(t)
+        # The audit stream stays: what happened must outlive the tenant.
+        doomed = [k for k in self.r.scan_iter(match=keys.tenant_pattern(t), count=500) if k != keys.audit(t)]
+        for i in range(0, len(doomed), 500):
+            self.r.delete(*doomed[i:i + 500])
+        self.r.srem(keys.TENANTS, t)
+        self._log(t, "tenant.delete", t, before={"keys": len(doomed)})
+        return len(doomed)
+
+    # -- extensions ----------------------------------------------------------
+    def extensions(self, t: str) -> list[str]:
+        self.require_tenant(t)
+        return sorted(self.r.smembers(keys.exts(t)), key=lambda n: (len(n), n))
+
+    def get_extension(self, t: str, n: str):
+        self.require_tenant(t)
+        n = _ext_number(n)
+        raw = self.r.hgetall(keys.ext(t, n))
+        if not raw:
+            raise NotFound(f"no extension {n} in tenant {t!r}")
+        return codec.extension(keys.ext(t, n), n, raw, self.r.hgetall(keys.pins(t, n)))
+
+    def put_extension(self, t: str, n: str, *, create: bool = False, pin_enabled: bool | None = None,
+                      language: str | None = None, caller_ids: Iterable[str] | None = None,
+                      display_name: str | None = None):
+        settings = self.get_tenant(t)
+        n = _ext_number(n)
+        exists = bool(self.r.exists(keys.ext(t, n)))
+        if create and exists:
+            raise AlreadyExists(f"extension {n} already exists in tenant {t!r}")
+        if not create and not exists:
+            raise NotFound(f"no extension {n} in tenant {t!r} (add it with: tollgate ext add {t} {n})")
+        before = self.r.hgetall(keys.ext(t, n))
+        after = dict(before) or {"pin_enabled": "off", "language": "", "caller_ids": "", "display_name": ""}
+        if pin_enabled is not None:
+            if pin_enabled and not settings.pin_feature:
+                raise InvalidInput(
+                    f"tenant {t!r} does not have the PIN feature (the provider enables it: "
+                    f"tollgate tenant set {t} pin_feature=on)")
+            after["pin_enabled"] = "on" if pin_enabled else "off"
+        if language is not None:
+            if language not in ("",) + LANGUAGES:
+                raise InvalidInput(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+            after["language"] = language
+        if display_name is not None:
+            after["display_name"] = display_name.strip()[:80]
+        old_ids = set(x for x in before.get("caller_ids", "").split(",") if x)
+        if caller_ids is not None:
+            try:
+                new_ids = sorted({normalize_phone(x, settings.country) for x in caller_ids if x.strip()})
+            except ValueError as exc:
+                raise InvalidInput(f"caller id: {exc}") from None
+            after["caller_ids"] = ",".join(new_ids)
+        new_ids_set = set(x for x in after["caller_ids"].split(",") if x)
+        pipe = self.r.pipeline()
+        pipe.hset(keys.ext(t, n), mapping=after)
+        pipe.sadd(keys.exts(t), n)
+        pipe.sadd(keys.phone_claims(t, n), n)
+        for gone in old_ids - new_ids_set:
+            pipe.srem(keys.phone_claims(t, gone), n)
+        for added in new_ids_set - old_ids:
+            pipe.sadd(keys.phone_claims(t, added), n)
+        pipe.execute()
+        self._refresh_ext_auth(t, n)
+        self._log(t, "ext.create" if create else "ext.update", n, before=before or None, after=after)
+        return self.get_extension(t, n)
+
+    def delete_extension(self, t: str, n: str) -> None:
+        ext = self.get_extension(t, n)
+        pipe = self.r.pipeline()
+        for cid in ext.caller_ids:
+            pipe.srem(keys.phone_claims(t, cid), ext.number)
+        pipe.srem(keys.phone_claims(t, ext.number), ext.number)
+        pipe.delete(keys.ext(t, ext.number), keys.pins(t, ext.number), keys.fails(t, ext.number),
+                    keys.locked(t, ext.number), keys.ext_auth(t, ext.number))
+        pipe.srem(keys.exts(t), ext.number)
+        pipe.execute()
+        self._log(t, "ext.delete", ext.number, before={"pin_holders": sorted(ext.pins)})
+
+    def set_pin(self, t: str, n: str, holder: str, pin_hash: str) -> None:
+        ext = self.get_extension(t, n)
+        holder = _holder(holder)
+        existed = holder in ext.pins
+        self.r.hset(keys.pins(t, ext.number), holder, pin_hash)
+        # A new PIN is the operator's answer to a lockout; the old failures no longer count.
+        self.r.delete(keys.fails(t, ext.number))
+        self._log(t, "pin.change" if existed else "pin.set", f"{ext.number}/{holder}")
+
+    def remove_pin(self, t: str, n: str, holder: str) -> None:
+        ext = self.get_extension(t, n)
+        if holder not in ext.pins:
+            raise NotFound(f"extension {ext.number} has no PIN holder {holder!r}")
+        self.r.hdel(keys.pins(t, ext.number), holder)
+        self._log(t, "pin.remove", f"{ext.number}/{holder}")
+
+    def unlock(self, t: str, n: str) -> bool:
+        ext = self.get_extension(t, n)
+        was = self.r.delete(keys.locked(t, ext.number), keys.fails(t, ext.number))
+        self._log(t, "ext.unlock", ext.number, before={"locked_or_failures": bool(was)})
+        return bool(was)
+
+    # -- lists and entries ---------------------------------------------------
+    def lists(self, t: str) -> dict[str, int]:
+        self.require_tenant(t)
+        names = sorted(self.r.smembers(keys.lists(t)))
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.scard(keys.list_members(t, name))
+        return dict(zip(names, pipe.execute()))
+
+    def create_list(self, t: str, name: str) -> None:
+        self.require_tenant(t)
+        _valid("list", name)
+        if not self.r.sadd(keys.lists(t), name):
+            raise AlreadyExists(f"list {name!r} already exists in tenant {t!r}")
+        self._log(t, "list.create", name)
+
+    def delete_list(self, t: str, name: str, force: bool = False) -> None:
+        self._require_list(t, name)
+        phones = self.r.smembers(keys.list_members(t, name))
+        if phones and not force:
+            raise InvalidInput(f"list {name!r} has {len(phones)} entries (use --force to remove them too)")
+        for phone in phones:
+            self.remove_entry(t, name, phone)
+        self.r.srem(keys.lists(t), name)
+        self._log(t, "list.delete", name)
+
+    def _require_list(self, t: str, name: str) -> None:
+        self.require_tenant(t)
+        _valid("list", name)
+        if not self.r.sismember(keys.lists(t), name):
+            raise NotFound(f"no list {name!r} in tenant {t!r} (create it with: tollgate lists create {t} {name})")
+
+    def normalize_entry_phone(self, t: str, phone: str) -> str:
+        try:
+            return normalize_phone(phone, self.get_tenant(t).country)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+
+    def entries(self, t: str, name: str | None = None) -> list[dict[str, str]]:
+        names = [name] if name else sorted(self.r.smembers(keys.lists(t)))
+        if name:
+            self._require_list(t, name)
+        else:
+            self.require_tenant(t)
+        pipe = self.r.pipeline(transaction=False)
+        wanted = []
+        for lst in names:
+            for phone in sorted(self.r.smembers(keys.list_members(t, lst))):
+                wanted.append((lst, phone))
+                pipe.hgetall(keys.entry(t, lst, phone))
+        return [row for row in pipe.execute() if row]
+
+    def add_entry(self, t: str, name: str, first_name: str, last_name: str, phone: str,
+                  state: str = "enabled", *, create_list: bool = False) -> dict[str, str]:
+        if create_list:
+            self.require_tenant(t)
+            _valid("list", name)
+            if self.r.sadd(keys.lists(t), name):
+                self._log(t, "list.create", name)
+        self._require_list(t, name)
+        row = _entry_row(name, first_name, last_name, self.normalize_entry_phone(t, phone), state)
+        if self.r.exists(keys.entry(t, name, row["phone"])):
+            raise AlreadyExists(f"{row['phone']} is already on list {name!r}")
+        row["created"] = row["updated"] = _now()
+        row["last_used"] = ""
+        self._write_entry(t, row)
+        self._log(t, "entry.add", f"{name}/{row['phone']}", after=row)
+        return row
+
+    def get_entry(self, t: str, name: str, phone: str) -> dict[str, str]:
+        self._require_list(t, name)
+        p = self.normalize_entry_phone(t, phone)
+        row = self.r.hgetall(keys.entry(t, name, p))
+        if not row:
+            raise NotFound(f"{p} is not on list {name!r}")
+        return row
+
+    def update_entry(self, t: str, name: str, phone: str, **changes: str) -> dict[str, str]:
+        before = self.get_entry(t, name, phone)
+        merged = {**before, **{k: v for k, v in changes.items() if v is not None}}
+        row = _entry_row(name, merged["first_name"], merged["last_name"], before["phone"], merged["state"])
+        row.update(created=before.get("created", ""), last_used=before.get("last_used", ""), updated=_now())
+        self._write_entry(t, row)
+        self._log(t, "entry.update", f"{name}/{row['phone']}", before=before, after=row)
+        return row
+
+    def remove_entry(self, t: str, name: str, phone: str) -> None:
+        before = self.get_entry(t, name, phone)
+        p = before["phone"]
+        pipe = self.r.pipeline()
+        pipe.delete(keys.entry(t, name, p))
+        pipe.srem(keys.list_members(t, name), p)
+        pipe.srem(keys.phone_auth(t, p), name)
+        pipe.execute()
+        self._refresh_claimants(t, p)
+        self._log(t, "entry.remove", f"{name}/{p}", before=before)
+
+    def _write_entry(self, t: str, row: dict[str, str]) -> None:
+        name, p = row["list"], row["phone"]
+        pipe = self.r.pipeline()
+        pipe.hset(keys.entry(t, name, p), mapping=row)
+        pipe.sadd(keys.list_members(t, name), p)
+        if row["state"] == "enabled":
+            pipe.sadd(keys.phone_auth(t, p), name)
+        else:
+            pipe.srem(keys.phone_auth(t, p), name)
+        pipe.execute()
+        self._refresh_claimants(t, p)
+
+    def _refresh_claimants(self, t: str, phone: str) -> None:
+        for n in self.r.smembers(keys.phone_claims(t, phone)):
+            self._refresh_ext_auth(t, n)
+
+    def _refresh_ext_auth(self, t: str, n: str) -> None:
+        """Recompute `ext:<n>:auth` (list -> phone) from the extension's identities."""
+        raw = self.r.hgetall(keys.ext(t, n))
+        identities = [n] + [x for x in raw.get("caller_ids", "").split(",") if x]
+        pipe = self.r.pipeline(transaction=False)
+        for ident in identities:
+            pipe.smembers(keys.phone_auth(t, ident))
+        granted: dict[str, str] = {}
+        for ident, found in zip(identities, pipe.execute()):
+            for lst in sorted(found):
+                granted.setdefault(lst, ident)
+        tx = self.r.pipeline()
+        tx.delete(keys.ext_auth(t, n))
+        if granted:
+            tx.hset(keys.ext_auth(t, n), mapping=granted)
+        tx.execute()
+
+    # -- rules -----------------------------------------------------------------
+    def rules(self, t: str) -> tuple[Rule, ...]:
+        self.require_tenant(t)
+        return codec.rules(keys.rules(t), self.r.lrange(keys.rules(t), 0, -1))
+
+    def add_rule(self, t: str, name: str, action: str, classes: Iterable[str] = (),
+                 prefixes: Iterable[str] = (), lists: Iterable[str] = (), pin: bool = False,
+                 position: int | None = None, enabled: bool = True) -> Rule:
+        settings = self.get_tenant(t)
+        current = list(self.rules(t))
+        try:
+            rule = Rule.from_json({"name": name, "action": action, "classes": list(classes),
+                                   "prefixes": list(prefixes), "lists": list(lists),
+                                   "pin": pin, "enabled": enabled})
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if any(r.name == rule.name for r in current):
+            raise AlreadyExists(f"rule {rule.name!r} already exists in tenant {t!r}")
+        if rule.lists and rule.action == "deny":
+            raise InvalidInput("a deny rule cannot name lists (lists say who may pass an allow rule)")
+        if rule.pin and not settings.pin_feature:
+            raise InvalidInput(f"tenant {t!r} does not have the PIN feature; a PIN rule could never pass")
+        known = self.r.smembers(keys.lists(t))
+        missing = [x for x in rule.lists if x not in known]
+        if missing:
+            raise InvalidInput(f"no list {missing[0]!r} in tenant {t!r}")
+        pos = len(current) if position is None else _position(position, len(current) + 1)
+        current.insert(pos, rule)
+        self._save_rules(t, current)
+        self._log(t, "rule.add", rule.name, after={**rule.to_json(), "position": pos + 1})
+        return rule
+
+    def remove_rule(self, t: str, name: str) -> None:
+        current = list(self.rules(t))
+        rule = _find_rule(current, name)
+        current.remove(rule)
+        self._save_rules(t, current)
+        self._log(t, "rule.remove", name, before=rule.to_json())
+
+    def move_rule(self, t: str, name: str, position: int) -> None:
+        current = list(self.rules(t))
+        rule = _find_rule(current, name)
+        old = current.index(rule)
+        current.remove(rule)
+        pos = _position(position, len(current) + 1)
+        current.insert(pos, rule)
+        self._save_rules(t, current)
+        self._log(t, "rule.move", name, before={"position": old + 1}, after={"position": pos + 1})
+
+    def set_rule_enabled(self, t: str, name: str, enabled: bool) -> None:
+        current = list(self.rules(t))
+        rule = _find_rule(current, name)
+        current[current.index(rule)] = rule.with_enabled(enabled)
+        self._save_rules(t, current)
+        self._log(t, "rule.enable" if enabled else "rule.disable", name)
+
+    def _save_rules(self, t: str, rules: list[Rule]) -> None:
+        tx = self.r.pipeline()
+        tx.delete(keys.rules(t))
+        if rules:
+            tx.rpush(keys.rules(t), *[codec.rule_json(r) for r in rules])
+        tx.execute()
+
+    # -- class overrides -----------------------------------------------------
+    def overrides(self, t: str) -> dict:
+        self.require_tenant(t)
+        return codec.overrides(keys.overrides(t), self.r.hgetall(keys.overrides(t)))
+
+    def set_override(self, t: str, prefix: str, cls: str) -> None:
+        self.require_tenant(t)
+        try:
+            p, c = check_prefix(prefix), parse_class(cls)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if c.value in ("emergency", "internal", "service"):
+            raise InvalidInput(f"an override cannot make numbers {c.value}")
+        before = self.r.hget(keys.overrides(t), p)
+        self.r.hset(keys.overrides(t), p, c.value)
+        self._log(t, "override.set", p, before=before, after=c.value)
+
+    def remove_override(self, t: str, prefix: str) -> None:
+        self.require_tenant(t)
+        before = self.r.hget(keys.overrides(t), prefix)
+        if before is None:
+            raise NotFound(f"no override for {prefix!r} in tenant {t!r}")
+        self.r.hdel(keys.overrides(t), prefix)
+        self._log(t, "override.remove", prefix, before=before)
+
+
+def _holder(name: str) -> str:
+    v = (name or "").strip()
+    if not v or len(v) > 64 or any(ch in v for ch in "\r\n\t|$"):
+        raise InvalidInput(f"invalid PIN holder name {name!r}: 1-64 characters, no tabs, '|' or '$'")
+    return v
+
+
+def _entry_row(name: str, first: str, last: str, phone: str, state: str) -> dict[str, str]:
+    first, last, state = (first or "").strip(), (last or "").strip(), (state or "").strip().lower()
+    if not first and not last:
+        raise InvalidInput("an authorized entry needs a first or last name")
+    if len(first) > 80 or len(last) > 80 or any(c in first + last for c in "\r\n"):
+        raise InvalidInput("names are at most 80 characters on one line")
+    if state not in ("enabled", "disabled"):
+        raise InvalidInput(f"state {state!r} is not enabled or disabled")
+    return {"list": name, "first_name": first, "last_name": last, "phone": phone, "state": state}
+
+
+def _position(position: int, limit: int) -> int:
+    if not 1 <= position <= limit:
+        raise InvalidInput(f"position {position} is outside 1..{limit}")
+    return position - 1
+
+
+def _find_rule(rules: list[Rule], name: str) -> Rule:
+    for rule in rules:
+        if rule.name == name:
+            return rule
+    raise NotFound(f"no rule {name!r}" + (f" (rules: {', '.join(r.name for r in rules)})" if rules else ""))
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,108 @@
+"""The audit stream (SPEC §1.6): every verdict and every operator change.
+
+One stream per tenant (`tg:{acme}:audit`, capped). An entry is flat string
+fields so that `redis-cli XRANGE` is readable; `before`/`after` of a change are
+JSON. PINs never get here: callers pass holder names, never digits or hashes.
+
+When Redis is down, entries wait in a bounded local spool and are written
+first on the next successful append or an explicit flush.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from typing import Any, Iterator
+
+import redis
+
+from controller.store import keys
+
+log = logging.getLogger("tollgate.audit")
+
+STREAM_MAXLEN = 200_000
+SPOOL_MAX = 50_000
+
+
+def encode(kind: str, tenant: str, fields: dict[str, Any]) -> dict[str, str]:
+    out = {"ts": f"{time.time():.3f}", "kind": kind, "tenant": tenant}
+    for k, v in fields.items():
+        if v is None:
+            continue
+        out[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
+    return out
+
+
+class Audit:
+    def __init__(self, r: redis.Redis):
+        self.r = r
+        self.spool: collections.deque[tuple[str, dict[str, str]]] = collections.deque(maxlen=SPOOL_MAX)
+        self.dropped = 0
+
+    def queue(self, pipe, kind: str, tenant: str, **fields: Any) -> None:
+        """Add an entry to a pipeline the caller executes (same round trip)."""
+        pipe.xadd(keys.audit(tenant), encode(kind, tenant, fields), maxlen=STREAM_MAXLEN, approximate=True)
+
+    def append(self, kind: str, tenant: str, **fields: Any) -> bool:
+        """Write now; on failure keep the entry in the spool. True when written."""
+        entry = (tenant, encode(kind, tenant, fields))
+        try:
+            self._write([*self._drain(), entry])
+            return True
+        except redis.RedisError as exc:
+            self._keep(entry)
+            log.warning("audit write failed, entry spooled (%d waiting): %s", len(self.spool), exc)
+            return False
+
+    def flush(self) -> int:
+        pending = self._drain()
+        if not pending:
+            return 0
+        try:
+            self._write(pending)
+        except redis.RedisError:
+            for item in pending:
+                self._keep(item)
+            return 0
+        return len(pending)
+
+    def _drain(self) -> list[tuple[str, dict[str, str]]]:
+        items = list(self.spool)
+        self.spool.clear()
+        return items
+
+    def _keep(self, item) -> None:
+        if len(self.spool) == self.spool.maxlen:
+            self.dropped += 1  # the oldest goes; counted so an operator can see it
+        self.spool.append(item)
+
+    def _write(self, entries) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for tenant, fields in entries:
+            pipe.xadd(keys.audit(tenant), fields, maxlen=STREAM_MAXLEN, approximate=True)
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            # Keep the spooled ones before the new one, in order.
+            for item in entries[:-1]:
+                self._keep(item)
+            raise
+
+    def read(self, tenant: str, count: int = 50, since_id: str = "-") -> list[tuple[str, dict[str, str]]]:
+        """The newest `count` entries after since_id, oldest first."""
+        items = self.r.xrevrange(keys.audit(tenant), max="+", min=since_id, count=count)
+        return list(reversed(items))
+
+    def follow(self, tenants: list[str], last_ids: dict[str, str] | None = None,
+               block_ms: int = 1000) -> Iterator[tuple[str, str, dict[str, str]]]:
+        ids = {keys.audit(t): (last_ids or {}).get(t, "$") for t in tenants}
+        while True:
+            got = self.r.xread(ids, block=block_ms, count=100) or []
+            for stream, entries in got:
+                for entry_id, fields in entries:
+                    ids[stream] = entry_id
+                    yield keys.tenant_of(stream), entry_id, fields
+            if not got:
+                yield "", "", {}  # a tick, so the caller can stop between blocks

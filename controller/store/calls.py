@@ -1,0 +1,141 @@
+"""What a call reads and writes: one round trip to claim and load, one to record.
+
+`load()` puts the claim (SET NX EX) and every read a decision needs in one
+pipeline. `finish()` writes the audit verdict, the entry's last-used time and
+the end of the call state in one pipeline too. PIN failures and lockouts are a
+small transaction of their own (they only happen on PIN calls).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from controller.errors import CorruptValue
+from controller.store import codec, keys
+from controller.store.audit import Audit
+from policies.model import CallerAuth, Snapshot, TenantSettings
+from policies.numbers import caller_identities, clean
+
+
+@dataclass(frozen=True)
+class Loaded:
+    snapshot: Snapshot
+    claimed: bool  # False: another controller owns this call
+
+
+class CallStore:
+    def __init__(self, r: redis.Redis, audit: Audit, owner: str = "tollgate"):
+        self.r = r
+        self.audit = audit
+        self.owner = owner
+
+    def load(self, tenant: str, extension: str, caller_id: str, dialed: str, *,
+             claim_uuid: str | None = None, claim_ttl: int = 120,
+             country_hint: str | None = None) -> Loaded:
+        """Claim (optional) and read everything in ONE round trip.
+
+        `country_hint` is only used to normalize the presented caller ID before
+        the tenant's own country is known (the channel's `tollgate_country` or
+        the cached settings); the decision itself uses the stored settings.
+        """
+        ext = extension if extension.isdigit() else ""
+        cids = caller_identities(caller_id, country_hint or "FR") if caller_id else ()
+        cid = next((c for c in cids if c != ext), None)
+        dest = clean(dialed) or ""
+        pipe = self.r.pipeline(transaction=False)
+        if claim_uuid:
+            pipe.set(keys.claim(tenant, claim_uuid), self.owner, nx=True, ex=claim_ttl)
+        pipe.hgetall(keys.tenant(tenant))
+        pipe.hgetall(keys.ext(tenant, ext))
+        pipe.hgetall(keys.pins(tenant, ext))
+        pipe.hgetall(keys.ext_auth(tenant, ext))
+        pipe.smembers(keys.phone_auth(tenant, cid or "-"))
+        pipe.lrange(keys.rules(tenant), 0, -1)
+        pipe.hgetall(keys.overrides(tenant))
+        pipe.sismember(keys.exts(tenant), dest)
+        pipe.ttl(keys.locked(tenant, ext))
+        out = pipe.execute()
+        claimed = bool(out.pop(0)) if claim_uuid else True
+        raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl = out
+
+        settings = codec.tenant_settings(keys.tenant(tenant), raw_tenant) if raw_tenant else TenantSettings()
+        extension_obj = codec.extension(keys.ext(tenant, ext), ext, raw_ext, raw_pins) if raw_ext else None
+        auth = dict(ext_auth) if extension_obj else {}
+        for lst in sorted(cid_lists):
+            auth.setdefault(lst, cid)
+        snap = Snapshot(
+            tenant=tenant,
+            settings=settings,
+            extension=extension_obj,
+            dialed=dialed,
+            caller_id=caller_id,
+            rules=codec.rules(keys.rules(tenant), raw_rules),
+            class_overrides=codec.overrides(keys.overrides(tenant), raw_over),
+            destination_is_extension=bool(is_ext),
+            caller_auth=CallerAuth(auth),
+            locked_seconds=max(int(lock_ttl or 0), 0) if lock_ttl != -1 else 1,
+            tenant_exists=bool(raw_tenant),
+        )
+        return Loaded(snap, claimed)
+
+    def record_pin_failure(self, tenant: str, ext: str, failures_allowed: int, lock_seconds: int) -> tuple[int, bool]:
+        """Count one failed PIN entry; lock the extension at the threshold.
+
+        Returns (consecutive failures, locked now). The counter lives as long
+        as a lockout would, so failures spread over days do not add up.
+        """
+        pipe = self.r.pipeline()
+        pipe.incr(keys.fails(tenant, ext))
+        pipe.expire(keys.fails(tenant, ext), lock_seconds)
+        count = int(pipe.execute()[0])
+        if count >= failures_allowed:
+            tx = self.r.pipeline()
+            tx.set(keys.locked(tenant, ext), f"{time.time():.0f}", ex=lock_seconds)
+            tx.delete(keys.fails(tenant, ext))
+            tx.execute()
+            return count, True
+        return count, False
+
+    def clear_failures(self, tenant: str, ext: str) -> None:
+        self.r.delete(keys.fails(tenant, ext))
+
+    def set_state(self, tenant: str, uuid: str, ttl: int, **fields: str) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(keys.call(tenant, uuid), mapping={k: str(v) for k, v in fields.items()})
+        pipe.expire(keys.call(tenant, uuid), ttl)
+        pipe.execute()
+
+    def finish(self, tenant: str, uuid: str, verdict_fields: dict, *,
+               used_entry: tuple[str, str] | None = None) -> None:
+        """Audit the verdict and end the call's state, in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        self.audit.queue(pipe, "verdict", tenant, **verdict_fields)
+        if used_entry:
+            lst, phone = used_entry
+            pipe.hset(keys.entry(tenant, lst, phone), "last_used", f"{time.time():.0f}")
+        if uuid:
+            pipe.delete(keys.call(tenant, uuid))
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            # The verdict must not be lost: it goes to the spool.
+            self.audit.append("verdict", tenant, **verdict_fields)
+            raise
+
+    def calls(self) -> list[dict[str, str]]:
+        found = []
+        for key in self.r.scan_iter(match=keys.CALL_PATTERN, count=500):
+            row = self.r.hgetall(key)
+            if row:
+                ttl = self.r.ttl(key)
+                row.setdefault("tenant", keys.tenant_of(key))
+                row["ttl"] = str(ttl)
+                found.append(row)
+        return sorted(found, key=lambda r: r.get("started", ""))
+
+
+def corrupt_reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, CorruptValue) else f"{type(exc).__name__}: {exc}"

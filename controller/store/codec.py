@@ -1,0 +1,51 @@
+"""Turning stored strings into policy values, with errors that name the key."""
+
+from __future__ import annotations
+
+import json
+
+from controller.errors import CorruptValue
+from policies.classes import parse_class
+from policies.model import Extension, Rule, TenantSettings
+
+
+def tenant_settings(key: str, raw: dict[str, str]) -> TenantSettings:
+    try:
+        return TenantSettings.from_mapping(raw)
+    except ValueError as exc:
+        raise CorruptValue(key, str(exc)) from None
+
+
+def extension(key: str, number: str, raw: dict[str, str], pins: dict[str, str]) -> Extension:
+    flag = raw.get("pin_enabled", "off")
+    if flag not in ("on", "off"):
+        raise CorruptValue(key, f"pin_enabled: expected on/off, got {flag!r}")
+    return Extension(
+        number=number,
+        pin_enabled=flag == "on",
+        language=raw.get("language", ""),
+        caller_ids=tuple(x for x in raw.get("caller_ids", "").split(",") if x),
+        pins=dict(pins),
+        display_name=raw.get("display_name", ""),
+    )
+
+
+def rules(key: str, items: list[str]) -> tuple[Rule, ...]:
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(Rule.from_json(json.loads(item)))
+        except (ValueError, TypeError) as exc:
+            raise CorruptValue(key, f"rule #{i + 1}: {exc}") from None
+    return tuple(out)
+
+
+def overrides(key: str, raw: dict[str, str]) -> dict:
+    try:
+        return {prefix: parse_class(cls) for prefix, cls in raw.items()}
+    except ValueError as exc:
+        raise CorruptValue(key, str(exc)) from None
+
+
+def rule_json(rule: Rule) -> str:
+    return json.dumps(rule.to_json(), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,100 @@
+"""The Redis key schema (SPEC §5). No other module spells a key.
+
+Every key of a tenant carries the tenant in a hash tag, `tg:{acme}:...`, so
+Redis Cluster keeps a tenant on one slot and one pipeline can read all of it.
+`tg:schema` holds the schema version. Values are hashes, sets, lists of JSON
+objects and streams: all readable with redis-cli.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = "1"
+SCHEMA_KEY = "tg:schema"
+TENANTS = "tg:tenants"  # set of tenant names (global index for listing)
+
+
+def _t(tenant: str) -> str:
+    return f"tg:{{{tenant}}}"
+
+
+def tenant(t: str) -> str:
+    return f"{_t(t)}:tenant"  # hash: settings
+
+
+def exts(t: str) -> str:
+    return f"{_t(t)}:exts"  # set: extension numbers
+
+
+def ext(t: str, n: str) -> str:
+    return f"{_t(t)}:ext:{n}"  # hash: pin_enabled, language, caller_ids, display_name
+
+
+def pins(t: str, n: str) -> str:
+    return f"{_t(t)}:ext:{n}:pins"  # hash: holder -> salted, peppered hash
+
+
+def fails(t: str, n: str) -> str:
+    return f"{_t(t)}:ext:{n}:fails"  # counter of consecutive failed PINs, with TTL
+
+
+def locked(t: str, n: str) -> str:
+    return f"{_t(t)}:ext:{n}:locked"  # present (with TTL) while locked out
+
+
+def ext_auth(t: str, n: str) -> str:
+    # hash: list -> phone. Derived: the lists this extension is enabled on
+    # through its own number or its caller IDs, kept current on every write so
+    # that a call reads it in the same round trip as everything else.
+    return f"{_t(t)}:ext:{n}:auth"
+
+
+def lists(t: str) -> str:
+    return f"{_t(t)}:lists"  # set: list names
+
+
+def list_members(t: str, name: str) -> str:
+    return f"{_t(t)}:list:{name}"  # set: phones on the list
+
+
+def entry(t: str, name: str, phone: str) -> str:
+    return f"{_t(t)}:entry:{name}:{phone}"  # hash: first_name, last_name, phone, state, ...
+
+
+def phone_auth(t: str, phone: str) -> str:
+    return f"{_t(t)}:auth:{phone}"  # set: lists on which this phone is enabled
+
+
+def phone_claims(t: str, phone: str) -> str:
+    return f"{_t(t)}:claims:{phone}"  # set: extensions identified by this phone
+
+
+def rules(t: str) -> str:
+    return f"{_t(t)}:rules"  # list of JSON rule objects, in evaluation order
+
+
+def overrides(t: str) -> str:
+    return f"{_t(t)}:overrides"  # hash: E.164 prefix -> class
+
+
+def audit(t: str) -> str:
+    return f"{_t(t)}:audit"  # stream
+
+
+def call(t: str, uuid: str) -> str:
+    return f"{_t(t)}:call:{uuid}"  # hash with TTL: a call in progress
+
+
+def claim(t: str, uuid: str) -> str:
+    return f"{_t(t)}:claim:{uuid}"  # string with TTL: which controller owns the call
+
+
+CALL_PATTERN = "tg:{*}:call:*"
+
+
+def tenant_pattern(t: str) -> str:
+    return f"{_t(t)}:*"
+
+
+def tenant_of(key: str) -> str:
+    start, end = key.index("{") + 1, key.index("}")
+    return key[start:end]

@@ -1,0 +1,322 @@
+"""The values a decision is made from and the decision itself.
+
+Tenant and extension settings are parsed here from the flat string mappings an
+operator writes (CLI flags, Redis hashes), so that one place says what a valid
+value is. Parsing raises ValueError with the field's name; callers turn that
+into their own one-line error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from typing import Mapping
+
+from policies.classes import CallClass, parse_class
+
+LANGUAGES = ("en", "fr", "de")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(kind: str, value: str) -> str:
+    """Names of tenants, lists and rules end up in Redis keys and channel variables."""
+    if not NAME_RE.match(value or ""):
+        raise ValueError(
+            f"invalid {kind} name {value!r}: use 1-64 letters, digits, '_', '.', '-'"
+        )
+    return value
+
+
+def _bool(value: str) -> bool:
+    v = str(value).strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected on/off, got {value!r}")
+
+
+def _int(lo: int, hi: int):
+    def parse(value: str) -> int:
+        try:
+            n = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+        if not lo <= n <= hi:
+            raise ValueError(f"{n} is outside {lo}..{hi}")
+        return n
+
+    return parse
+
+
+def _choice(*choices: str):
+    def parse(value: str) -> str:
+        v = str(value).strip().lower()
+        if v not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return v
+
+    return parse
+
+
+def _regex(value: str) -> str:
+    v = str(value)
+    if v == "":
+        return v
+    try:
+        re.compile(v)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return v
+
+
+def _country(value: str) -> str:
+    import phonenumbers
+
+    v = str(value).strip().upper()
+    if v not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown ISO 3166 country code {value!r}")
+    return v
+
+
+def _prefix(value: str) -> str:
+    v = str(value).strip()
+    if v and not v.isdigit():
+        raise ValueError(f"outside-line prefix must be digits, got {value!r}")
+    if len(v) > 4:
+        raise ValueError("outside-line prefix is at most 4 digits")
+    return v
+
+
+def _route(value: str) -> str:
+    v = str(value).strip()
+    if not v:
+        raise ValueError("route must not be empty")
+    if "\n" in v or "\r" in v:
+        raise ValueError("route must be one line")
+    # Only the documented placeholders; a typo must fail now, not on a live call.
+    for name in re.findall(r"\{([^{}]*)\}", v):
+        if name not in ROUTE_FIELDS:
+            raise ValueError(
+                f"unknown placeholder {{{name}}} in route (use {', '.join(sorted(ROUTE_FIELDS))})"
+            )
+    return v
+
+
+ROUTE_FIELDS = frozenset({"e164", "dialed", "national", "gateway", "tenant", "extension"})
+
+
+class Verdict(str, Enum):
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+    CHALLENGE = "CHALLENGE"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """SPEC §9, tenant settings. Defaults are the SPEC's."""
+
+    country: str = "FR"
+    outside_line_prefix: str = ""
+    internal_pattern: str = ""
+    service_pattern: str = r"^\*\d+$"
+    language: str = "en"
+    pin_feature: bool = False
+    pin_min_length: int = 4
+    pin_max_length: int = 12
+    pin_tries: int = 3
+    pin_timeout_ms: int = 5000
+    pin_interdigit_ms: int = 3000
+    lockout_failures: int = 5
+    lockout_seconds: int = 900
+    answer_mode: str = "answer"
+    route: str = "sofia/gateway/{gateway}/{e164}"
+    gateway: str = "default"
+    default_action: str = "allow"
+    fail_mode: str = "closed"
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, str]) -> "TenantSettings":
+        """Build from stored strings; unknown fields are ignored (newer writers)."""
+        values = {}
+        for f in fields(cls):
+            if f.name in raw:
+                try:
+                    values[f.name] = TENANT_PARSERS[f.name](raw[f.name])
+                except ValueError as exc:
+                    raise ValueError(f"{f.name}: {exc}") from None
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.pin_min_length > self.pin_max_length:
+            raise ValueError("pin_min_length is greater than pin_max_length")
+
+    def to_mapping(self) -> dict[str, str]:
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = ("on" if v else "off") if isinstance(v, bool) else str(v)
+        return out
+
+    def with_changes(self, raw: Mapping[str, str]) -> "TenantSettings":
+        merged = self.to_mapping()
+        unknown = set(raw) - set(merged)
+        if unknown:
+            raise ValueError(
+                f"unknown tenant setting {sorted(unknown)[0]!r} "
+                f"(settings: {', '.join(sorted(merged))})"
+            )
+        merged.update(raw)
+        return TenantSettings.from_mapping(merged)
+
+
+TENANT_PARSERS = {
+    "country": _country,
+    "outside_line_prefix": _prefix,
+    "internal_pattern": _regex,
+    "service_pattern": _regex,
+    "language": _choice(*LANGUAGES),
+    "pin_feature": _bool,
+    "pin_min_length": _int(4, 12),
+    "pin_max_length": _int(4, 12),
+    "pin_tries": _int(1, 10),
+    "pin_timeout_ms": _int(1000, 60000),
+    "pin_interdigit_ms": _int(500, 30000),
+    "lockout_failures": _int(1, 100),
+    "lockout_seconds": _int(10, 86400 * 7),
+    "answer_mode": _choice("answer", "pre_answer"),
+    "route": _route,
+    "gateway": lambda v: check_name("gateway", str(v).strip()),
+    "default_action": _choice("allow", "deny"),
+    "fail_mode": _choice("closed", "open"),
+}
+
+
+@dataclass(frozen=True)
+class Extension:
+    """SPEC §9, extension settings. `pins` maps holder name -> stored hash."""
+
+    number: str
+    pin_enabled: bool = False
+    language: str = ""
+    caller_ids: tuple[str, ...] = ()
+    pins: Mapping[str, str] = field(default_factory=dict)
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """SPEC §3. Empty `classes` and `prefixes` together match every number."""
+
+    name: str
+    action: str = "deny"
+    classes: tuple[CallClass, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
+    pin: bool = False
+    enabled: bool = True
+
+    def matches(self, call_class: CallClass, e164: str | None) -> bool:
+        if not self.enabled:
+            return False
+        if self.classes and call_class not in self.classes:
+            return False
+        if self.prefixes:
+            if not e164 or not any(e164.startswith(p) for p in self.prefixes):
+                return False
+        return True
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "action": self.action,
+            "classes": [c.value for c in self.classes],
+            "prefixes": list(self.prefixes),
+            "lists": list(self.lists),
+            "pin": self.pin,
+            "enabled": self.enabled,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Rule":
+        if not isinstance(data, Mapping):
+            raise ValueError("a rule must be a JSON object")
+        try:
+            rule = cls(
+                name=check_name("rule", str(data["name"])),
+                action=_choice("allow", "deny")(data.get("action", "deny")),
+                classes=tuple(parse_class(c) for c in data.get("classes", [])),
+                prefixes=tuple(check_prefix(p) for p in data.get("prefixes", [])),
+                lists=tuple(check_name("list", str(x)) for x in data.get("lists", [])),
+                pin=bool(data.get("pin", False)),
+                enabled=bool(data.get("enabled", True)),
+            )
+        except KeyError as exc:
+            raise ValueError(f"rule is missing {exc.args[0]!r}") from None
+        except TypeError as exc:
+            raise ValueError(f"malformed rule: {exc}") from None
+        return rule
+
+    def with_enabled(self, enabled: bool) -> "Rule":
+        return replace(self, enabled=enabled)
+
+
+def check_prefix(value: str) -> str:
+    v = str(value).strip()
+    if not re.fullmatch(r"\+\d{1,15}", v):
+        raise ValueError(f"prefix {value!r} must be '+' and digits (E.164)")
+    return v
+
+
+@dataclass(frozen=True)
+class CallerAuth:
+    """Which authorized lists the caller is enabled on, and through which phone."""
+
+    lists: Mapping[str, str] = field(default_factory=dict)  # list -> phone
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one decision needs, as loaded in one Redis round trip."""
+
+    tenant: str
+    settings: TenantSettings
+    extension: Extension | None
+    dialed: str
+    caller_id: str = ""
+    rules: tuple[Rule, ...] = ()
+    class_overrides: Mapping[str, CallClass] = field(default_factory=dict)
+    destination_is_extension: bool = False
+    caller_auth: CallerAuth = field(default_factory=CallerAuth)
+    locked_seconds: int = 0  # > 0: the extension is locked out for that long
+    tenant_exists: bool = True
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    call_class: CallClass
+    e164: str | None
+    reason: str  # machine-readable: emergency, internal, rule_deny, not_authorized, ...
+    detail: str  # one human sentence
+    rule: str | None = None
+    authorized_list: str | None = None
+    authorized_phone: str | None = None
+    pin_holders: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "verdict": self.verdict.value,
+            "class": self.call_class.value,
+            "e164": self.e164,
+            "rule": self.rule,
+            "reason": self.reason,
+            "detail": self.detail,
+            "authorized_list": self.authorized_list,
+        }

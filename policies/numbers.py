@@ -1,0 +1,218 @@
+"""Normalize a dialed string to E.164 and put it in a class (SPEC §2).
+
+The numbering plans are libphonenumber's (the `phonenumbers` package): number
+types for full numbers, `shortnumberinfo` for short codes and emergency
+numbers. Nothing here is a hand-written table except the operator's own
+overrides, which win over the library.
+
+Precedence (SPEC §9): emergency; service; an extension Tollgate knows; what the
+numbering plan recognizes; the tenant's internal pattern only for what the plan
+does not recognize; otherwise `unknown` (chargeable).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+
+import phonenumbers
+from phonenumbers import PhoneNumberType as T
+from phonenumbers import shortnumberinfo as sni
+
+from policies.classes import CallClass
+
+MAX_DIALED_LENGTH = 40
+# Visual separators people and phones put in numbers; they carry no meaning.
+_SEPARATORS = re.compile(r"[\s().\-/]")
+_DIALABLE = re.compile(r"^\+?[0-9*#]+$")
+
+_TYPE_CLASS = {
+    T.FIXED_LINE: CallClass.NATIONAL,
+    T.FIXED_LINE_OR_MOBILE: CallClass.NATIONAL,
+    T.MOBILE: CallClass.MOBILE,
+    T.TOLL_FREE: CallClass.TOLLFREE,
+    T.PREMIUM_RATE: CallClass.PREMIUM,
+    T.SHARED_COST: CallClass.SHARED_COST,
+    T.VOIP: CallClass.NATIONAL,
+    T.PERSONAL_NUMBER: CallClass.MOBILE,
+    T.PAGER: CallClass.MOBILE,
+    T.UAN: CallClass.NATIONAL,
+    T.VOICEMAIL: CallClass.NATIONAL,
+}
+
+# shortnumberinfo.ShortNumberCost values
+_SHORT_COST_CLASS = {
+    sni.ShortNumberCost.TOLL_FREE: CallClass.TOLLFREE,
+    sni.ShortNumberCost.STANDARD_RATE: CallClass.NATIONAL,
+    sni.ShortNumberCost.PREMIUM_RATE: CallClass.PREMIUM,
+    sni.ShortNumberCost.UNKNOWN_COST: CallClass.UNKNOWN,
+}
+
+
+@dataclass(frozen=True)
+class Classification:
+    call_class: CallClass
+    e164: str | None  # None for short codes, extensions and unreadable input
+    note: str  # why, in a few words (goes into the decision's detail)
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error:
+        # Patterns are validated when set; a corrupt stored one must not crash
+        # a call, and matching nothing is the conservative reading.
+        return None
+
+
+def _matches(pattern: str, text: str) -> bool:
+    rx = _compiled(pattern)
+    return bool(rx and rx.fullmatch(text))
+
+
+def clean(dialed: str) -> str | None:
+    """Strip separators; None when what is left is not a dialable string."""
+    if not isinstance(dialed, str) or len(dialed) > MAX_DIALED_LENGTH * 2:
+        return None
+    text = _SEPARATORS.sub("", dialed)
+    if not text or len(text) > MAX_DIALED_LENGTH or not _DIALABLE.match(text):
+        return None
+    return text
+
+
+def _strip_outside_line(text: str, prefix: str) -> str:
+    if prefix and not text.startswith("+") and text.startswith(prefix) and len(text) > len(prefix):
+        return text[len(prefix):]
+    return text
+
+
+def is_emergency(text: str, country: str, outside_line_prefix: str = "") -> bool:
+    """True for the region's emergency numbers, with or without the outside-line prefix."""
+    for candidate in {text, _strip_outside_line(text, outside_line_prefix)}:
+        if candidate.isdigit() and len(candidate) <= 6 and sni.is_emergency_number(candidate, country):
+            return True
+    return False
+
+
+def _override(e164: str | None, overrides: Mapping[str, CallClass]) -> CallClass | None:
+    if not e164 or not overrides:
+        return None
+    best = None
+    for prefix, cls in overrides.items():
+        if e164.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, cls)
+    return best[1] if best else None
+
+
+def classify(
+    dialed: str,
+    country: str,
+    *,
+    outside_line_prefix: str = "",
+    service_pattern: str = r"^\*\d+$",
+    internal_pattern: str = "",
+    is_known_extension: bool = False,
+    overrides: Mapping[str, CallClass] | None = None,
+) -> Classification:
+    text = clean(dialed)
+    if text is None:
+        return Classification(CallClass.UNKNOWN, None, "not a dialable number")
+    if is_emergency(text, country, outside_line_prefix):
+        return Classification(CallClass.EMERGENCY, None, f"emergency number of {country}")
+    if _matches(service_pattern, text):
+        return Classification(CallClass.SERVICE, None, "feature code or IVR application")
+    if is_known_extension:
+        return Classification(CallClass.INTERNAL, None, "extension of this tenant")
+
+    number = _strip_outside_line(text, outside_line_prefix)
+    result = _by_numbering_plan(number, country)
+    if result is None:
+        if _matches(internal_pattern, number) or _matches(internal_pattern, text):
+            return Classification(CallClass.INTERNAL, None, "matches the tenant's internal pattern")
+        e164 = _best_effort_e164(number, country)
+        result = Classification(CallClass.UNKNOWN, e164, f"not a valid number in the {country} plan")
+
+    forced = _override(result.e164, overrides or {})
+    if forced is not None:
+        return Classification(forced, result.e164, f"operator override for {result.e164}")
+    return result
+
+
+def _by_numbering_plan(number: str, country: str) -> Classification | None:
+    """The plan's reading of the number, or None when the plan does not know it."""
+    if not number.replace("+", "", 1).isdigit():
+        return None  # '*' or '#' past the service check: nothing a plan can place
+    if not number.startswith("+") and len(number) <= 6:
+        try:
+            short = phonenumbers.parse(number, country)
+        except phonenumbers.NumberParseException:
+            return None
+        if sni.is_valid_short_number_for_region(short, country):
+            cost = sni.expected_cost_for_region(short, country)
+            return Classification(_SHORT_COST_CLASS[cost], None, f"short code of {country}")
+    try:
+        parsed = phonenumbers.parse(number, country)
+    except phonenumbers.NumberParseException:
+        return None
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    home_code = phonenumbers.country_code_for_region(country)
+    if parsed.country_code != home_code:
+        # Foreign numbers are international whatever they are at home: a foreign
+        # toll-free or mobile number is still billed as an international call.
+        return Classification(CallClass.INTERNATIONAL, e164, f"country code +{parsed.country_code}")
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    kind = phonenumbers.number_type(parsed)
+    call_class = _TYPE_CLASS.get(kind, CallClass.UNKNOWN)
+    return Classification(call_class, e164, f"{call_class.value} number of {country}")
+
+
+def _best_effort_e164(number: str, country: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(number, country)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_phone(text: str, country: str) -> str:
+    """An authorized entry's or caller's phone: E.164, or an extension's digits.
+
+    Raises ValueError with a one-line reason for anything else.
+    """
+    cleaned = clean(text or "")
+    if cleaned is None or "*" in cleaned or "#" in cleaned:
+        raise ValueError(f"{text!r} is not a phone number")
+    if not cleaned.startswith("+") and len(cleaned) <= 8 and not cleaned.startswith("0"):
+        return cleaned  # an extension number
+    try:
+        parsed = phonenumbers.parse(cleaned, country)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"{text!r} is not a phone number ({exc})") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"{text!r} is not a possible phone number in {country}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def caller_identities(caller_id: str, country: str) -> tuple[str, ...]:
+    """The forms of a presented caller ID that can match an authorized entry."""
+    try:
+        return (normalize_phone(caller_id, country),)
+    except ValueError:
+        return ()
+
+
+def national_form(e164: str | None, fallback: str) -> str:
+    """Digits a national gateway expects (used by the `{national}` route placeholder)."""
+    if not e164:
+        return fallback
+    try:
+        parsed = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return fallback
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL).replace(" ", "")
