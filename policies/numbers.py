@@ -134,8 +134,9 @@ def classify(
     if result is None:
         if _matches(internal_pattern, number) or _matches(internal_pattern, text):
             return Classification(CallClass.INTERNAL, None, "matches the tenant's internal pattern")
-        e164 = _best_effort_e164(number, country)
-        result = Classification(CallClass.UNKNOWN, e164, f"not a valid number in the {country} plan")
+        # No E.164 form: the plan does not know the number, so any form we made
+        # up could match a rule's prefix by accident.
+        result = Classification(CallClass.UNKNOWN, None, f"not a valid number in the {country} plan")
 
     forced = _override(result.e164, overrides or {})
     if forced is not None:
@@ -170,14 +171,6 @@ def _by_numbering_plan(number: str, country: str) -> Classification | None:
     kind = phonenumbers.number_type(parsed)
     call_class = _TYPE_CLASS.get(kind, CallClass.UNKNOWN)
     return Classification(call_class, e164, f"{call_class.value} number of {country}")
-
-
-def _best_effort_e164(number: str, country: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(number, country)
-    except phonenumbers.NumberParseException:
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalize_phone(text: str, country: str) -> str:

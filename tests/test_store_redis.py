@@ -1,0 +1,129 @@
+"""The store against a real redis-server."""
+
+import time
+
+import pytest
+import redis
+
+from controller.errors import CorruptValue, InvalidInput, NotFound
+from controller.store import Store, keys
+from policies.decide import decide
+from policies.model import Verdict
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def store(redis_url):
+    s = Store.open(redis_url)
+    s.admin.create_tenant("acme", {"country": "FR", "pin_feature": "on"})
+    s.admin.put_extension("acme", "1001", create=True, caller_ids=["06 11 22 33 44"])
+    s.admin.create_list("acme", "direction")
+    s.admin.add_rule("acme", "premium", "allow", classes=["premium"], lists=["direction"])
+    return s
+
+
+class RoundTrips:
+    """Counts what actually goes on the wire: one send per round trip."""
+
+    def __init__(self, monkeypatch):
+        self.sends = 0
+        original = redis.connection.AbstractConnection.send_packed_command
+
+        def counting(conn, command, check_health=True):
+            self.sends += 1
+            return original(conn, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+
+
+def commands_processed(r) -> int:
+    return int(r.info("stats")["total_commands_processed"])
+
+
+def test_decision_state_loads_in_one_round_trip(store, monkeypatch):
+    store.r.ping()  # connect before counting
+    before = commands_processed(store.r)
+    counter = RoundTrips(monkeypatch)
+    loaded = store.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="uuid-1", country_hint="FR")
+    assert counter.sends == 1
+    monkeypatch.undo()
+    # 10 commands in the pipeline (+1 for the INFO that measures it).
+    assert commands_processed(store.r) - before - 1 == 10
+    assert loaded.claimed and loaded.snapshot.extension.number == "1001"
+    assert store.r.ttl(keys.claim("acme", "uuid-1")) > 0
+    again = store.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="uuid-1")
+    assert not again.claimed
+
+
+def test_authorization_through_caller_id_of_the_extension(store):
+    def verdict():
+        return decide(store.calls.load("acme", "1001", "1001", "0899123456").snapshot)
+
+    assert verdict().reason == "not_authorized"
+    store.admin.add_entry("acme", "direction", "Élise", "Dupont", "+33611223344")
+    assert verdict().verdict is Verdict.ALLOW
+    store.admin.update_entry("acme", "direction", "+33611223344", state="disabled")
+    assert verdict().reason == "not_authorized"
+    store.admin.update_entry("acme", "direction", "+33611223344", state="enabled")
+    store.admin.put_extension("acme", "1001", caller_ids=[])
+    assert verdict().reason == "not_authorized"
+
+
+def test_lockout_counts_failures_and_expires(store):
+    store.admin.update_tenant("acme", {"lockout_seconds": "10"})
+    for i in range(4):
+        assert store.calls.record_pin_failure("acme", "1001", 5, 10) == (i + 1, False)
+    assert store.calls.record_pin_failure("acme", "1001", 5, 10) == (5, True)
+    snap = store.calls.load("acme", "1001", "1001", "0140000000").snapshot
+    assert 0 < snap.locked_seconds <= 10
+    # Expiry is Redis's own TTL: shorten it and watch the lock go.
+    store.r.pexpire(keys.locked("acme", "1001"), 50)
+    time.sleep(0.2)
+    assert store.calls.load("acme", "1001", "1001", "0140000000").snapshot.locked_seconds == 0
+    store.calls.record_pin_failure("acme", "1001", 5, 10)
+    assert store.admin.unlock("acme", "1001") is True
+
+
+def test_every_change_is_audited_with_before_and_after(store):
+    store.admin.add_entry("acme", "direction", "Jean", "Martin", "0612345678")
+    store.admin.update_entry("acme", "direction", "0612345678", state="disabled")
+    store.admin.set_pin("acme", "1001", "alice", "pbkdf2_sha256$1000$x$c2FsdHNhbHQ=$" + "A" * 43 + "=")
+    store.admin.move_rule("acme", "premium", 1)
+    entries = [f for _, f in store.audit.read("acme", count=100)]
+    actions = [f["action"] for f in entries if f["kind"] == "change"]
+    assert actions == ["tenant.create", "ext.create", "list.create", "rule.add", "entry.add",
+                       "entry.update", "pin.set", "rule.move"]
+    update = next(f for f in entries if f.get("action") == "entry.update")
+    assert '"state": "enabled"' in update["before"] and '"state": "disabled"' in update["after"]
+    pin = next(f for f in entries if f.get("action") == "pin.set")
+    assert pin["object"] == "1001/alice" and "pbkdf2" not in str(pin)
+
+
+def test_corrupt_values_give_a_clear_error(store):
+    store.r.hset(keys.tenant("acme"), "pin_tries", "lots")
+    with pytest.raises(CorruptValue, match=r"tg:\{acme\}:tenant.*pin_tries"):
+        store.calls.load("acme", "1001", "1001", "0140000000")
+    store.r.hset(keys.tenant("acme"), "pin_tries", "3")
+    store.r.rpush(keys.rules("acme"), "{not json")
+    with pytest.raises(CorruptValue, match=r"rules: rule #2"):
+        store.admin.rules("acme")
+
+
+def test_validation_errors_are_one_line(store):
+    with pytest.raises(InvalidInput, match="not a phone number"):
+        store.admin.add_entry("acme", "direction", "A", "B", "not-a-number")
+    with pytest.raises(NotFound, match="no list 'nope'"):
+        store.admin.add_entry("acme", "nope", "A", "B", "0612345678")
+    with pytest.raises(InvalidInput, match="PIN feature"):
+        store.admin.update_tenant("acme", {"pin_feature": "off"}) and store.admin.put_extension(
+            "acme", "1001", pin_enabled=True)
+
+
+def test_audit_spool_keeps_entries_while_redis_is_down(store, redis_server):
+    redis_server.stop()
+    assert store.audit.append("verdict", "acme", verdict="DENY") is False
+    assert len(store.audit.spool) == 1
+    redis_server.start()
+    assert store.audit.flush() == 1
+    assert store.audit.read("acme", count=1)[0][1]["verdict"] == "DENY"
