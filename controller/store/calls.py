@@ -102,10 +102,10 @@ class CallStore:
     def clear_failures(self, tenant: str, ext: str) -> None:
         self.r.delete(keys.fails(tenant, ext))
 
-    def set_state(self, tenant: str, uuid: str, ttl: int, **fields: str) -> None:
+    def set_state(self, tenant: str, call_uuid: str, ttl: int, /, **fields: str) -> None:
         pipe = self.r.pipeline(transaction=False)
-        pipe.hset(keys.call(tenant, uuid), mapping={k: str(v) for k, v in fields.items()})
-        pipe.expire(keys.call(tenant, uuid), ttl)
+        pipe.hset(keys.call(tenant, call_uuid), mapping={k: str(v) for k, v in fields.items()})
+        pipe.expire(keys.call(tenant, call_uuid), ttl)
         pipe.execute()
 
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *,

@@ -1,0 +1,232 @@
+"""Composition root: wires store, policy services, dispatcher and transport.
+
+`Controller` is what `tollgate run`, the demo, the tests and the benchmark
+start; `serve_forever` adds signals and logging for the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket as pysocket
+from dataclasses import dataclass
+
+import gevent
+import gevent.event
+
+from controller import commands, logs
+from controller.callflow import CallFlow, FlowConfig, Services
+from controller.dispatcher import Dispatcher
+from controller.errors import CommandFailed
+from controller.esl import InboundConnection, SocketServer, SocketSession, Supervisor
+from controller.events import MalformedEvent, channel_data, parse
+from controller.prompt_catalog import Catalog
+from controller.session import CallSession
+from controller.store import Store
+
+log = logging.getLogger("tollgate.app")
+
+RECOVERY_INTERVAL = 30.0
+SOCKET_LINGER_BOUND = 24 * 3600.0  # the longest call we keep a socket session for
+
+
+@dataclass
+class Config:
+    mode: str = "inbound"
+    esl_host: str = "127.0.0.1"
+    esl_port: int = 8021
+    esl_password: str = "ClueCon"
+    listen: tuple[str, int] = ("127.0.0.1", 8084)
+    redis_url: str | None = None
+    pepper: bytes = b""
+    controller_id: str | None = None
+    sound_root: str | None = None
+    max_calls: int = 20000
+    log_level: str = "info"
+    log_format: str = "text"
+    call_bound: float = 120.0
+    shutdown_grace: float = 30.0
+    esl_timeout: float = 5.0
+    redis_timeout: float = 0.5
+    recovery_interval: float = RECOVERY_INTERVAL
+
+
+class Controller:
+    def __init__(self, cfg: Config, store: Store | None = None):
+        self.cfg = cfg
+        self.id = cfg.controller_id or f"{pysocket.gethostname()}:{os.getpid()}"
+        self.store = store or Store.open(cfg.redis_url, actor=f"controller:{self.id}", owner=self.id,
+                                         timeout=cfg.redis_timeout)
+        self.svc = Services(store=self.store, pepper=cfg.pepper, catalog=Catalog(cfg.sound_root),
+                            cfg=FlowConfig(controller_id=self.id, call_bound=cfg.call_bound))
+        self.dispatcher = Dispatcher(self.svc, cfg.max_calls)
+        self.supervisor: Supervisor | None = None
+        self.server: SocketServer | None = None
+        self._greenlets: list[gevent.Greenlet] = []
+        self.stopped = gevent.event.Event()
+
+    # -- start -------------------------------------------------------------------
+    def start(self) -> None:
+        missing = self.svc.catalog.missing()
+        if missing:
+            log.warning("%d prompt files missing under %s (e.g. %s)", len(missing), self.svc.catalog.root, missing[0])
+        if self.cfg.mode == "socket":
+            host, port = self.cfg.listen
+            self.server = SocketServer(host, port, self._socket_call, self.cfg.max_calls, self.cfg.esl_timeout)
+            self._greenlets.append(gevent.spawn(self.server.serve))
+        else:
+            self.supervisor = Supervisor(self._make_connection, self._connected, self._disconnected)
+            self._greenlets.append(gevent.spawn(self.supervisor.run))
+            self._greenlets.append(gevent.spawn(self._recovery_loop))
+        self._greenlets.append(gevent.spawn(self._flush_loop))
+        log.info("controller %s started in %s mode", self.id, self.cfg.mode)
+
+    def _make_connection(self) -> InboundConnection:
+        return InboundConnection(self.cfg.esl_host, self.cfg.esl_port, self.cfg.esl_password,
+                                 self.dispatcher.route, timeout=self.cfg.esl_timeout)
+
+    def _connected(self, conn: InboundConnection) -> None:
+        self.dispatcher.transport = conn
+        gevent.spawn(self.recover, conn)
+
+    def _disconnected(self, conn: InboundConnection) -> None:
+        if self.dispatcher.transport is conn:
+            self.dispatcher.transport = None
+        self.dispatcher.connection_lost(conn, "Event Socket connection lost")
+
+    # -- recovery: managed channels still parked with nobody handling them --------
+    def recover(self, conn: InboundConnection) -> int:
+        try:
+            body = conn.api(commands.show_channels())
+            rows = json.loads(body).get("rows") or [] if body.lstrip().startswith("{") else []
+        except (CommandFailed, ValueError, AttributeError) as exc:
+            log.warning("recovery scan failed: %s", exc)
+            return 0
+        taken = 0
+        for row in rows:
+            uuid = str(row.get("uuid", ""))
+            if not uuid or uuid in self.dispatcher.calls:
+                continue
+            if row.get("application") not in ("park", "play_and_get_digits", "playback"):
+                continue
+            try:
+                if conn.api(commands.uuid_getvar(uuid, "tollgate_managed")).strip() != "true":
+                    continue
+                headers = {"Unique-ID": uuid, "Caller-Caller-ID-Number": str(row.get("cid_num", "")),
+                           "Caller-Destination-Number": str(row.get("dest", "")),
+                           "variable_tollgate_managed": "true",
+                           "Answer-State": "answered" if row.get("callstate") == "ACTIVE" else "ringing"}
+                for var in ("tollgate_tenant", "tollgate_dialed", "tollgate_extension", "tollgate_language",
+                            "tollgate_country"):
+                    value = conn.api(commands.uuid_getvar(uuid, var)).strip()
+                    if value and value != "_undef_" and not value.startswith("-ERR"):
+                        headers["variable_" + var] = value
+                if row.get("application") != "park":
+                    conn.api(commands.uuid_break(uuid))  # a prompt of a flow that is gone
+                park = channel_data(headers)
+            except (CommandFailed, MalformedEvent) as exc:
+                log.warning("[%s] recovery skipped: %s", uuid, exc)
+                continue
+            if uuid not in self.dispatcher.calls:
+                log.info("[%s] recovering a managed call left in %s", uuid, row.get("application"))
+                self.dispatcher.start(park, conn, uuid)
+                taken += 1
+        return taken
+
+    def _recovery_loop(self) -> None:
+        while not self.stopped.wait(self.cfg.recovery_interval):
+            conn = self.supervisor.current if self.supervisor else None
+            if conn and conn.connected:
+                self.recover(conn)
+
+    def _flush_loop(self) -> None:
+        while not self.stopped.wait(1.0):
+            if self.store.audit.spool:
+                self.store.audit.flush()
+
+    # -- socket mode: one connection per call --------------------------------------
+    def _socket_call(self, sock: SocketSession) -> None:
+        session = CallSession("", sock, None)
+
+        def route(headers: dict) -> None:
+            try:
+                event = parse(headers)
+            except MalformedEvent as exc:
+                log.warning("ignored malformed event: %s", exc)
+                return
+            if event is not None:
+                session.deliver(event)
+
+        try:
+            data = sock.start(route)
+            park = channel_data(data)
+        except (CommandFailed, MalformedEvent) as exc:
+            log.error("socket session failed before the call started: %s", exc)
+            sock.close()
+            return
+        session.uuid = park.uuid
+        if not park.managed or not self.dispatcher.accepting:
+            log.error("[%s] socket session for a channel we must not take: hanging up", park.uuid)
+            try:
+                sock.send(commands.hangup_own_channel("NORMAL_TEMPORARY_FAILURE"))
+            except CommandFailed:
+                pass
+            sock.close()
+            return
+        self.dispatcher.calls[park.uuid] = session
+        try:
+            CallFlow(session, park, self.svc).run()
+        finally:
+            self.dispatcher.calls.pop(park.uuid, None)
+        # A bridged call runs inside the `socket` application: closing our end
+        # now could end the call. FreeSWITCH closes it (linger notice) at hangup.
+        sock.wire.closed.wait(SOCKET_LINGER_BOUND)
+        sock.close()
+
+    # -- stop -------------------------------------------------------------------
+    def shutdown(self, grace: float | None = None) -> None:
+        """Stop taking calls, let those in progress finish (bounded), flush the audit."""
+        if self.stopped.is_set():
+            return
+        self.dispatcher.accepting = False
+        grace = self.cfg.shutdown_grace if grace is None else grace
+        log.info("shutting down: %d call(s) in progress, waiting up to %.0fs", len(self.dispatcher.calls), grace)
+        with gevent.Timeout(grace, False):
+            while self.dispatcher.calls:
+                gevent.sleep(0.05)
+        self.dispatcher.pool.kill(timeout=2)
+        self.stopped.set()
+        if self.supervisor:
+            self.supervisor.stop()
+            if self.supervisor.current:
+                self.supervisor.current.close()
+        if self.server:
+            self.server.stop()
+        flushed = self.store.audit.flush()
+        if self.store.audit.spool:
+            log.error("%d audit entries could not be written before exit", len(self.store.audit.spool))
+        elif flushed:
+            log.info("flushed %d spooled audit entries", flushed)
+        gevent.killall(self._greenlets, timeout=2)
+
+    @property
+    def connected(self) -> bool:
+        if self.cfg.mode == "socket":
+            return self.server is not None and self.server.bound_port is not None
+        return bool(self.supervisor and self.supervisor.up.is_set())
+
+
+def serve_forever(cfg: Config) -> None:
+    logs.setup(cfg.log_level, cfg.log_format)
+    controller = Controller(cfg)
+    controller.start()
+    done = gevent.event.Event()
+
+    def stop(*_):
+        gevent.spawn(lambda: (controller.shutdown(), done.set()))
+
+    gevent.signal_handler(signal.SIGTERM, stop)
+    gevent.signal_handler(signal.SIGINT, stop)
+    done.wait()

@@ -1,0 +1,376 @@
+"""One managed call, top to bottom: claim and load, decide, challenge, act, audit.
+
+Runs in the call's own greenlet. Waiting happens only in `CallSession`, which
+raises ChannelGone when the caller hangs up and EslLost when the Event Socket
+drops, so this module reads as a straight line. A watchdog bounds the time
+from park to the verdict being carried out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+import gevent
+import redis
+
+from controller import commands
+from controller.errors import ChannelGone, CommandFailed, CorruptValue
+from controller.events import ChannelPark, Bridge, ExecuteComplete, PIN_VARIABLE
+from controller.prompt_catalog import Catalog
+from controller.session import CallSession, EslLost, StepTimeout
+from controller.store import Store
+from policies.classes import CallClass
+from policies.decide import decide
+from policies.model import Decision, Snapshot, TenantSettings, Verdict, ROUTE_FIELDS, check_name
+from policies.numbers import clean, is_emergency, classify, national_form
+from policies.pin import match_holder
+
+log = logging.getLogger("tollgate.call")
+
+REFUSED = "OUTGOING_CALL_BARRED"
+# reason -> (announcement, Q.850 cause name)
+DENY_ACTIONS = {
+    "locked": ("locked", REFUSED),
+    "service_unavailable": ("service_unavailable", "SERVICE_UNAVAILABLE"),
+}
+DEFAULT_DENY = ("not_authorized", REFUSED)
+
+
+@dataclass
+class FlowConfig:
+    controller_id: str = "tollgate"
+    call_bound: float = 120.0  # watchdog: park -> verdict carried out
+    claim_ttl: int = 300
+    step_timeout: float = 30.0
+    bridge_timeout: float = 120.0
+    default_country: str = "FR"
+    # Where an emergency call goes when no tenant settings could be read at all.
+    fallback_route: str = "sofia/gateway/default/{dialed}"
+
+
+@dataclass
+class Services:
+    store: Store
+    pepper: bytes
+    catalog: Catalog
+    cfg: FlowConfig
+    settings_cache: dict[str, TenantSettings] = field(default_factory=dict)
+    observers: list = field(default_factory=list)  # callables(record: dict)
+
+
+class CallLog(logging.LoggerAdapter):
+    """Every line of a call carries its id."""
+
+    def process(self, msg, kwargs):
+        return f"[{self.extra['call']}] {msg}", kwargs
+
+
+class Watchdog(Exception):
+    """The call outlived its bound before its verdict was carried out."""
+
+
+class CallFlow:
+    def __init__(self, session: CallSession, park: ChannelPark, svc: Services):
+        self.s = session
+        self.park = park
+        self.svc = svc
+        self.log = CallLog(log, {"call": park.uuid})
+        self.t0 = time.monotonic()
+        self.decision: Decision | None = None
+        self.decided_at: float | None = None
+        self.settings: TenantSettings | None = None
+        self.language = ""
+        self.outcome = ""
+        self.pin_tries = 0
+        self.pin_holder = ""
+        self.claimed = False
+        self.interrupted = False
+        self.used_entry: tuple[str, str] | None = None
+
+    # -- the flow --------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            try:
+                with gevent.Timeout(self.svc.cfg.call_bound, Watchdog):
+                    decision = self._decide()
+                    if decision is None:
+                        return  # another controller's call
+                    if decision.verdict is Verdict.CHALLENGE:
+                        decision = self._challenge(decision)
+                    self._settle(decision)
+                self._carry_out(decision)
+            except ChannelGone as gone:
+                if self.outcome == "bridging":
+                    self.outcome = "abandoned_ringing"
+                elif not self.outcome:
+                    self.outcome = "abandoned"
+                    self.log.info("caller hung up before the verdict was carried out (%s)", gone.cause)
+            except Watchdog:
+                self.outcome = "watchdog"
+                self.log.warning("call exceeded %.0fs without a verdict carried out: hanging up",
+                                 self.svc.cfg.call_bound)
+                self._kill("RECOVERY_ON_TIMER_EXPIRE")
+            except EslLost as exc:
+                if not self.outcome:
+                    # Undecided: hand the call back; whoever reconnects first takes it again.
+                    self.interrupted = True
+                    self.log.warning("Event Socket lost mid-call (%s): call handed back for recovery", exc)
+                    self._release_claim()
+            except StepTimeout as exc:
+                self.outcome = self.outcome or "error"
+                self.log.error("FreeSWITCH did not answer in time (%s): hanging up", exc)
+                self._kill("RECOVERY_ON_TIMER_EXPIRE")
+            except Exception:
+                self.outcome = self.outcome or "error"
+                self.log.exception("unexpected error in call flow: hanging up")
+                self._kill("NORMAL_TEMPORARY_FAILURE")
+        finally:
+            if self.claimed and not self.interrupted:
+                self._audit()
+
+    def _decide(self) -> Decision | None:
+        p = self.park
+        tenant = p.tenant
+        try:
+            check_name("tenant", tenant)
+        except ValueError:
+            self.log.error("channel carries no valid tollgate_tenant (%r): refusing", tenant[:40])
+            self.claimed = True
+            return self._degraded("unknown_tenant")
+        cached = self.svc.settings_cache.get(tenant)
+        hint = p.country or (cached.country if cached else self.svc.cfg.default_country)
+        try:
+            loaded = self.svc.store.calls.load(
+                tenant, p.extension, p.caller_id, p.dialed, claim_uuid=p.uuid,
+                claim_ttl=self.svc.cfg.claim_ttl, country_hint=hint)
+        except (redis.RedisError, CorruptValue) as exc:
+            self.claimed = True  # nobody can coordinate without Redis: we act
+            self.log.error("cannot read Tollgate state: %s", _one_line(exc))
+            return self._degraded("service_unavailable")
+        if not loaded.claimed:
+            self.log.debug("claimed by another controller")
+            return None
+        self.claimed = True
+        snap = loaded.snapshot
+        if snap.tenant_exists:
+            self.svc.settings_cache[tenant] = snap.settings
+        self.settings = snap.settings
+        self.snapshot = snap
+        self.language = (snap.extension.language if snap.extension else "") or p.language or snap.settings.language
+        return decide(snap)
+
+    def _degraded(self, reason: str) -> Decision:
+        """Redis unreachable or unusable: emergency and toll-free pass, the rest fails closed
+        (or open, if the tenant chose so while Redis was still readable)."""
+        p = self.park
+        cached = self.svc.settings_cache.get(p.tenant)
+        self.settings = cached
+        self.language = p.language or (cached.language if cached else "en")
+        country = p.country or (cached.country if cached else self.svc.cfg.default_country)
+        c = classify(p.dialed, country, outside_line_prefix=cached.outside_line_prefix if cached else "")
+        if c.call_class is CallClass.EMERGENCY or (cached is None and is_emergency(clean(p.dialed) or "", country)):
+            return Decision(Verdict.ALLOW, CallClass.EMERGENCY, c.e164, "emergency", "emergency number: always allowed")
+        if c.call_class is CallClass.TOLLFREE and reason == "service_unavailable":
+            return Decision(Verdict.ALLOW, c.call_class, c.e164, "degraded_tollfree",
+                            "state unavailable; toll-free numbers still pass")
+        if cached is not None and cached.fail_mode == "open" and reason == "service_unavailable":
+            return Decision(Verdict.ALLOW, c.call_class, c.e164, "fail_open",
+                            "state unavailable; tenant is configured to fail open")
+        return Decision(Verdict.DENY, c.call_class, c.e164, reason,
+                        "state unavailable: refusing (fail closed)" if reason == "service_unavailable"
+                        else "channel is not marked with a valid tenant")
+
+    def _challenge(self, decision: Decision) -> Decision:
+        st, ext, snap = self.settings, self.snapshot.extension, self.snapshot
+        cat = self.svc.catalog
+        self._state("pin_prompt")
+        # Every DTMF digit would otherwise land in the CDR's digits_dialed (fixture 10).
+        self.s.start(*commands.set_var("digits_dialed_filter", "(.+)"))
+        self.s.run("answer" if st.answer_mode == "answer" else "pre_answer", timeout=self.svc.cfg.step_timeout)
+        pagd = commands.play_and_get_digits(
+            min_digits=st.pin_min_length, max_digits=st.pin_max_length, tries=1,
+            timeout_ms=st.pin_timeout_ms, terminators="#",
+            prompt=cat.path("enter_pin", self.language), invalid_prompt=cat.path("invalid_pin", self.language),
+            digit_timeout_ms=st.pin_interdigit_ms)
+        # Prompt, wait for the first digit, then each further digit: the bound of one try.
+        one_try = 15 + (st.pin_timeout_ms + st.pin_max_length * st.pin_interdigit_ms) / 1000
+        for attempt in range(1, st.pin_tries + 1):
+            self.pin_tries = attempt
+            done = self.s.run(*pagd, timeout=one_try)
+            self.s.start(*commands.unset_var(PIN_VARIABLE))  # before anything else can read it
+            digits = done.digits.reveal() if done.read_result == "success" else ""
+            holder = None
+            if digits:
+                holder, problems = gevent.get_hub().threadpool.apply(match_holder, (digits, ext.pins, self.svc.pepper))
+                for problem in problems:
+                    self.log.error("unusable stored PIN for %s/%s: %s", snap.tenant, ext.number, problem)
+            del digits
+            if holder:
+                self.pin_holder = holder
+                self._store_quietly(self.svc.store.calls.clear_failures, snap.tenant, ext.number)
+                self.s.run(*commands.playback(cat.path("pin_accepted", self.language)),
+                           timeout=self.svc.cfg.step_timeout)
+                return replace(decision, verdict=Verdict.ALLOW, reason="pin_ok",
+                               detail=f"{decision.detail}; PIN of {holder!r} accepted")
+            if done.read_result == "success":
+                count, locked = self._store_quietly(
+                    self.svc.store.calls.record_pin_failure, snap.tenant, ext.number,
+                    st.lockout_failures, st.lockout_seconds) or (0, False)
+                if locked:
+                    return replace(decision, verdict=Verdict.DENY, reason="locked",
+                                   detail=f"{st.lockout_failures} failed PINs: extension locked for "
+                                          f"{st.lockout_seconds}s")
+                if attempt < st.pin_tries:
+                    self.s.run(*commands.playback(cat.path("invalid_pin", self.language)),
+                               timeout=self.svc.cfg.step_timeout)
+        return replace(decision, verdict=Verdict.DENY, reason="bad_pin",
+                       detail=f"no valid PIN after {st.pin_tries} tries")
+
+    def _settle(self, decision: Decision) -> None:
+        self.decision = decision
+        self.decided_at = time.monotonic()
+        if decision.authorized_list and decision.authorized_phone:
+            self.used_entry = (decision.authorized_list, decision.authorized_phone)
+
+    def _carry_out(self, d: Decision) -> None:
+        cdr = {
+            "tollgate_verdict": d.verdict.value,
+            "tollgate_reason": d.reason,
+            "tollgate_rule": d.rule or "",
+            "tollgate_class": d.call_class.value,
+            "tollgate_pin_holder": self.pin_holder,
+        }
+        if d.verdict is Verdict.ALLOW:
+            cdr["hangup_after_bridge"] = "true"  # a parked call stays up after its bridge otherwise
+        for name, value in cdr.items():
+            if value:  # `set x=` would only unset it: save the round trip
+                self.s.start(*commands.set_var(name, value))
+        if d.verdict is Verdict.ALLOW:
+            self._connect(d)
+        else:
+            self._refuse(d)
+
+    def _connect(self, d: Decision) -> None:
+        route = self._route(d)
+        if _is_transfer(route):
+            self.outcome = "transferred"
+            self.s.run(*commands.transfer(route), timeout=self.svc.cfg.step_timeout)
+            return
+        self.outcome = "bridging"
+        event_uuid = self.s.start(*commands.bridge(route))
+        ev = self.s.wait_for(lambda e: isinstance(e, Bridge) or
+                             (isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid),
+                             self.svc.cfg.bridge_timeout, what="bridge")
+        if isinstance(ev, Bridge):
+            self.outcome = "bridged"
+            return
+        # The bridge ended without connecting. An unanswered channel is hung up by
+        # FreeSWITCH itself (fixture 09); an answered one goes back to park.
+        self.outcome = "bridge_failed"
+        cause = ev.originate_disposition if ev.originate_disposition.isupper() else "NORMAL_TEMPORARY_FAILURE"
+        self.log.warning("bridge failed (%s): hanging up", cause or "no disposition")
+        self.s.run(*commands.hangup(cause or "NORMAL_TEMPORARY_FAILURE"), timeout=self.svc.cfg.step_timeout)
+
+    def _refuse(self, d: Decision) -> None:
+        prompt, cause = DENY_ACTIONS.get(d.reason, DEFAULT_DENY)
+        self.outcome = "refused"
+        step = self.svc.cfg.step_timeout
+        try:
+            if not self.park.answered and self.pin_tries == 0:
+                self.s.run("pre_answer", timeout=step)  # early media: the refusal costs the caller nothing
+            self.s.run(*commands.playback(self.svc.catalog.path(prompt, self.language)), timeout=step)
+            self.s.run(*commands.hangup(cause), timeout=step)
+        except ChannelGone:
+            pass  # our own hangup, or the caller's during the announcement: either way it is over
+
+    def _route(self, d: Decision) -> str:
+        st = self.settings
+        template = st.route if st else self.svc.cfg.fallback_route
+        values = {
+            "e164": d.e164 or (clean(self.park.dialed) or ""),
+            "dialed": clean(self.park.dialed) or "",
+            "national": national_form(d.e164, clean(self.park.dialed) or ""),
+            "gateway": st.gateway if st else "default",
+            "tenant": self.park.tenant,
+            "extension": self.park.extension,
+        }
+        out = template
+        for name in ROUTE_FIELDS:
+            out = out.replace("{" + name + "}", values[name])
+        return out
+
+    # -- helpers ---------------------------------------------------------------
+    def _state(self, state: str) -> None:
+        p = self.park
+        self._store_quietly(self.svc.store.calls.set_state, p.tenant, p.uuid, self.svc.cfg.claim_ttl,
+                            uuid=p.uuid, tenant=p.tenant, extension=p.extension, dialed=p.dialed,
+                            state=state, owner=self.svc.cfg.controller_id, started=f"{time.time():.3f}")
+
+    def _store_quietly(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            self.log.error("Redis write failed (%s): %s", fn.__name__, _one_line(exc))
+            return None
+
+    def _kill(self, cause: str) -> None:
+        try:
+            self.s.kill(cause)
+        except CommandFailed as exc:
+            self.log.error("could not hang up: %s", exc)
+
+    def _release_claim(self) -> None:
+        from controller.store import keys
+
+        self._store_quietly(self.svc.store.r.delete, keys.claim(self.park.tenant, self.park.uuid))
+
+    def _audit(self) -> None:
+        d, p = self.decision, self.park
+        decided = (self.decided_at - self.t0) * 1000 if self.decided_at else None
+        record = {
+            "uuid": p.uuid,
+            "extension": p.extension,
+            "caller_id": p.caller_id,
+            "dialed": p.dialed[:64],
+            "class": d.call_class.value if d else "",
+            "e164": d.e164 if d else "",
+            "verdict": d.verdict.value if d else "NONE",
+            "reason": d.reason if d else self.outcome,
+            "rule": d.rule if d else "",
+            "detail": d.detail if d else "",
+            "authorized_list": d.authorized_list if d else "",
+            "pin_holder": self.pin_holder,
+            "pin_tries": str(self.pin_tries),
+            "outcome": self.outcome,
+            "decision_ms": f"{decided:.2f}" if decided is not None else "",
+            "controller": self.svc.cfg.controller_id,
+        }
+        for observer in self.svc.observers:
+            observer(record)
+        self.log.info("%s %s -> %s class=%s rule=%s verdict=%s reason=%s outcome=%s %sms",
+                      p.tenant, p.extension, record["dialed"], record["class"], record["rule"] or "-",
+                      record["verdict"], record["reason"], self.outcome, record["decision_ms"] or "-")
+        try:
+            self.svc.store.calls.finish(p.tenant if _valid_tenant(p.tenant) else "_invalid", p.uuid, record,
+                                        used_entry=self.used_entry)
+        except redis.RedisError as exc:
+            self.log.error("audit write failed, spooled: %s", _one_line(exc))
+
+
+def _is_transfer(route: str) -> bool:
+    parts = route.split()
+    return len(parts) == 3 and parts[1] in ("XML", "xml")
+
+
+def _valid_tenant(name: str) -> bool:
+    try:
+        check_name("tenant", name)
+        return True
+    except ValueError:
+        return False
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

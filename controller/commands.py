@@ -1,0 +1,125 @@
+"""Every FreeSWITCH command string Tollgate sends, built in one place.
+
+Values that go into a command line are checked here: a newline would end the
+command and start another one, so it is refused rather than escaped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuidlib
+
+from controller.events import PIN_VARIABLE, SUBSCRIBED
+
+_UUID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_VAR = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_CAUSE = re.compile(r"^[A-Z_]{3,40}$")
+
+
+class UnsafeCommand(ValueError):
+    """A value that would change the meaning of a command (newline, bad uuid, ...)."""
+
+
+def _line(value: str, what: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise UnsafeCommand(f"{what} contains a line break")
+    return value
+
+
+def _uuid(value: str) -> str:
+    if not _UUID.match(value or ""):
+        raise UnsafeCommand(f"not a channel uuid: {value!r}")
+    return value
+
+
+def new_event_uuid() -> str:
+    return str(uuidlib.uuid4())
+
+
+def subscribe() -> str:
+    return "event plain " + " ".join(SUBSCRIBED)
+
+
+def filter_managed() -> str:
+    # Only marked channels' events reach us: FreeSWITCH drops the rest (and
+    # DTMF events, which carry no variables; play_and_get_digits does not need them).
+    return "filter variable_tollgate_managed true"
+
+
+def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = None) -> str:
+    """`sendmsg` execute. channel=None in socket mode (the session's own channel)."""
+    head = f"sendmsg {_uuid(channel)}" if channel else "sendmsg"
+    lines = [head, "call-command: execute", f"execute-app-name: {_line(app, 'application')}"]
+    if arg:
+        lines.append(f"execute-app-arg: {_line(arg, 'application argument')}")
+    lines.append(f"Event-UUID: {_uuid(event_uuid)}")
+    return "\n".join(lines)
+
+
+def set_var(name: str, value: str) -> tuple[str, str]:
+    if not _VAR.match(name):
+        raise UnsafeCommand(f"bad variable name {name!r}")
+    return "set", f"{name}={_line(value, 'variable value')}"
+
+
+def unset_var(name: str) -> tuple[str, str]:
+    if not _VAR.match(name):
+        raise UnsafeCommand(f"bad variable name {name!r}")
+    return "unset", name
+
+
+def hangup(cause: str) -> tuple[str, str]:
+    if not _CAUSE.match(cause):
+        raise UnsafeCommand(f"bad hangup cause {cause!r}")
+    return "hangup", cause
+
+
+def play_and_get_digits(*, min_digits: int, max_digits: int, tries: int, timeout_ms: int, terminators: str,
+                        prompt: str, invalid_prompt: str, digit_timeout_ms: int) -> tuple[str, str]:
+    """All arguments spelled out, in FreeSWITCH's order:
+    min max tries timeout terminators file invalid_file var_name regexp digit_timeout.
+    """
+    for path in (prompt, invalid_prompt):
+        if not path or " " in path:
+            raise UnsafeCommand(f"prompt path must be non-empty without spaces: {path!r}")
+    regex = f"^\\d{{{min_digits},{max_digits}}}$"
+    arg = (f"{min_digits} {max_digits} {tries} {timeout_ms} {terminators} {prompt} {invalid_prompt} "
+           f"{PIN_VARIABLE} {regex} {digit_timeout_ms}")
+    return "play_and_get_digits", _line(arg, "prompt")
+
+
+def playback(path: str) -> tuple[str, str]:
+    return "playback", _line(path, "prompt path")
+
+
+def bridge(dial_string: str) -> tuple[str, str]:
+    return "bridge", _line(dial_string, "dial string")
+
+
+def transfer(target: str) -> tuple[str, str]:
+    return "transfer", _line(target, "transfer target")
+
+
+def api(command: str, *args: str) -> str:
+    return "api " + " ".join([command, *(_line(a, "api argument") for a in args)])
+
+
+def hangup_own_channel(cause: str) -> str:
+    """Socket mode: hang up the session's channel, even in the middle of an application."""
+    return f"sendmsg\ncall-command: hangup\nhangup-cause: {hangup(cause)[1]}"
+
+
+def uuid_kill(channel: str, cause: str) -> str:
+    return api("uuid_kill", _uuid(channel), hangup(cause)[1])
+
+
+def uuid_getvar(channel: str, name: str) -> str:
+    return api("uuid_getvar", _uuid(channel), set_var(name, "")[1][:-1])
+
+
+def uuid_break(channel: str) -> str:
+    return api("uuid_break", _uuid(channel), "all")
+
+
+def show_channels() -> str:
+    return api("show", "channels", "as", "json")

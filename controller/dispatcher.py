@@ -1,0 +1,89 @@
+"""Routes raw events to calls. Runs in greenswitch's handler greenlet: O(1), never blocks.
+
+An event for a call we own goes to that call's mailbox. A CHANNEL_PARK of a
+marked channel (`tollgate_managed=true`) starts a call greenlet in a bounded
+pool; unmarked parks (other applications park calls too) are left alone, and
+a second park of a call we already own is just another event in its mailbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import gevent
+import gevent.pool
+
+from controller import commands
+from controller.callflow import CallFlow, Services
+from controller.errors import CommandFailed
+from controller.events import ChannelPark, Disconnected, MalformedEvent, parse
+from controller.session import CallSession, Transport
+
+log = logging.getLogger("tollgate.dispatch")
+
+
+class Dispatcher:
+    def __init__(self, svc: Services, max_calls: int = 20000):
+        self.svc = svc
+        self.calls: dict[str, CallSession] = {}
+        self.pool = gevent.pool.Pool(max_calls)
+        self.transport: Transport | None = None  # the inbound connection in use
+        self.accepting = True
+        self.malformed = 0
+        self.rejected = 0
+
+    def route(self, headers: dict) -> None:
+        try:
+            event = parse(headers)
+        except MalformedEvent as exc:
+            self.malformed += 1
+            log.warning("ignored malformed event: %s", exc)
+            return
+        if event is None or isinstance(event, Disconnected):
+            return
+        session = self.calls.get(event.uuid)
+        if session is not None:
+            session.deliver(event)
+        elif isinstance(event, ChannelPark) and event.managed and self.transport is not None:
+            self.start(event, self.transport, event.uuid)
+
+    def start(self, park: ChannelPark, transport: Transport, channel: str | None,
+              on_done: Callable[[], None] | None = None) -> gevent.Greenlet | None:
+        if not self.accepting or self.pool.full():
+            self.rejected += 1
+            log.error("[%s] not taking the call (%s): handing it back with a temporary failure",
+                      park.uuid, "shutting down" if not self.accepting else "at capacity")
+            gevent.spawn(_reject, transport, park.uuid, channel)
+            return None
+        session = CallSession(park.uuid, transport, channel)
+        self.calls[park.uuid] = session
+        flow = CallFlow(session, park, self.svc)
+
+        def finished(_g) -> None:
+            self.calls.pop(park.uuid, None)
+            if on_done:
+                on_done()
+
+        greenlet = self.pool.spawn(flow.run)
+        greenlet.link(finished)
+        return greenlet
+
+    def connection_lost(self, transport: Transport, reason: str) -> None:
+        """Every call waiting on that connection unwinds (EslLost)."""
+        for session in list(self.calls.values()):
+            if session.transport is transport:
+                session.deliver(Disconnected(session.uuid, reason))
+
+    def idle(self) -> bool:
+        return not self.calls
+
+
+def _reject(transport: Transport, uuid: str, channel: str | None) -> None:
+    try:
+        if channel is None:
+            transport.send(commands.hangup_own_channel("NORMAL_TEMPORARY_FAILURE"))
+        else:
+            transport.send(commands.uuid_kill(channel, "NORMAL_TEMPORARY_FAILURE"))
+    except CommandFailed as exc:
+        log.error("[%s] could not hand the call back: %s", uuid, exc)

@@ -1,0 +1,163 @@
+"""Raw Event Socket headers -> small typed events.
+
+The call flow never sees a raw header dict. Parsing keeps only the fields the
+flow uses; in particular the PIN digits variable is taken out into a `Secret`
+(whose repr hides it) and `digits_dialed` is dropped, so an event that ends up
+in a log line or a traceback cannot carry a PIN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+PIN_VARIABLE = "tollgate_pin_input"
+MANAGED_VARIABLE = "tollgate_managed"
+
+# What the controller subscribes to (and nothing else).
+SUBSCRIBED = (
+    "CHANNEL_PARK",
+    "CHANNEL_EXECUTE_COMPLETE",
+    "CHANNEL_ANSWER",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_HANGUP",
+    "CHANNEL_HANGUP_COMPLETE",
+)
+
+
+class Secret:
+    """Holds digits keyed by a caller; never printed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPark(Event):
+    managed: bool
+    tenant: str
+    dialed: str
+    extension: str
+    caller_id: str
+    language: str = ""
+    country: str = ""
+    answered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteComplete(Event):
+    application: str
+    app_uuid: str
+    response: str
+    read_result: str = ""
+    digits: Secret = field(default_factory=lambda: Secret(""))
+    originate_disposition: str = ""
+    answered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup(Event):
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected(Event):
+    """The Event Socket went away (uuid is empty, or the session's in socket mode)."""
+
+    reason: str
+
+
+class MalformedEvent(ValueError):
+    """An event without the headers every channel event has."""
+
+
+def _get(h: Mapping[str, str], name: str) -> str:
+    value = h.get(name, "")
+    return value if isinstance(value, str) else str(value)
+
+
+def parse(h: Mapping[str, str]) -> Event | None:
+    """A typed event, None for events the flow does not use; MalformedEvent if unusable."""
+    name = _get(h, "Event-Name")
+    if name not in _PARSERS:
+        if name == "" and _get(h, "Content-Type") == "text/disconnect-notice":
+            return Disconnected("", "disconnect notice")
+        return None
+    uuid = _get(h, "Unique-ID")
+    if not uuid:
+        raise MalformedEvent(f"{name} without Unique-ID")
+    return _PARSERS[name](uuid, h)
+
+
+def _park(uuid: str, h: Mapping[str, str]) -> ChannelPark:
+    caller = _get(h, "Caller-Caller-ID-Number")
+    return ChannelPark(
+        uuid=uuid,
+        managed=_get(h, "variable_" + MANAGED_VARIABLE) == "true",
+        tenant=_get(h, "variable_tollgate_tenant"),
+        dialed=_get(h, "variable_tollgate_dialed") or _get(h, "Caller-Destination-Number"),
+        extension=_get(h, "variable_tollgate_extension") or caller,
+        caller_id=caller,
+        language=_get(h, "variable_tollgate_language"),
+        country=_get(h, "variable_tollgate_country"),
+        answered=_get(h, "Answer-State") == "answered",
+    )
+
+
+def _complete(uuid: str, h: Mapping[str, str]) -> ExecuteComplete:
+    return ExecuteComplete(
+        uuid=uuid,
+        application=_get(h, "Application"),
+        app_uuid=_get(h, "Application-UUID"),
+        response=_get(h, "Application-Response"),
+        read_result=_get(h, "variable_read_result"),
+        digits=Secret(_get(h, "variable_" + PIN_VARIABLE)),
+        originate_disposition=_get(h, "variable_originate_disposition"),
+        answered=_get(h, "Answer-State") == "answered",
+    )
+
+
+_PARSERS = {
+    "CHANNEL_PARK": _park,
+    "CHANNEL_EXECUTE_COMPLETE": _complete,
+    "CHANNEL_ANSWER": lambda u, h: Answer(u),
+    "CHANNEL_BRIDGE": lambda u, h: Bridge(u),
+    "CHANNEL_HANGUP": lambda u, h: Hangup(u, _get(h, "Hangup-Cause") or "NORMAL_CLEARING"),
+    "CHANNEL_HANGUP_COMPLETE": lambda u, h: Hangup(u, _get(h, "Hangup-Cause") or "NORMAL_CLEARING"),
+}
+
+
+def channel_data(h: Mapping[str, str]) -> ChannelPark:
+    """The channel a `socket` session (or a recovery scan) is about, from its headers."""
+    uuid = _get(h, "Unique-ID") or _get(h, "variable_uuid")
+    if not uuid:
+        raise MalformedEvent("channel data without Unique-ID")
+    return _park(uuid, h)

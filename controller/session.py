@@ -1,0 +1,104 @@
+"""One call's mailbox and its small command interface.
+
+The connection's handler only puts events in the mailbox (plivo's model); the
+call's own greenlet takes them out while it waits for something. A hangup, or
+the loss of the Event Socket, raises out of whatever the flow is waiting for,
+so the flow unwinds as an exception instead of checking flags at every step.
+Completions are matched by the `Event-UUID` we send, which FreeSWITCH echoes
+as `Application-UUID` on CHANNEL_EXECUTE_COMPLETE.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Protocol
+
+import gevent
+from gevent.queue import Empty, Queue
+
+from controller import commands
+from controller.errors import ChannelGone, CommandFailed
+from controller.events import Disconnected, Event, ExecuteComplete, Hangup
+
+
+class Transport(Protocol):
+    """What a call needs from the Event Socket: inbound connection or socket session."""
+
+    def send(self, data: str, timeout: float | None = None) -> str: ...
+
+
+class EslLost(CommandFailed):
+    """The Event Socket connection went away while this call waited on it."""
+
+
+class StepTimeout(CommandFailed):
+    """FreeSWITCH did not report the end of an application in time."""
+
+
+class CallSession:
+    def __init__(self, uuid: str, transport: Transport, channel: str | None):
+        self.uuid = uuid
+        self.transport = transport
+        self.channel = channel  # the uuid in inbound mode, None in socket mode
+        self.mailbox: Queue = Queue()
+        self.gone: Hangup | None = None
+
+    # -- called by the connection's handler: never blocks -----------------------
+    def deliver(self, event: Event) -> None:
+        self.mailbox.put_nowait(event)
+
+    # -- called by the call's greenlet ------------------------------------------
+    def start(self, app: str, arg: str | None = None) -> str:
+        """Send an application; return its Event-UUID without waiting for it to end."""
+        if self.gone:
+            raise ChannelGone(self.gone.cause)
+        event_uuid = commands.new_event_uuid()
+        reply = self.transport.send(commands.execute(app, arg, event_uuid, self.channel))
+        if reply.startswith("-ERR"):
+            # "-ERR invalid session id": the channel is gone already.
+            raise ChannelGone("NO_SUCH_CHANNEL")
+        return event_uuid
+
+    def run(self, app: str, arg: str | None = None, timeout: float = 30.0) -> ExecuteComplete:
+        """Send an application and wait until FreeSWITCH reports it finished."""
+        event_uuid = self.start(app, arg)
+        return self.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid, timeout,
+                             what=app)
+
+    def wait_for(self, predicate: Callable[[Event], bool], timeout: float, what: str = "event") -> Event:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StepTimeout(f"{what} did not finish within {timeout:.1f}s")
+            try:
+                event = self.mailbox.get(timeout=remaining)
+            except Empty:
+                continue
+            if isinstance(event, Hangup):
+                self.gone = event
+                raise ChannelGone(event.cause)
+            if isinstance(event, Disconnected):
+                raise EslLost(event.reason)
+            if predicate(event):
+                return event
+
+    def api(self, command: str, timeout: float | None = None) -> str:
+        return self.transport.send(command, timeout)
+
+    def kill(self, cause: str) -> None:
+        """Hang the channel up without the mailbox (watchdog, lost state)."""
+        if self.channel is None:
+            # socket mode: our own channel, by call-command so it works mid-application
+            self.transport.send(commands.hangup_own_channel(cause))
+        else:
+            self.transport.send(commands.uuid_kill(self.channel, cause))
+
+
+def sleep_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        gevent.sleep(interval)
+    return True

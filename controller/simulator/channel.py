@@ -1,0 +1,370 @@
+"""A simulated channel: variables, the park loop, and the applications Tollgate uses."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid as uuidlib
+
+import gevent
+import gevent.event
+from gevent.queue import Queue
+
+from controller.simulator.callers import Caller
+
+
+class Hungup(Exception):
+    """The channel hung up while an application ran."""
+
+
+class Broken(Exception):
+    """uuid_break stopped the running application."""
+
+
+_CODEC = [("Channel-Read-Codec-Name", "L16"), ("Channel-Read-Codec-Rate", "8000"),
+          ("Channel-Read-Codec-Bit-Rate", "128000"), ("Channel-Write-Codec-Name", "L16"),
+          ("Channel-Write-Codec-Rate", "8000"), ("Channel-Write-Codec-Bit-Rate", "128000")]
+_CALLING = {
+    "CHANNEL_EXECUTE": ("switch_core_session.c", "switch_core_session_exec", "2944"),
+    "CHANNEL_EXECUTE_COMPLETE": ("switch_core_session.c", "switch_core_session_exec", "2967"),
+    "CHANNEL_PARK": ("switch_ivr.c", "switch_ivr_park", "1002"),
+    "CHANNEL_ANSWER": ("switch_channel.c", "switch_channel_perform_mark_answered", "3846"),
+    "CHANNEL_PROGRESS_MEDIA": ("switch_channel.c", "switch_channel_perform_mark_pre_answered", "3650"),
+    "CHANNEL_HANGUP": ("switch_channel.c", "switch_channel_perform_hangup", "3445"),
+    "CHANNEL_HANGUP_COMPLETE": ("switch_core_state_machine.c", "switch_core_session_reporting_state", "943"),
+    "CHANNEL_BRIDGE": ("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", "1689"),
+    "CHANNEL_UNBRIDGE": ("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", "1879"),
+    "DTMF": ("switch_channel.c", "switch_channel_dequeue_dtmf", "677"),
+}
+
+
+class Channel:
+    def __init__(self, sim, *, dialed: str, caller_id: str, caller_name: str, context: str,
+                 variables: dict[str, str], caller: Caller, mode: str, socket_address=None):
+        self.sim = sim
+        self.uuid = str(uuidlib.uuid4())
+        self.name = f"sofia/internal/{caller_id}@pbx.example"
+        self.dialed, self.caller_id, self.caller_name, self.context = dialed, caller_id, caller_name, context
+        self.caller = caller
+        self.mode = mode
+        self.socket_address = socket_address
+        self.created = time.time()
+        self.created_us = str(int(self.created * 1_000_000))
+        self.vars: dict[str, str] = {
+            "direction": "inbound", "uuid": self.uuid, "channel_name": self.name,
+            "read_codec": "L16", "read_rate": "8000", "write_codec": "L16", "write_rate": "8000",
+            "call_uuid": self.uuid,
+        }
+        self.dialplan_vars = dict(variables)
+        self.state = "ringing"  # ringing | early | answered | hangup
+        self.hangup_cause = ""
+        self.application = ""
+        self.application_data = ""
+        self.park_uuid = ""
+        self.parked = False
+        self.bridged = False
+        self.queue: Queue = Queue()
+        self.digits: list[str] = []
+        self.prompts = 0
+        self.interrupt = gevent.event.Event()
+        self.breaking = False
+        self.cdr: dict[str, str] | None = None
+        self.events: list[str] = []  # names, in emission order
+        self.executed: list[tuple[str, str, int]] = []  # (app, data, connection id)
+        self.outcome = ""  # bridged | refused | ...
+        self.socket_conn = None
+        self._hangup_from_app = False
+        self.greenlet: gevent.Greenlet | None = None
+
+    # -- events ------------------------------------------------------------------
+    def headers(self, name: str, extra=(), with_vars: bool = True) -> list[tuple[str, str]]:
+        f, fn, line = _CALLING.get(name, ("switch_channel.c", "switch_channel_event", "1"))
+        answered = {"ringing": "ringing", "early": "early", "answered": "answered", "hangup": "hangup"}[self.state]
+        call_state = {"ringing": "RINGING", "early": "EARLY", "answered": "ACTIVE", "hangup": "HANGUP"}[self.state]
+        h = self.sim.base_headers(name, f, fn, line)
+        h += [("Channel-State", "CS_EXECUTE" if self.state != "hangup" else "CS_HANGUP"),
+              ("Channel-Call-State", call_state), ("Channel-State-Number", "4"),
+              ("Channel-Name", self.name), ("Unique-ID", self.uuid), ("Call-Direction", "inbound"),
+              ("Presence-Call-Direction", "inbound"), ("Channel-HIT-Dialplan", "true"),
+              ("Channel-Call-UUID", self.uuid), ("Answer-State", answered)]
+        if self.hangup_cause:
+            h.append(("Hangup-Cause", self.hangup_cause))
+        h += _CODEC
+        if with_vars:
+            h += self.profile()
+            h += [("variable_" + k, v) for k, v in self.vars.items()]
+        h += list(extra)
+        return h
+
+    def profile(self, prefix: str = "Caller") -> list[tuple[str, str]]:
+        p = prefix
+        return [(f"{p}-Direction", "inbound"), (f"{p}-Logical-Direction", "inbound"), (f"{p}-Dialplan", "xml"),
+                (f"{p}-Caller-ID-Name", self.caller_name), (f"{p}-Caller-ID-Number", self.caller_id),
+                (f"{p}-Orig-Caller-ID-Name", self.caller_name), (f"{p}-Orig-Caller-ID-Number", self.caller_id),
+                (f"{p}-Callee-ID-Name", "Outbound Call"), (f"{p}-Callee-ID-Number", self.dialed),
+                (f"{p}-ANI", self.caller_id), (f"{p}-Destination-Number", self.dialed),
+                (f"{p}-Unique-ID", self.uuid), (f"{p}-Source", "mod_sofia"), (f"{p}-Context", self.context),
+                (f"{p}-Channel-Name", self.name), (f"{p}-Profile-Index", "1"),
+                (f"{p}-Profile-Created-Time", self.created_us), (f"{p}-Channel-Created-Time", self.created_us),
+                (f"{p}-Channel-Answered-Time", "0"), (f"{p}-Channel-Hangup-Time", "0"),
+                (f"{p}-Screen-Bit", "true"), (f"{p}-Privacy-Hide-Name", "false"),
+                (f"{p}-Privacy-Hide-Number", "false")]
+
+    def emit(self, name: str, extra=(), with_vars: bool = True) -> None:
+        self.events.append(name)
+        self.sim.publish(self, name, self.headers(name, extra, with_vars))
+
+    # -- the dialplan --------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            for k, v in self.dialplan_vars.items():
+                self._app("set", f"{k}={v}", str(uuidlib.uuid4()), conn_id=0)
+            if self.caller.hangup_at == "park":
+                gevent.spawn_later(self.caller.hangup_delay, self.hangup, "NORMAL_CLEARING")
+            if self.mode == "socket":
+                self._socket()
+                return
+            self.park_uuid = str(uuidlib.uuid4())
+            self.application, self.application_data = "park", ""
+            self.vars["current_application"] = "park"
+            self.emit("CHANNEL_EXECUTE", [("Application", "park"), ("Application-UUID", self.park_uuid)])
+            self.parked = True
+            self.emit("CHANNEL_PARK")
+            self._serve_queue()
+        except Hungup:
+            pass
+
+    def _serve_queue(self) -> None:
+        while self.state != "hangup":
+            item = self.queue.get()
+            if item is None:
+                return
+            app, arg, event_uuid, conn_id = item
+            self._app(app, arg, event_uuid, conn_id)
+            if self.parked and self.state != "hangup":
+                self.application, self.application_data = "park", ""
+
+    def _socket(self) -> None:
+        self.application, self.application_data = "socket", f"{self.socket_address[0]}:{self.socket_address[1]} async full"
+        self.vars["current_application"] = "socket"
+        self.vars["socket_host"] = self.socket_address[0]
+        self.emit("CHANNEL_EXECUTE", [("Application", "socket"), ("Application-Data", self.application_data),
+                                      ("Application-UUID", str(uuidlib.uuid4()))])
+        ok = self.sim.connect_socket(self)
+        if not ok:
+            # socket failed: the dialplan's next action is `hangup` (fail closed).
+            self.hangup("DESTINATION_OUT_OF_ORDER")
+            return
+        self._serve_queue()
+        if self.state != "hangup":
+            # the controller went away: the dialplan continues with `hangup`
+            self.hangup("NORMAL_TEMPORARY_FAILURE")
+
+    def enqueue(self, app: str, arg: str, event_uuid: str, conn_id: int) -> bool:
+        if self.state == "hangup":
+            return False
+        self.queue.put((app, arg, event_uuid, conn_id))
+        return True
+
+    def _app(self, app: str, arg: str, event_uuid: str, conn_id: int) -> None:
+        self.executed.append((app, arg, conn_id))
+        tag = [("Application", app)] + ([("Application-Data", arg)] if arg else []) + \
+              [("Application-UUID", event_uuid)]
+        self.application, self.application_data = app, arg
+        self.vars["current_application"] = app
+        if arg:
+            self.vars["current_application_data"] = arg
+        self.emit("CHANNEL_EXECUTE", tag)
+        response = "_none_"
+        from_app = False
+        try:
+            handler = APPS.get(app)
+            response = handler(self, arg) if handler else "_none_"
+        except Hungup:
+            from_app = self._hangup_from_app
+        except Broken:
+            self.breaking = False
+            self.interrupt.clear()
+        self.emit("CHANNEL_EXECUTE_COMPLETE", tag[:-1] + [("Application-Response", response), tag[-1]])
+        if from_app:
+            self._finish()
+        if self.state == "hangup":
+            raise Hungup()
+
+    # -- time, with caller hangups and breaks ---------------------------------------
+    def pause(self, seconds: float) -> None:
+        if self.interrupt.wait(max(seconds, 0) * self.sim.scale):
+            if self.state == "hangup":
+                raise Hungup()
+            raise Broken()
+
+    def hangup(self, cause: str, from_app: bool = False) -> None:
+        if self.state == "hangup":
+            return
+        self.state = "hangup"
+        self.hangup_cause = cause
+        self._hangup_from_app = from_app
+        self.emit("CHANNEL_HANGUP")
+        self.interrupt.set()
+        if not from_app:
+            self._finish()
+        self.queue.put(None)
+
+    def _finish(self) -> None:
+        if self.parked:
+            self.emit("CHANNEL_EXECUTE_COMPLETE", [("Application", "park"), ("Application-Response", "_none_"),
+                                                   ("Application-UUID", self.park_uuid)])
+        digits = "".join(self.digits)
+        flt = self.vars.get("digits_dialed_filter")
+        if digits and flt:
+            try:
+                digits = re.sub(flt, lambda m: "X" * len(m.group(0)), digits)
+            except re.error:
+                pass
+        self.vars["digits_dialed"] = digits or "none"
+        self.emit("CHANNEL_HANGUP_COMPLETE")
+        self.cdr = dict(self.vars)
+        self.sim.ended(self)
+
+    def break_app(self) -> None:
+        if self.application not in ("park", "socket", ""):
+            self.breaking = True
+            self.interrupt.set()
+
+    def key(self, digits: str) -> None:
+        for d in digits:
+            self.digits.append(d)
+            # DTMF events carry no channel variables (a variable filter drops them).
+            self.emit("DTMF", [("DTMF-Digit", d), ("DTMF-Duration", "2000"), ("DTMF-Source", "RTP")],
+                      with_vars=False)
+
+    def prompt_length(self, path: str) -> float:
+        """Seconds of audio in a WAV file (8 kHz 16-bit mono), 1 s if unknown."""
+        try:
+            return max(os.path.getsize(path) - 44, 0) / 16000
+        except OSError:
+            return 1.0
+
+
+# -- applications -----------------------------------------------------------------
+def _answer(ch: Channel, _arg: str) -> str:
+    if ch.state != "answered":
+        ch.state = "answered"
+        ch.emit("CHANNEL_ANSWER")
+    return "_none_"
+
+
+def _pre_answer(ch: Channel, _arg: str) -> str:
+    if ch.state == "ringing":
+        ch.state = "early"
+        ch.emit("CHANNEL_PROGRESS_MEDIA")
+    return "_none_"
+
+
+def _set(ch: Channel, arg: str) -> str:
+    name, _, value = arg.partition("=")
+    if value:
+        ch.vars[name] = value
+    else:
+        ch.vars.pop(name, None)
+    return "_none_"
+
+
+def _unset(ch: Channel, arg: str) -> str:
+    ch.vars.pop(arg.strip(), None)
+    return "_none_"
+
+
+def _playback(ch: Channel, arg: str) -> str:
+    path = arg.strip()
+    if not (path.startswith("tone_stream://") or path.startswith("silence_stream://") or os.path.isfile(path)):
+        return "FILE NOT FOUND"
+    ch.sim.played.append((ch.uuid, path))
+    if ch.caller.hangup_at == "announcement":
+        ch.hangup("NORMAL_CLEARING")
+        raise Hungup()
+    ch.pause(ch.prompt_length(path))
+    return "FILE PLAYED"
+
+
+def _play_and_get_digits(ch: Channel, arg: str) -> str:
+    parts = arg.split()
+    if len(parts) < 10:
+        return "-ERR invalid arguments"
+    min_d, max_d, tries, timeout_ms = int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])
+    prompt, invalid, var, regex = parts[5], parts[6], parts[7], parts[8]
+    ch.vars.pop(var, None)
+    ch.vars["read_result"] = "failure"
+    for _ in range(max(tries, 1)):
+        ch.prompts += 1
+        ch.sim.played.append((ch.uuid, prompt))
+        if ch.caller.hangup_at == "prompt" and ch.prompts == ch.caller.hangup_prompt:
+            gevent.spawn_later(ch.caller.hangup_delay, ch.hangup, "NORMAL_CLEARING")
+        ch.pause(min(ch.prompt_length(prompt), 1.0))
+        keyed = ch.caller.next_keys(ch.prompts - 1)
+        if not keyed:
+            ch.pause(timeout_ms / 1000)
+        else:
+            ch.key(keyed + "#")
+            if min_d <= len(keyed) <= max_d and re.fullmatch(regex, keyed):
+                ch.vars[var] = keyed
+                ch.vars["read_result"] = "success"
+                ch.vars["read_terminator_used"] = "#"
+                return "_none_"
+        ch.sim.played.append((ch.uuid, invalid))
+        ch.pause(min(ch.prompt_length(invalid), 1.0))
+    return "_none_"
+
+
+def _bridge(ch: Channel, arg: str) -> str:
+    ch.sim.bridges.append((ch.uuid, arg))
+    caller = ch.caller
+    if caller.hangup_at == "ringing":
+        ch.pause(0.5)
+        ch.hangup("ORIGINATOR_CANCEL", from_app=True)
+        raise Hungup()
+    ch.pause(0.2)  # ringing
+    if caller.bridge in ("busy", "no_answer"):
+        cause = "USER_BUSY" if caller.bridge == "busy" else "NO_ANSWER"
+        ch.vars["originate_disposition"] = cause
+        if ch.state != "answered":
+            ch.hangup(cause, from_app=True)  # fixture 09: the failure hangs the unanswered call up
+            raise Hungup()
+        return "_none_"
+    ch.vars["originate_disposition"] = "SUCCESS"
+    ch.state = "answered"
+    ch.bridged = True
+    ch.outcome = "bridged"
+    ch.emit("CHANNEL_BRIDGE")
+    ch.pause(caller.talk_seconds / ch.sim.scale if ch.sim.scale else 0)
+    ch.emit("CHANNEL_UNBRIDGE")
+    if ch.vars.get("hangup_after_bridge") == "true":
+        ch.hangup("NORMAL_CLEARING", from_app=True)
+        raise Hungup()
+    return "_none_"  # back to park: the call stays up (fixture 02)
+
+
+def _transfer(ch: Channel, arg: str) -> str:
+    ch.sim.transfers.append((ch.uuid, arg))
+    ch.outcome = "transferred"
+    ch.parked = False
+    gevent.spawn_later(0.01, ch.hangup, "NORMAL_CLEARING")
+    return "_none_"
+
+
+def _hangup(ch: Channel, arg: str) -> str:
+    ch.hangup(arg.strip() or "NORMAL_CLEARING", from_app=True)
+    raise Hungup()
+
+
+def _sleep(ch: Channel, arg: str) -> str:
+    ch.pause(int(arg or "0") / 1000)
+    return "_none_"
+
+
+APPS = {
+    "answer": _answer, "pre_answer": _pre_answer, "set": _set, "unset": _unset, "playback": _playback,
+    "play_and_get_digits": _play_and_get_digits, "bridge": _bridge, "transfer": _transfer,
+    "hangup": _hangup, "sleep": _sleep,
+}

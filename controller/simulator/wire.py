@@ -1,0 +1,85 @@
+"""Event Socket framing, server side, as FreeSWITCH writes it."""
+
+from __future__ import annotations
+
+# switch_url_encode's unsafe set (mod_event_socket encodes header values with it).
+_UNSAFE = frozenset('\r\n "#%&+:;<=>?@[\\]^`{|}')
+
+
+def fs_encode(value: str) -> str:
+    if value.isascii() and not any(ch in _UNSAFE for ch in value):
+        return value
+    out = []
+    for ch in value:
+        if ch.isascii() and ch not in _UNSAFE:
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def event_plain(headers) -> bytes:
+    """A `text/event-plain` frame: header block, then a body of encoded headers."""
+    body = "".join(f"{k}: {fs_encode(v)}\n" for k, v in headers) + "\n"
+    raw = body.encode("utf-8")
+    return b"Content-Length: %d\nContent-Type: text/event-plain\n\n" % len(raw) + raw
+
+
+def command_reply(text: str, extra: list[tuple[str, str]] | None = None) -> bytes:
+    lines = [f"{k}: {v}" for k, v in (extra or [])]
+    lines += ["Content-Type: command/reply", f"Reply-Text: {text}"]
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def api_response(body: str) -> bytes:
+    raw = body.encode("utf-8")
+    return b"Content-Type: api/response\nContent-Length: %d\n\n" % len(raw) + raw
+
+
+def auth_request() -> bytes:
+    return b"Content-Type: auth/request\n\n"
+
+
+def disconnect_notice(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return b"Content-Type: text/disconnect-notice\nContent-Length: %d\n\n" % len(raw) + raw
+
+
+def linger_notice(uuid: str, channel_name: str) -> bytes:
+    return ("Content-Type: text/disconnect-notice\n"
+            f"Controlled-Session-UUID: {uuid}\n"
+            "Content-Disposition: linger\n"
+            f"Channel-Name: {channel_name}\n"
+            "Linger-Time: -1\n"
+            "Content-Length: 0\n\n").encode("utf-8")
+
+
+class CommandReader:
+    """Reads client commands: a first line, optional `Name: value` lines, a blank line,
+    and a body when a Content-Length header says so (sendmsg may carry one)."""
+
+    def __init__(self, rfile):
+        self.rfile = rfile
+
+    def read(self) -> tuple[str, dict[str, str], str] | None:
+        lines = []
+        while True:
+            raw = self.rfile.readline(65536)
+            if not raw:
+                return None
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line == "":
+                if lines:
+                    break
+                continue
+            lines.append(line)
+        headers = {}
+        for line in lines[1:]:
+            key, sep, value = line.partition(":")
+            if sep:
+                headers[key.strip().lower()] = value.strip()
+        body = ""
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > 0:
+            body = self.rfile.read(int(length)).decode("utf-8", "replace")
+        return lines[0].strip(), headers, body

@@ -1,0 +1,1 @@
+"""Tollgate's announcements: `<language>/<prompt>.wav`, made by make_prompts.sh from texts.tsv."""
