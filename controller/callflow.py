@@ -103,7 +103,11 @@ class CallFlow:
                 self._carry_out(decision)
             except ChannelGone as gone:
                 if self.outcome == "bridging":
-                    self.outcome = "abandoned_ringing"
+                    # FreeSWITCH hangs an unanswered caller up with the far end's
+                    # cause when the bridge fails (fixture 09); the caller's own
+                    # hangup shows as a clearing or cancel.
+                    caller_side = gone.cause in ("NORMAL_CLEARING", "ORIGINATOR_CANCEL")
+                    self.outcome = "abandoned_ringing" if caller_side else "bridge_failed"
                 elif not self.outcome:
                     self.outcome = "abandoned"
                     self.log.info("caller hung up before the verdict was carried out (%s)", gone.cause)

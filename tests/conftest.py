@@ -1,6 +1,12 @@
 """Shared fixtures: a real redis-server on a free port, and helpers."""
 
-from __future__ import annotations
+# The controller runs on gevent and talks to Redis with blocking sockets, as
+# in production (`tollgate run` patches first thing too): patch before any import.
+from gevent import monkey
+
+monkey.patch_all()
+
+
 
 import os
 import shutil

@@ -1,0 +1,129 @@
+"""The end-to-end rig: simulator + real redis-server + real controller(s) over TCP."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import gevent
+
+from controller.app import Config, Controller
+from controller.simulator import Caller, Simulator
+from controller.store import Store
+from policies.pin import hash_pin
+
+PEPPER = b"e2e-pepper-0123456789abcdef-0123"
+PINS = {"1003": ("empfang", "73915286"), "1004": ("alice", "20462913")}
+
+
+def wait(predicate, timeout=8.0, message="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        gevent.sleep(0.01)
+
+
+class Rig:
+    def __init__(self, redis_url: str, mode: str = "inbound", scale: float = 0.01):
+        self.redis_url = redis_url
+        self.mode = mode
+        self.sim = Simulator(scale=scale).start()
+        self.store = Store.open(redis_url, actor="test")
+        self.controllers: list[Controller] = []
+        self.calls = []
+
+    # -- setup ---------------------------------------------------------------------
+    def provision(self) -> None:
+        """The seed documents' tenant: authorized lists for premium/international,
+        IVR authentication on 1003 and 1004."""
+        a = self.store.admin
+        a.create_tenant("acme", {"country": "FR", "pin_feature": "on", "lockout_failures": "5"})
+        for n in ("1001", "1002", "1003", "1004"):
+            a.put_extension("acme", n, create=True)
+        a.create_list("acme", "direction")
+        a.add_entry("acme", "direction", "Élise", "Dupont", "1001")
+        a.add_entry("acme", "direction", "Karl", "Weber", "1002", state="disabled")
+        a.add_rule("acme", "premium-intl", "allow", classes=["premium", "international"], lists=["direction"])
+        for n, (holder, pin) in PINS.items():
+            a.put_extension("acme", n, pin_enabled=True)
+            a.set_pin("acme", n, holder, hash_pin(pin, PEPPER))
+
+    def controller(self, name: str = "c1", **overrides) -> Controller:
+        listen_port = 0
+        if self.mode == "socket":
+            from tests.conftest import free_port
+
+            listen_port = free_port()
+        cfg = Config(mode=self.mode, esl_port=self.sim.port, listen=("127.0.0.1", listen_port),
+                     redis_url=self.redis_url, pepper=PEPPER, controller_id=name, **overrides)
+        ctl = Controller(cfg)
+        ctl.start()
+        self.controllers.append(ctl)
+        wait(lambda: ctl.connected and (self.mode == "socket" or self.sim.inbound_clients() >= 1),
+             message="controller connected")
+        if self.mode == "socket":
+            wait(lambda: ctl.server.bound_port, message="socket listener bound")
+        return ctl
+
+    # -- calls -----------------------------------------------------------------------
+    def call(self, dialed: str, caller_id: str = "1001", caller: Caller | None = None, **kw):
+        if self.mode == "socket" and kw.get("managed", True):
+            kw.setdefault("mode", "socket")
+            kw.setdefault("socket_address", ("127.0.0.1", self.controllers[0].server.bound_port))
+        ch = self.sim.place_call(dialed, caller_id=caller_id, caller=caller, **kw)
+        self.calls.append(ch)
+        return ch
+
+    def finish(self, *channels, timeout: float = 10.0):
+        targets = channels or tuple(self.calls)
+        wait(lambda: all(c.state == "hangup" for c in targets), timeout, "calls to end")
+        return targets[0] if len(targets) == 1 else targets
+
+    def verdicts(self) -> list[dict]:
+        return [f for _, f in self.store.audit.read("acme", count=10_000) if f.get("kind") == "verdict"]
+
+    def verdict_of(self, ch) -> dict:
+        found = wait(lambda: [v for v in self.verdicts() if v["uuid"] == ch.uuid], message=f"audit of {ch.uuid}")
+        assert len(found) == 1, found
+        return found[0]
+
+    # -- what must hold at the end of every test -----------------------------------------
+    def assert_clean(self, caplog=None, secrets=()):
+        wait(lambda: not self.sim.live(), 10, f"no channel left up: {[c.uuid for c in self.sim.live()]}")
+        managed = [c for c in self.sim.finished if c.dialplan_vars.get("tollgate_managed") == "true"]
+        wait(lambda: len(self.verdicts()) >= len(managed), 5, "one verdict per managed call")
+        by_uuid = {}
+        for v in self.verdicts():
+            by_uuid.setdefault(v["uuid"], []).append(v)
+        assert sorted(by_uuid) == sorted(c.uuid for c in managed)
+        assert all(len(v) == 1 for v in by_uuid.values()), {k: len(v) for k, v in by_uuid.items() if len(v) > 1}
+        for secret in secrets:
+            for ch in self.sim.finished:
+                leaked = {k: v for k, v in (ch.cdr or {}).items() if secret in v}
+                assert not leaked, f"PIN in channel variables of {ch.uuid}: {sorted(leaked)}"
+            for v in self.store.audit.read("acme", count=10_000):
+                assert secret not in str(v), "PIN in the audit stream"
+            if caplog is not None:
+                for record in caplog.records:
+                    assert secret not in record.getMessage(), f"PIN in a log line: {record.name}"
+                    assert secret not in str(record.args or ""), "PIN in log arguments"
+            for key in self.store.r.scan_iter("*"):
+                kind = self.store.r.type(key)
+                dump = {"hash": self.store.r.hgetall, "string": self.store.r.get,
+                        "set": self.store.r.smembers, "list": lambda k: self.store.r.lrange(k, 0, -1)}.get(kind)
+                if dump:
+                    assert secret not in str(dump(key)), f"PIN in Redis key {key}"
+
+    def close(self):
+        for ctl in self.controllers:
+            ctl.shutdown(grace=1)
+        self.sim.stop()
+
+
+def quiet_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    return caplog
