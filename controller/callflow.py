@@ -291,7 +291,12 @@ class CallFlow:
 
     def _route(self, d: Decision) -> str:
         st = self.settings
-        template = st.route if st else self.svc.cfg.fallback_route
+        if st is None:
+            template = self.svc.cfg.fallback_route
+        elif d.call_class in (CallClass.INTERNAL, CallClass.SERVICE):
+            template = st.internal_route
+        else:
+            template = st.route
         values = {
             "e164": d.e164 or (clean(self.park.dialed) or ""),
             "dialed": clean(self.park.dialed) or "",

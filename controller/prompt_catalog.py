@@ -40,7 +40,10 @@ class Catalog:
             raise KeyError(f"unknown prompt {prompt!r}")
         lang = (language or FALLBACK).lower()
         candidate = self.root / lang / f"{prompt}.wav"
-        if lang not in LANGUAGES or not candidate.is_file():
+        # The sound root is a path on the FreeSWITCH host; when it is not on
+        # this host too, trust it for the languages we ship.
+        local = self.root.is_dir()
+        if lang not in LANGUAGES or (local and not candidate.is_file()):
             if (lang, prompt) not in self._warned:
                 self._warned.add((lang, prompt))
                 log.warning("no %s prompt %r under %s: using %s", lang, prompt, self.root, FALLBACK)

@@ -96,7 +96,8 @@ def _route(value: str) -> str:
     if "\n" in v or "\r" in v:
         raise ValueError("route must be one line")
     # Only the documented placeholders; a typo must fail now, not on a live call.
-    for name in re.findall(r"\{([^{}]*)\}", v):
+    # `${var}` is FreeSWITCH's own channel-variable expansion: left alone.
+    for name in re.findall(r"(?<!\$)\{([^{}]*)\}", v):
         if name not in ROUTE_FIELDS:
             raise ValueError(
                 f"unknown placeholder {{{name}}} in route (use {', '.join(sorted(ROUTE_FIELDS))})"
@@ -135,6 +136,8 @@ class TenantSettings:
     lockout_seconds: int = 900
     answer_mode: str = "answer"
     route: str = "sofia/gateway/{gateway}/{e164}"
+    # Marked calls to extensions and feature codes stay on the PBX.
+    internal_route: str = "user/{dialed}@${domain_name}"
     gateway: str = "default"
     default_action: str = "allow"
     fail_mode: str = "closed"
@@ -192,6 +195,7 @@ TENANT_PARSERS = {
     "lockout_seconds": _int(10, 86400 * 7),
     "answer_mode": _choice("answer", "pre_answer"),
     "route": _route,
+    "internal_route": _route,
     "gateway": lambda v: check_name("gateway", str(v).strip()),
     "default_action": _choice("allow", "deny"),
     "fail_mode": _choice("closed", "open"),

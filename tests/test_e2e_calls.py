@@ -52,6 +52,7 @@ def test_internal_calls_never_reach_the_controller_but_marked_ones_are_bridged(r
     rig.finish(ch)
     assert ch.outcome == "bridged" and "play_and_get_digits" not in apps(ch)
     assert rig.verdict_of(ch)["class"] == "internal"
+    assert rig.sim.bridges[-1] == (ch.uuid, "user/1002@${domain_name}")  # stays on the PBX
     assert all(a == "set" for a in apps(other)), "the controller touched an unmarked call"
     rig.sim.api(f"uuid_kill {other.uuid}")
     rig.assert_clean(caplog, SECRETS)
