@@ -22,6 +22,7 @@ from controller.dispatcher import Dispatcher
 from controller.errors import CommandFailed
 from controller.esl import InboundConnection, SocketServer, SocketSession, Supervisor
 from controller.events import MalformedEvent, channel_data, parse
+from controller.metrics import HealthServer, Metrics
 from controller.prompt_catalog import Catalog
 from controller.session import CallSession
 from controller.store import Store
@@ -51,6 +52,7 @@ class Config:
     esl_timeout: float = 5.0
     redis_timeout: float = 0.5
     recovery_interval: float = RECOVERY_INTERVAL
+    metrics_address: tuple[str, int] | None = None  # off unless set
 
 
 class Controller:
@@ -59,8 +61,13 @@ class Controller:
         self.id = cfg.controller_id or f"{pysocket.gethostname()}:{os.getpid()}"
         self.store = store or Store.open(cfg.redis_url, actor=f"controller:{self.id}", owner=self.id,
                                          timeout=cfg.redis_timeout)
+        self.metrics = Metrics()
         self.svc = Services(store=self.store, pepper=cfg.pepper, catalog=Catalog(cfg.sound_root),
-                            cfg=FlowConfig(controller_id=self.id, call_bound=cfg.call_bound))
+                            cfg=FlowConfig(controller_id=self.id, call_bound=cfg.call_bound),
+                            metrics=self.metrics)
+        self.metrics.in_progress.set_function(lambda: len(self.dispatcher.calls))
+        self.metrics.spool.set_function(lambda: len(self.store.audit.spool))
+        self.health: HealthServer | None = None
         self.dispatcher = Dispatcher(self.svc, cfg.max_calls)
         self.supervisor: Supervisor | None = None
         self.server: SocketServer | None = None
@@ -81,6 +88,10 @@ class Controller:
             self._greenlets.append(gevent.spawn(self.supervisor.run))
             self._greenlets.append(gevent.spawn(self._recovery_loop))
         self._greenlets.append(gevent.spawn(self._flush_loop))
+        if self.cfg.metrics_address:
+            self.health = HealthServer(self.cfg.metrics_address, self.metrics, self.readiness)
+            self.health.start()
+            log.info("metrics and health on http://%s:%d/", self.cfg.metrics_address[0], self.health.port)
         log.info("controller %s started in %s mode", self.id, self.cfg.mode)
 
     def _make_connection(self) -> InboundConnection:
@@ -89,9 +100,13 @@ class Controller:
 
     def _connected(self, conn: InboundConnection) -> None:
         self.dispatcher.transport = conn
+        self.metrics.esl_connected.set(1)
+        if self.supervisor and self.supervisor.reconnects:
+            self.metrics.esl_reconnects.inc()
         gevent.spawn(self.recover, conn)
 
     def _disconnected(self, conn: InboundConnection) -> None:
+        self.metrics.esl_connected.set(0)
         if self.dispatcher.transport is conn:
             self.dispatcher.transport = None
         self.dispatcher.connection_lost(conn, "Event Socket connection lost")
@@ -210,6 +225,16 @@ class Controller:
         elif flushed:
             log.info("flushed %d spooled audit entries", flushed)
         gevent.killall(self._greenlets, timeout=2)
+        if self.health:
+            self.health.stop()
+
+    def readiness(self) -> dict:
+        """Ready = the Event Socket is up (or listening) and Redis answers."""
+        try:
+            redis_ok = bool(self.store.r.ping())
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            redis_ok = False
+        return {"event_socket": self.connected, "redis": redis_ok}
 
     @property
     def connected(self) -> bool:

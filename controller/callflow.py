@@ -17,6 +17,7 @@ import redis
 
 from controller import commands
 from controller.errors import ChannelGone, CommandFailed, CorruptValue
+from controller.metrics import Metrics
 from controller.events import ChannelPark, Bridge, ExecuteComplete, PIN_VARIABLE
 from controller.prompt_catalog import Catalog
 from controller.session import CallSession, EslLost, StepTimeout
@@ -58,12 +59,14 @@ class Services:
     cfg: FlowConfig
     settings_cache: dict[str, TenantSettings] = field(default_factory=dict)
     observers: list = field(default_factory=list)  # callables(record: dict)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 class CallLog(logging.LoggerAdapter):
-    """Every line of a call carries its id."""
+    """Every line of a call carries its id (in the text, and as a field for JSON logs)."""
 
     def process(self, msg, kwargs):
+        kwargs["extra"] = {**self.extra, **kwargs.get("extra", {})}
         return f"[{self.extra['call']}] {msg}", kwargs
 
 
@@ -126,6 +129,13 @@ class CallFlow:
                 self.outcome = self.outcome or "error"
                 self.log.error("FreeSWITCH did not answer in time (%s): hanging up", exc)
                 self._kill("RECOVERY_ON_TIMER_EXPIRE")
+            except gevent.GreenletExit:
+                if not self.outcome:
+                    # Shutdown past its grace period: hand the call back instead of dropping it.
+                    self.interrupted = True
+                    self.log.warning("controller stopping: call handed back undecided")
+                    self._release_claim()
+                raise
             except Exception:
                 self.outcome = self.outcome or "error"
                 self.log.exception("unexpected error in call flow: hanging up")
@@ -150,6 +160,7 @@ class CallFlow:
                 tenant, p.extension, p.caller_id, p.dialed, claim_uuid=p.uuid,
                 claim_ttl=self.svc.cfg.claim_ttl, country_hint=hint)
         except (redis.RedisError, CorruptValue) as exc:
+            self.svc.metrics.redis_errors.labels("load").inc()
             self.claimed = True  # nobody can coordinate without Redis: we act
             self.log.error("cannot read Tollgate state: %s", _one_line(exc))
             return self._degraded("service_unavailable")
@@ -211,6 +222,8 @@ class CallFlow:
                 for problem in problems:
                     self.log.error("unusable stored PIN for %s/%s: %s", snap.tenant, ext.number, problem)
             del digits
+            if done.read_result == "success":
+                self.svc.metrics.pin_attempts.labels(snap.tenant).inc()
             if holder:
                 self.pin_holder = holder
                 self._store_quietly(self.svc.store.calls.clear_failures, snap.tenant, ext.number)
@@ -219,10 +232,12 @@ class CallFlow:
                 return replace(decision, verdict=Verdict.ALLOW, reason="pin_ok",
                                detail=f"{decision.detail}; PIN of {holder!r} accepted")
             if done.read_result == "success":
+                self.svc.metrics.pin_failures.labels(snap.tenant).inc()
                 count, locked = self._store_quietly(
                     self.svc.store.calls.record_pin_failure, snap.tenant, ext.number,
                     st.lockout_failures, st.lockout_seconds) or (0, False)
                 if locked:
+                    self.svc.metrics.lockouts.labels(snap.tenant).inc()
                     return replace(decision, verdict=Verdict.DENY, reason="locked",
                                    detail=f"{st.lockout_failures} failed PINs: extension locked for "
                                           f"{st.lockout_seconds}s")
@@ -321,6 +336,7 @@ class CallFlow:
         try:
             return fn(*args, **kwargs)
         except redis.RedisError as exc:
+            self.svc.metrics.redis_errors.labels(fn.__name__).inc()
             self.log.error("Redis write failed (%s): %s", fn.__name__, _one_line(exc))
             return None
 
@@ -356,6 +372,8 @@ class CallFlow:
             "decision_ms": f"{decided:.2f}" if decided is not None else "",
             "controller": self.svc.cfg.controller_id,
         }
+        self.svc.metrics.observe_call(p.tenant if _valid_tenant(p.tenant) else "_invalid", record,
+                                      (self.decided_at - self.t0) if self.decided_at else None, self.pin_tries > 0)
         for observer in self.svc.observers:
             observer(record)
         self.log.info("%s %s -> %s class=%s rule=%s verdict=%s reason=%s outcome=%s %sms",

@@ -38,6 +38,7 @@ class Dispatcher:
             event = parse(headers)
         except MalformedEvent as exc:
             self.malformed += 1
+            self.svc.metrics.malformed.inc()
             log.warning("ignored malformed event: %s", exc)
             return
         if event is None or isinstance(event, Disconnected):
@@ -50,10 +51,14 @@ class Dispatcher:
 
     def start(self, park: ChannelPark, transport: Transport, channel: str | None,
               on_done: Callable[[], None] | None = None) -> gevent.Greenlet | None:
-        if not self.accepting or self.pool.full():
+        if not self.accepting:
+            # Another controller, or this one's successor (its recovery scan on
+            # connect), takes it; FreeSWITCH's park_timeout bounds the wait.
+            log.warning("[%s] shutting down: leaving the call to another controller", park.uuid)
+            return None
+        if self.pool.full():
             self.rejected += 1
-            log.error("[%s] not taking the call (%s): handing it back with a temporary failure",
-                      park.uuid, "shutting down" if not self.accepting else "at capacity")
+            log.error("[%s] at capacity (%d calls): refusing with a temporary failure", park.uuid, self.pool.size)
             gevent.spawn(_reject, transport, park.uuid, channel)
             return None
         session = CallSession(park.uuid, transport, channel)

@@ -40,6 +40,8 @@ def decide(snap: Snapshot) -> Decision:
         return verdict(Verdict.ALLOW, "emergency", f"{c.note}: always allowed")
     if not snap.tenant_exists:
         return verdict(Verdict.DENY, "unknown_tenant", f"tenant {snap.tenant!r} is not configured")
+    if not c.dialable:
+        return verdict(Verdict.DENY, "invalid_number", f"{c.note}: refused")
     if c.call_class in ALWAYS_PASS:
         return verdict(Verdict.ALLOW, c.call_class.value, f"{c.note}: not restricted")
 

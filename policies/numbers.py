@@ -56,6 +56,7 @@ class Classification:
     call_class: CallClass
     e164: str | None  # None for short codes, extensions and unreadable input
     note: str  # why, in a few words (goes into the decision's detail)
+    dialable: bool = True  # False: letters, a SIP URI, 500 digits... nothing to place
 
 
 @lru_cache(maxsize=256)
@@ -121,7 +122,7 @@ def classify(
 ) -> Classification:
     text = clean(dialed)
     if text is None:
-        return Classification(CallClass.UNKNOWN, None, "not a dialable number")
+        return Classification(CallClass.UNKNOWN, None, "not a dialable number", dialable=False)
     if is_emergency(text, country, outside_line_prefix):
         return Classification(CallClass.EMERGENCY, None, f"emergency number of {country}")
     if _matches(service_pattern, text):

@@ -105,3 +105,9 @@ def test_unknown_tenant_is_refused():
 def test_unknown_extension_with_pin_feature_is_not_challenged_but_rules_apply():
     s = replace(snap("0899123456", pin_feature=True, rules=[PREMIUM_LISTED]), extension=None)
     assert decide(s).reason == "not_authorized"
+
+
+@pytest.mark.parametrize("junk", ["sip:bob@example.com", "9" * 500, "O8OO", "0800\u202e123", ""])
+def test_undialable_input_is_refused_even_when_the_default_allows(junk):
+    d = decide(snap(junk))
+    assert (d.verdict, d.reason) == (Verdict.DENY, "invalid_number")

@@ -177,3 +177,26 @@ def export(c: Ctx, tenant, target, list_name):
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in EXPORT_FIELDS})
     target.write(buf.getvalue())
+
+
+@numbers.command("review")
+@click.argument("tenant")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650),
+              help="Show entries not used for this many days (or never, and older than that).")
+@click.option("--list", "list_name", default=None, help="Only this list.")
+@json_option
+@pass_ctx
+def review(c: Ctx, tenant, list_name, days):
+    """Entries nobody used lately: candidates to disable (keep the lists current)."""
+    cutoff = time.time() - days * 86400
+    stale = []
+    for row in c.store.admin.entries(tenant, list_name):
+        used = float(row.get("last_used") or 0)
+        created = float(row.get("created") or 0)
+        if (used and used < cutoff) or (not used and created < cutoff):
+            stale.append(row)
+    if c.json:
+        return emit_json(stale)
+    table(["list", "first name", "last name", "phone", "state", "last used", "created"],
+          [[r["list"], r["first_name"], r["last_name"], r["phone"], r["state"], _when(r.get("last_used", "")),
+            _when(r.get("created", ""))] for r in stale])

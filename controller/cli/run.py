@@ -37,9 +37,15 @@ def _hostport(value: str) -> tuple[str, int]:
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--log-format", envvar="TOLLGATE_LOG_FORMAT", default="text", show_default=True,
               type=click.Choice(["text", "json"]))
+@click.option("--metrics-address", envvar="TOLLGATE_METRICS_ADDRESS", default=None,
+              help="HOST:PORT for /metrics, /healthz and /readyz (off by default).")
+@click.option("--call-bound", envvar="TOLLGATE_CALL_BOUND", default=120.0, show_default=True,
+              type=click.FloatRange(5, 3600), help="Seconds from park to verdict before the watchdog hangs up.")
+@click.option("--recovery-interval", envvar="TOLLGATE_RECOVERY_INTERVAL", default=30.0, show_default=True,
+              type=click.FloatRange(0.2, 3600), help="Seconds between scans for managed calls nobody handles.")
 @pass_ctx
 def run(c: Ctx, mode, esl_host, esl_port, esl_password, listen, controller_id, sound_root, max_calls,
-        log_level, log_format):
+        log_level, log_format, metrics_address, call_bound, recovery_interval):
     """Run the controller until SIGTERM/SIGINT."""
     from controller.app import Config, serve_forever
 
@@ -48,7 +54,9 @@ def run(c: Ctx, mode, esl_host, esl_port, esl_password, listen, controller_id, s
         listen=_hostport(listen), redis_url=c.redis_url,
         pepper=load_pepper(c.pepper_file, embedded=not c.redis_url),
         controller_id=controller_id, sound_root=sound_root, max_calls=max_calls,
-        log_level=log_level, log_format=log_format,
+        log_level=log_level, log_format=log_format, call_bound=call_bound,
+        recovery_interval=recovery_interval,
+        metrics_address=_hostport(metrics_address) if metrics_address else None,
     )
     serve_forever(cfg)
 
