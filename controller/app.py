@@ -53,6 +53,7 @@ class Config:
     redis_timeout: float = 0.5
     recovery_interval: float = RECOVERY_INTERVAL
     metrics_address: tuple[str, int] | None = None  # off unless set
+    heartbeat_interval: float = 2.0  # a controller silent for 3 of these is dead: its calls are taken over
 
 
 class Controller:
@@ -88,6 +89,7 @@ class Controller:
             self._greenlets.append(gevent.spawn(self.supervisor.run))
             self._greenlets.append(gevent.spawn(self._recovery_loop))
         self._greenlets.append(gevent.spawn(self._flush_loop))
+        self._greenlets.append(gevent.spawn(self._heartbeat_loop))
         if self.cfg.metrics_address:
             self.health = HealthServer(self.cfg.metrics_address, self.metrics, self.readiness)
             self.health.start()
@@ -146,7 +148,7 @@ class Controller:
                 continue
             if uuid not in self.dispatcher.calls:
                 log.info("[%s] recovering a managed call left in %s", uuid, row.get("application"))
-                self.dispatcher.start(park, conn, uuid)
+                self.dispatcher.start(park, conn, uuid, recovered=True)
                 taken += 1
         return taken
 
@@ -155,6 +157,16 @@ class Controller:
             conn = self.supervisor.current if self.supervisor else None
             if conn and conn.connected:
                 self.recover(conn)
+
+    def _heartbeat_loop(self) -> None:
+        ttl = max(int(self.cfg.heartbeat_interval * 3 + 0.999), 1)
+        while True:
+            try:
+                self.store.calls.heartbeat(ttl)
+            except Exception as exc:  # noqa: BLE001 - Redis down: the next beat retries
+                log.debug("heartbeat failed: %s", exc)
+            if self.stopped.wait(self.cfg.heartbeat_interval):
+                return
 
     def _flush_loop(self) -> None:
         while not self.stopped.wait(1.0):

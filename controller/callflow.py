@@ -75,7 +75,9 @@ class Watchdog(Exception):
 
 
 class CallFlow:
-    def __init__(self, session: CallSession, park: ChannelPark, svc: Services):
+    def __init__(self, session: CallSession, park: ChannelPark, svc: Services, recovered: bool = False):
+        self.recovered = recovered  # started by a recovery scan, not by a CHANNEL_PARK
+        self.fs_claimed = False
         self.s = session
         self.park = park
         self.svc = svc
@@ -143,6 +145,11 @@ class CallFlow:
         finally:
             if self.claimed and not self.interrupted:
                 self._audit()
+            if self.fs_claimed:
+                try:
+                    self.s.api(commands.fs_unclaim(self.park.uuid))
+                except CommandFailed:
+                    pass
 
     def _decide(self) -> Decision | None:
         p = self.park
@@ -161,10 +168,12 @@ class CallFlow:
                 claim_ttl=self.svc.cfg.claim_ttl, country_hint=hint)
         except (redis.RedisError, CorruptValue) as exc:
             self.svc.metrics.redis_errors.labels("load").inc()
-            self.claimed = True  # nobody can coordinate without Redis: we act
             self.log.error("cannot read Tollgate state: %s", _one_line(exc))
+            if not self._claim_on_freeswitch():
+                return None
+            self.claimed = True
             return self._degraded("service_unavailable")
-        if not loaded.claimed:
+        if not loaded.claimed and not (self.recovered and self._take_over()):
             self.log.debug("claimed by another controller")
             return None
         self.claimed = True
@@ -175,6 +184,33 @@ class CallFlow:
         self.snapshot = snap
         self.language = (snap.extension.language if snap.extension else "") or p.language or snap.settings.language
         return decide(snap)
+
+    def _take_over(self) -> bool:
+        """A call found parked by a recovery scan: ours if its owner is dead."""
+        try:
+            won = self.svc.store.calls.take_over(self.park.tenant, self.park.uuid, self.svc.cfg.claim_ttl)
+        except redis.RedisError:
+            return False
+        if won:
+            self.log.warning("taking over a call whose controller is gone")
+        return won
+
+    def _claim_on_freeswitch(self) -> bool:
+        """Without Redis, FreeSWITCH itself arbitrates (mod_hash), so that two
+        controllers never both act on one call."""
+        try:
+            reply = self.s.api(commands.fs_claim(self.park.uuid, self.svc.cfg.controller_id))
+        except CommandFailed as exc:
+            self.log.error("cannot claim on FreeSWITCH either (%s): acting alone", exc)
+            return True
+        if reply.startswith("+OK"):
+            self.fs_claimed = True
+            return True
+        if "exists" in reply:
+            self.log.debug("claimed by another controller on FreeSWITCH")
+            return False
+        self.log.warning("FreeSWITCH cannot keep claims (%s): acting alone", reply.strip()[:60])
+        return True
 
     def _degraded(self, reason: str) -> Decision:
         """Redis unreachable or unusable: emergency and toll-free pass, the rest fails closed

@@ -121,5 +121,14 @@ def uuid_break(channel: str) -> str:
     return api("uuid_break", _uuid(channel), "all")
 
 
+def fs_claim(channel: str, owner: str) -> str:
+    """A claim kept by FreeSWITCH (mod_hash) for when Redis cannot arbitrate."""
+    return api(f"hash insert_ifempty/tollgate_claims/{_uuid(channel)}/{re.sub(r'[^A-Za-z0-9-]', '-', owner)[:64]}")
+
+
+def fs_unclaim(channel: str) -> str:
+    return api(f"hash delete/tollgate_claims/{_uuid(channel)}")
+
+
 def show_channels() -> str:
     return api("show", "channels", "as", "json")

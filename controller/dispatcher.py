@@ -50,7 +50,7 @@ class Dispatcher:
             self.start(event, self.transport, event.uuid)
 
     def start(self, park: ChannelPark, transport: Transport, channel: str | None,
-              on_done: Callable[[], None] | None = None) -> gevent.Greenlet | None:
+              on_done: Callable[[], None] | None = None, recovered: bool = False) -> gevent.Greenlet | None:
         if not self.accepting:
             # Another controller, or this one's successor (its recovery scan on
             # connect), takes it; FreeSWITCH's park_timeout bounds the wait.
@@ -63,7 +63,7 @@ class Dispatcher:
             return None
         session = CallSession(park.uuid, transport, channel)
         self.calls[park.uuid] = session
-        flow = CallFlow(session, park, self.svc)
+        flow = CallFlow(session, park, self.svc, recovered=recovered)
 
         def finished(_g) -> None:
             self.calls.pop(park.uuid, None)

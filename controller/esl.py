@@ -1,6 +1,10 @@
 """The Event Socket transport. The ONLY module that imports greenswitch.
 
 greenswitch 0.0.19 has pitfalls this module designs around (see STYLE.md):
+- its reader parses line by line, strips values, mangles bodies, and spins
+  forever (100% CPU) when the connection ends inside a body: our subclasses
+  keep its connection, authentication, handler registry and reply queue, but
+  read with `controller.framing` (tested on the captured streams, fuzzed);
 - `send()` has no timeout and does not serialize writers: we send under our
   own lock and wait for the reply with a timeout; a command that gets no reply
   in time means the connection cannot be trusted (replies are matched by
@@ -22,15 +26,114 @@ import gevent
 import gevent.event
 import gevent.lock
 import greenswitch
-from greenswitch.esl import NotConnectedError, OutboundESLServer, OutboundSessionHasGoneAway
+from gevent.server import StreamServer
+from greenswitch.esl import ESLEvent, NotConnectedError, OutboundSession, OutboundSessionHasGoneAway
 
 from controller import commands
 from controller.errors import CommandFailed, ConfigError
 from controller.events import SUBSCRIBED
+from controller.framing import FrameReader, FramingError, parse_event_body, parse_header_block
 
 log = logging.getLogger("tollgate.esl")
 
 RawHandler = Callable[[dict], None]
+
+
+def _event(headers: dict, data: str = "") -> ESLEvent:
+    ev = ESLEvent("")
+    ev.headers = headers
+    ev.data = data
+    return ev
+
+
+_STOP = object()
+
+
+class _Reader:
+    """Replaces greenswitch's `receive_events` (mixed into its protocol classes)."""
+
+    def receive_events(self) -> None:
+        reader = FrameReader()
+        try:
+            while self._run:
+                try:
+                    data = self.sock.recv(65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                for headers, body in reader.feed(data):
+                    self._frame(headers, body)
+        except FramingError as exc:
+            log.error("dropping the Event Socket connection: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - a reader that dies silently would hang every call
+            log.error("Event Socket reader failed: %s", type(exc).__name__)
+        finally:
+            self.connected = False
+            self._run = False
+            self._auth_request_event.set()  # a connect() still waiting must not wait forever
+            # after every event already read: the handlers still see the hangup
+            self._esl_event_queue.put(_STOP)
+
+    def process_events(self) -> None:
+        """greenswitch's loop stops at the first look at `_run` and drops the events
+        still queued (a hangup read just before EOF); ours drains up to the sentinel."""
+        while True:
+            event = self._esl_event_queue.get()
+            if event is _STOP:
+                return
+            if event.headers.get("Content-Type") == "text/disconnect-notice":
+                handlers = self.event_handlers.get("DISCONNECT")
+            else:
+                handlers = self.event_handlers.get(event.headers.get("Event-Name")) or \
+                    self.event_handlers.get("*")
+            for handler in handlers or ():
+                try:
+                    handler(event)
+                except Exception as exc:  # noqa: BLE001 - never let a handler kill the loop
+                    log.error("event handler failed: %s", type(exc).__name__)
+
+    def _frame(self, headers: dict, body: bytes) -> None:
+        ctype = headers.get("Content-Type", "")
+        if ctype == "text/event-plain":
+            self._esl_event_queue.put(_event(parse_event_body(body)))
+        elif ctype == "command/reply":
+            if "Event-Name" in headers:  # socket mode's connect reply: the channel, URL-encoded
+                headers = parse_header_block("\n".join(f"{k}: {v}" for k, v in headers.items()), decode=True)
+            self._reply(_event(headers, headers.get("Reply-Text", "")))
+        elif ctype == "api/response":
+            self._reply(_event(headers, body.decode("utf-8", "replace")))
+        elif ctype == "auth/request":
+            self._auth_request_event.set()
+        elif ctype == "text/disconnect-notice":
+            if headers.get("Content-Disposition") == "linger":
+                self._lingering = True
+            else:
+                self.connected = False
+            self._esl_event_queue.put(_event(headers, body.decode("utf-8", "replace")))
+        elif ctype == "text/rude-rejection":
+            self.connected = False
+            self._auth_request_event.set()
+        # other types (log/data, event json/xml) are not asked for: ignored
+
+    def _reply(self, event: ESLEvent) -> None:
+        if not self._commands_sent:
+            log.warning("reply with no command waiting for it: ignored")
+            return
+        self._commands_sent.pop(0).set(event)
+
+
+class _InboundESL(_Reader, greenswitch.InboundESL):
+    pass
+
+
+class _OutboundSession(_Reader, OutboundSession):
+    def __init__(self, client_address, sock):
+        super().__init__(client_address, sock)
+        # greenswitch's own handlers assume its connect() ran, and on error it
+        # logs whole events (which could hold keyed digits): ours only.
+        self.event_handlers.clear()
+        self.session_data = {}
 
 
 class NotConnected(CommandFailed):
@@ -97,7 +200,7 @@ class InboundConnection:
         self.wire: _Wire | None = None
 
     def open(self) -> None:
-        esl = greenswitch.InboundESL(self.host, self.port, self.password, timeout=self.timeout)
+        esl = _InboundESL(self.host, self.port, self.password, timeout=self.timeout)
         _register(esl, self._handle)
         try:
             with gevent.Timeout(self.timeout, CommandFailed("no auth/request from FreeSWITCH in time")):
@@ -256,47 +359,36 @@ class SocketSession:
 
 
 class SocketServer:
-    """Serves the `socket` application: each connection is one call."""
+    """Serves the `socket` application: each connection is one call.
+
+    A gevent StreamServer instead of greenswitch's OutboundESLServer, whose
+    accept loop polls every 100 ms, exits the process when it cannot bind,
+    and builds its own session class (with greenswitch's reader).
+    """
 
     def __init__(self, host: str, port: int, on_session: Callable[[SocketSession], None],
                  max_connections: int = 20000, timeout: float = 5.0):
-        outer = self
-
-        class _App:
-            def __init__(self, session):
-                self.session = session
-
-            def run(self):
-                outer.on_session(SocketSession(self.session, timeout))
-
         self.on_session = on_session
-        # greenswitch's server calls session.connect() itself before our app
-        # runs; we replace that step so the connect reply goes through our
-        # timeout-guarded path.
-        self.server = OutboundESLServer(bind_address=host, bind_port=port, application=_App,
-                                        max_connections=max_connections)
-        self.server._handle_call = self._handle_call
+        self.timeout = timeout
+        self.server = StreamServer((host, port), self._accept, spawn=max_connections)
 
-    def _handle_call(self, session) -> None:
-        app = self.server.application(session)
-        g = gevent.spawn(app.run)
-        self.server._greenlets.add(g)
-        g.session = session
-        self.server.connection_count += 1
-
-        def finished(greenlet):
-            self.server._greenlets.discard(greenlet)
-            self.server.connection_count -= 1
+    def _accept(self, sock, address) -> None:
+        session = _OutboundSession(address, sock)
+        try:
+            self.on_session(SocketSession(session, self.timeout))
+        finally:
             session._run = False
-
-        g.link(finished)
+            try:
+                sock.close()
+            except OSError:
+                pass
 
     @property
     def bound_port(self) -> int | None:
-        return self.server.bound_port
+        return self.server.server_port if self.server.started else None
 
     def serve(self) -> None:
-        self.server.listen()
+        self.server.start()
 
     def stop(self) -> None:
-        self.server.stop()
+        self.server.stop(timeout=2)

@@ -70,6 +70,12 @@ class Connection:
         self.closed = True
         self.sim.connections.discard(self)
         try:
+            # shutdown first: the reader's makefile() keeps the descriptor open,
+            # and a close() alone would never send the FIN FreeSWITCH sends.
+            self.sock.shutdown(2)
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass
@@ -166,6 +172,7 @@ class Simulator:
         self.bridges: list[tuple[str, str]] = []
         self.transfers: list[tuple[str, str]] = []
         self.sequence = itertools.count(1000)
+        self.hash_db: dict[tuple[str, str], str] = {}
         self.server: StreamServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -302,9 +309,31 @@ class Simulator:
             return "+OK"
         if cmd == "show" and args[:1] == ["channels"]:
             return self._show_channels(args[1:])
+        if cmd == "hash" and args:
+            return self._hash(args[0])
         if cmd == "status":
             return f"UP 0 years\n{len(self.channels)} session(s)\n"
         return f"-ERR {cmd} Command not found!\n"
+
+    def _hash(self, spec: str) -> str:
+        """mod_hash's api: insert / insert_ifempty / select / delete on realm/key[/value]."""
+        op, _, rest = spec.partition("/")
+        realm, _, rest = rest.partition("/")
+        key, _, value = rest.partition("/")
+        k = (realm, key)
+        if op == "insert":
+            self.hash_db[k] = value
+            return "+OK\n"
+        if op == "insert_ifempty":
+            if k in self.hash_db:
+                return "-ERR key already exists\n"
+            self.hash_db[k] = value
+            return "+OK\n"
+        if op == "select":
+            return self.hash_db.get(k, "")
+        if op == "delete":
+            return "+OK\n" if self.hash_db.pop(k, None) is not None else "-ERR Not found\n"
+        return "-ERR Usage: hash [insert|insert_ifempty|select|delete]/realm/key[/value]\n"
 
     def _show_channels(self, args: list[str]) -> str:
         rows = [{

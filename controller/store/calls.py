@@ -81,6 +81,29 @@ class CallStore:
         )
         return Loaded(snap, claimed)
 
+    def heartbeat(self, ttl: int) -> None:
+        self.r.set(keys.controller(self.owner), f"{time.time():.0f}", ex=ttl)
+
+    def take_over(self, tenant: str, call_uuid: str, ttl: int) -> bool:
+        """Claim a call whose owner is no longer alive (its heartbeat expired).
+
+        WATCH makes it safe when several survivors try at once: one wins.
+        """
+        key = keys.claim(tenant, call_uuid)
+        with self.r.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                owner = pipe.get(key)
+                if owner and (owner == self.owner or pipe.exists(keys.controller(owner))):
+                    pipe.reset()
+                    return owner == self.owner
+                pipe.multi()
+                pipe.set(key, self.owner, ex=ttl)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
     def record_pin_failure(self, tenant: str, ext: str, failures_allowed: int, lock_seconds: int) -> tuple[int, bool]:
         """Count one failed PIN entry; lock the extension at the threshold.
 

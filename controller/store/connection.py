@@ -10,6 +10,8 @@ import logging
 import sys
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from controller.errors import SchemaMismatch
 from controller.store import keys
@@ -48,6 +50,9 @@ def connect(url: str | None, *, timeout: float = DEFAULT_TIMEOUT, warn: bool = T
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry_on_timeout=False,
+        # No hidden retries: a failed call fails now and the caller decides
+        # (fail closed, or spool), within the timeout above.
+        retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
     )
 

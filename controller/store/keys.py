@@ -91,6 +91,10 @@ def claim(t: str, uuid: str) -> str:
 CALL_PATTERN = "tg:{*}:call:*"
 
 
+def controller(controller_id: str) -> str:
+    return f"tg:controller:{controller_id}"  # string with a short TTL: the controller is alive
+
+
 def tenant_pattern(t: str) -> str:
     return f"{_t(t)}:*"
 
