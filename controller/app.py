@@ -102,6 +102,9 @@ class Controller:
 
     def _connected(self, conn: InboundConnection) -> None:
         self.dispatcher.transport = conn
+        moved = self.dispatcher.rebind_all(conn)
+        if moved:
+            log.info("%d call(s) resume on the new Event Socket connection", moved)
         self.metrics.esl_connected.set(1)
         if self.supervisor and self.supervisor.reconnects:
             self.metrics.esl_reconnects.inc()

@@ -37,6 +37,7 @@ DENY_ACTIONS = {
     "service_unavailable": ("service_unavailable", "SERVICE_UNAVAILABLE"),
 }
 DEFAULT_DENY = ("not_authorized", REFUSED)
+MAX_RESUMES = 3
 
 
 @dataclass
@@ -49,6 +50,7 @@ class FlowConfig:
     default_country: str = "FR"
     # Where an emergency call goes when no tenant settings could be read at all.
     fallback_route: str = "sofia/gateway/default/{dialed}"
+    rebind_wait: float = 15.0  # how long a call waits for the Event Socket to come back
 
 
 @dataclass
@@ -78,6 +80,7 @@ class CallFlow:
     def __init__(self, session: CallSession, park: ChannelPark, svc: Services, recovered: bool = False):
         self.recovered = recovered  # started by a recovery scan, not by a CHANNEL_PARK
         self.fs_claimed = False
+        self.final_sent = False  # FreeSWITCH accepted the bridge / transfer / hangup
         self.s = session
         self.park = park
         self.svc = svc
@@ -98,14 +101,7 @@ class CallFlow:
     def run(self) -> None:
         try:
             try:
-                with gevent.Timeout(self.svc.cfg.call_bound, Watchdog):
-                    decision = self._decide()
-                    if decision is None:
-                        return  # another controller's call
-                    if decision.verdict is Verdict.CHALLENGE:
-                        decision = self._challenge(decision)
-                    self._settle(decision)
-                self._carry_out(decision)
+                self._run_resuming()
             except ChannelGone as gone:
                 if self.outcome == "bridging":
                     # FreeSWITCH hangs an unanswered caller up with the far end's
@@ -122,11 +118,15 @@ class CallFlow:
                                  self.svc.cfg.call_bound)
                 self._kill("RECOVERY_ON_TIMER_EXPIRE")
             except EslLost as exc:
-                if not self.outcome:
-                    # Undecided: hand the call back; whoever reconnects first takes it again.
+                if self.decision is None:
+                    # Undecided and no connection came back in time: hand the call
+                    # back; whichever controller reaches FreeSWITCH takes it again.
                     self.interrupted = True
                     self.log.warning("Event Socket lost mid-call (%s): call handed back for recovery", exc)
                     self._release_claim()
+                else:
+                    self.outcome = f"{self.outcome}_unconfirmed" if self.final_sent else "interrupted"
+                    self.log.warning("Event Socket lost after the verdict (%s): outcome %s", exc, self.outcome)
             except StepTimeout as exc:
                 self.outcome = self.outcome or "error"
                 self.log.error("FreeSWITCH did not answer in time (%s): hanging up", exc)
@@ -151,7 +151,45 @@ class CallFlow:
                 except CommandFailed:
                     pass
 
-    def _decide(self) -> Decision | None:
+    def _run_resuming(self) -> None:
+        """Inbound mode: a dropped Event Socket does not end the call. The session
+        is rebound to the next connection and the flow goes on from where it
+        can: undecided calls are decided again, decided ones carried out again,
+        unless FreeSWITCH already accepted the final command (never sent twice)."""
+        resumes = 0
+        while True:
+            try:
+                self._once(resumed=resumes > 0)
+                return
+            except EslLost as exc:
+                if self.final_sent or resumes >= MAX_RESUMES or not self.s.wait_rebind(self.svc.cfg.rebind_wait):
+                    raise
+                resumes += 1
+                self.log.warning("Event Socket lost (%s): resuming on the new connection", exc)
+                self._after_rebind()
+
+    def _once(self, resumed: bool) -> None:
+        if self.decision is None:
+            left = self.svc.cfg.call_bound - (time.monotonic() - self.t0)
+            if left <= 0:
+                raise Watchdog()
+            with gevent.Timeout(left, Watchdog):
+                decision = self._decide(resumed)
+                if decision is None:
+                    return  # another controller's call
+                if decision.verdict is Verdict.CHALLENGE:
+                    decision = self._challenge(decision)
+                self._settle(decision)
+        self._carry_out(self.decision)
+
+    def _after_rebind(self) -> None:
+        if self.s.api(commands.api("uuid_exists", self.park.uuid)).strip() != "true":
+            raise ChannelGone("GONE_WHILE_DISCONNECTED")
+        # A prompt of ours may still run, and may have left keyed digits behind.
+        self.s.api(commands.uuid_break(self.park.uuid))
+        self.s.start(*commands.unset_var(PIN_VARIABLE))
+
+    def _decide(self, resumed: bool = False) -> Decision | None:
         p = self.park
         tenant = p.tenant
         try:
@@ -173,7 +211,7 @@ class CallFlow:
                 return None
             self.claimed = True
             return self._degraded("service_unavailable")
-        if not loaded.claimed and not (self.recovered and self._take_over()):
+        if not loaded.claimed and not ((self.recovered or resumed) and self._take_over()):
             self.log.debug("claimed by another controller")
             return None
         self.claimed = True
@@ -311,10 +349,14 @@ class CallFlow:
         route = self._route(d)
         if _is_transfer(route):
             self.outcome = "transferred"
-            self.s.run(*commands.transfer(route), timeout=self.svc.cfg.step_timeout)
+            event_uuid = self.s.start(*commands.transfer(route))
+            self.final_sent = True
+            self.s.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid,
+                            self.svc.cfg.step_timeout, what="transfer")
             return
         self.outcome = "bridging"
         event_uuid = self.s.start(*commands.bridge(route))
+        self.final_sent = True
         ev = self.s.wait_for(lambda e: isinstance(e, Bridge) or
                              (isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid),
                              self.svc.cfg.bridge_timeout, what="bridge")
@@ -336,7 +378,10 @@ class CallFlow:
             if not self.park.answered and self.pin_tries == 0:
                 self.s.run("pre_answer", timeout=step)  # early media: the refusal costs the caller nothing
             self.s.run(*commands.playback(self.svc.catalog.path(prompt, self.language)), timeout=step)
-            self.s.run(*commands.hangup(cause), timeout=step)
+            event_uuid = self.s.start(*commands.hangup(cause))
+            self.final_sent = True
+            self.s.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid, step,
+                            what="hangup")
         except ChannelGone:
             pass  # our own hangup, or the caller's during the announcement: either way it is over
 

@@ -74,6 +74,15 @@ class Dispatcher:
         greenlet.link(finished)
         return greenlet
 
+    def rebind_all(self, transport: Transport) -> int:
+        """A new inbound connection: calls that lost theirs resume on it."""
+        moved = 0
+        for session in list(self.calls.values()):
+            if session.channel is not None and session.transport is not transport:
+                session.rebind(transport)
+                moved += 1
+        return moved
+
     def connection_lost(self, transport: Transport, reason: str) -> None:
         """Every call waiting on that connection unwinds (EslLost)."""
         for session in list(self.calls.values()):

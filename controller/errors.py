@@ -50,3 +50,7 @@ class ChannelGone(TollgateError):
 
 class CommandFailed(TollgateError):
     """FreeSWITCH answered a command with -ERR, or did not answer in time."""
+
+
+class NotConnected(CommandFailed):
+    """The Event Socket is not connected (or dropped while we waited for a reply)."""

@@ -30,7 +30,7 @@ from gevent.server import StreamServer
 from greenswitch.esl import ESLEvent, NotConnectedError, OutboundSession, OutboundSessionHasGoneAway
 
 from controller import commands
-from controller.errors import CommandFailed, ConfigError
+from controller.errors import CommandFailed, ConfigError, NotConnected
 from controller.events import SUBSCRIBED
 from controller.framing import FrameReader, FramingError, parse_event_body, parse_header_block
 
@@ -136,10 +136,6 @@ class _OutboundSession(_Reader, OutboundSession):
         self.session_data = {}
 
 
-class NotConnected(CommandFailed):
-    """The Event Socket is not connected (or dropped while we waited)."""
-
-
 class _Wire:
     """Send a command and wait for its reply, safely, on a greenswitch protocol object."""
 
@@ -165,7 +161,7 @@ class _Wire:
             reply = result.get(timeout=timeout or self.timeout)
         except gevent.Timeout:
             self.lost("command reply timed out")
-            raise CommandFailed(f"no reply to {data.split(chr(10), 1)[0][:40]!r} in time") from None
+            raise NotConnected(f"no reply to {data.split(chr(10), 1)[0][:40]!r} in time: connection dropped") from None
         except (NotConnectedError, OutboundSessionHasGoneAway, NotConnected):
             raise NotConnected("Event Socket dropped while waiting for a reply") from None
         return reply.data if isinstance(reply.data, str) else ""

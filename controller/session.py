@@ -14,10 +14,11 @@ import time
 from typing import Callable, Protocol
 
 import gevent
+import gevent.event
 from gevent.queue import Empty, Queue
 
 from controller import commands
-from controller.errors import ChannelGone, CommandFailed
+from controller.errors import ChannelGone, CommandFailed, NotConnected
 from controller.events import Disconnected, Event, ExecuteComplete, Hangup
 
 
@@ -42,6 +43,25 @@ class CallSession:
         self.channel = channel  # the uuid in inbound mode, None in socket mode
         self.mailbox: Queue = Queue()
         self.gone: Hangup | None = None
+        self.rebound = gevent.event.Event()
+
+    def rebind(self, transport: Transport) -> None:
+        """Inbound mode: the Event Socket came back; the call goes on on the new connection."""
+        self.transport = transport
+        self.rebound.set()
+
+    def wait_rebind(self, timeout: float) -> bool:
+        if self.channel is None:
+            return False  # socket mode: the session was the call's only link
+        got = self.rebound.wait(timeout)
+        self.rebound.clear()
+        return got
+
+    def send(self, data: str, timeout: float | None = None) -> str:
+        try:
+            return self.transport.send(data, timeout)
+        except NotConnected as exc:
+            raise EslLost(str(exc)) from None
 
     # -- called by the connection's handler: never blocks -----------------------
     def deliver(self, event: Event) -> None:
@@ -53,7 +73,7 @@ class CallSession:
         if self.gone:
             raise ChannelGone(self.gone.cause)
         event_uuid = commands.new_event_uuid()
-        reply = self.transport.send(commands.execute(app, arg, event_uuid, self.channel))
+        reply = self.send(commands.execute(app, arg, event_uuid, self.channel))
         if reply.startswith("-ERR"):
             # "-ERR invalid session id": the channel is gone already.
             raise ChannelGone("NO_SUCH_CHANNEL")
@@ -84,15 +104,15 @@ class CallSession:
                 return event
 
     def api(self, command: str, timeout: float | None = None) -> str:
-        return self.transport.send(command, timeout)
+        return self.send(command, timeout)
 
     def kill(self, cause: str) -> None:
         """Hang the channel up without the mailbox (watchdog, lost state)."""
         if self.channel is None:
             # socket mode: our own channel, by call-command so it works mid-application
-            self.transport.send(commands.hangup_own_channel(cause))
+            self.send(commands.hangup_own_channel(cause))
         else:
-            self.transport.send(commands.uuid_kill(self.channel, cause))
+            self.send(commands.uuid_kill(self.channel, cause))
 
 
 def sleep_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:

@@ -43,9 +43,15 @@ def _hostport(value: str) -> tuple[str, int]:
               type=click.FloatRange(5, 3600), help="Seconds from park to verdict before the watchdog hangs up.")
 @click.option("--recovery-interval", envvar="TOLLGATE_RECOVERY_INTERVAL", default=30.0, show_default=True,
               type=click.FloatRange(0.2, 3600), help="Seconds between scans for managed calls nobody handles.")
+@click.option("--heartbeat-interval", envvar="TOLLGATE_HEARTBEAT_INTERVAL", default=2.0, show_default=True,
+              type=click.FloatRange(0.1, 60), help="Seconds between liveness beats in Redis; a controller "
+              "silent for three beats is dead and its calls are taken over.")
+@click.option("--shutdown-grace", envvar="TOLLGATE_SHUTDOWN_GRACE", default=30.0, show_default=True,
+              type=click.FloatRange(0, 600), help="On SIGTERM, seconds to let calls in progress finish.")
 @pass_ctx
 def run(c: Ctx, mode, esl_host, esl_port, esl_password, listen, controller_id, sound_root, max_calls,
-        log_level, log_format, metrics_address, call_bound, recovery_interval):
+        log_level, log_format, metrics_address, call_bound, recovery_interval, heartbeat_interval,
+        shutdown_grace):
     """Run the controller until SIGTERM/SIGINT."""
     from controller.app import Config, serve_forever
 
@@ -55,7 +61,8 @@ def run(c: Ctx, mode, esl_host, esl_port, esl_password, listen, controller_id, s
         pepper=load_pepper(c.pepper_file, embedded=not c.redis_url),
         controller_id=controller_id, sound_root=sound_root, max_calls=max_calls,
         log_level=log_level, log_format=log_format, call_bound=call_bound,
-        recovery_interval=recovery_interval,
+        recovery_interval=recovery_interval, heartbeat_interval=heartbeat_interval,
+        shutdown_grace=shutdown_grace,
         metrics_address=_hostport(metrics_address) if metrics_address else None,
     )
     serve_forever(cfg)

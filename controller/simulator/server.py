@@ -211,6 +211,15 @@ class Simulator:
                     conn.sock.close()
         return dropped
 
+    def inject(self, raw: bytes) -> int:
+        """Send raw bytes to every inbound client (malformed-input tests)."""
+        sent = 0
+        for conn in list(self.connections):
+            if conn.channel is None and conn.authed:
+                conn.send(raw)
+                sent += 1
+        return sent
+
     def inbound_clients(self) -> int:
         return sum(1 for c in self.connections if c.channel is None and c.authed)
 

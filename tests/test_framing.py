@@ -1,0 +1,163 @@
+"""The Event Socket reader on the captured FreeSWITCH streams: golden, split, mutated."""
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from controller import events
+from controller.framing import FrameReader, FramingError, parse_event_body, parse_header_block
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "esl"
+STREAMS = sorted(FIXTURES.glob("*.rx")) if FIXTURES.is_dir() else []
+
+pytestmark = pytest.mark.skipif(not STREAMS, reason="shared/fixtures/esl not beside the checkout")
+
+
+def frames_of(data: bytes, chunks=None):
+    reader = FrameReader()
+    out = []
+    if chunks is None:
+        out += reader.feed(data)
+    else:
+        i = 0
+        for size in chunks:
+            out += reader.feed(data[i:i + size])
+            i += size
+        out += reader.feed(data[i:])
+    return out, reader.buffered
+
+
+def typed(frames):
+    out = []
+    for headers, body in frames:
+        if headers.get("Content-Type") == "text/event-plain":
+            out.append(events.parse(parse_event_body(body)))
+    return out
+
+
+@pytest.mark.parametrize("path", STREAMS, ids=lambda p: p.stem)
+def test_split_at_every_kind_of_offset_gives_the_same_frames(path):
+    data = path.read_bytes()
+    whole, rest = frames_of(data)
+    assert whole and rest == 0
+    rng = random.Random(path.stem)
+    for _ in range(20):
+        chunks = [rng.choice([1, 2, 3, 7, 64, 1000, 4096]) for _ in range(len(data) // 40 + 1)]
+        assert frames_of(data, chunks)[0] == whole
+    assert frames_of(data, [1] * len(data))[0] == whole
+
+
+def test_golden_stream_park_pin_bridge():
+    data = (FIXTURES / "02-inbound-park-pin-bridge.rx").read_bytes()
+    frames, _ = frames_of(data)
+    kinds = [h.get("Content-Type") for h, _ in frames]
+    assert kinds[0] == "auth/request" and "api/response" in kinds
+    parsed = [e for e in typed(frames) if e is not None]
+    park = next(e for e in parsed if isinstance(e, events.ChannelPark) and e.managed)
+    assert (park.tenant, park.dialed, park.extension) == ("acme", "0899123456", "1001")
+    pagd = next(e for e in parsed if isinstance(e, events.ExecuteComplete) and e.application == "play_and_get_digits")
+    assert pagd.app_uuid == "d9898954-ee39-4f5d-9437-4ca583ae46fa"  # the Event-UUID we sent
+    assert pagd.read_result == "success" and pagd.digits.reveal() == "1234"
+    assert "1234" not in repr(pagd) and "1234" not in str(pagd.digits)
+    assert any(isinstance(e, events.Bridge) for e in parsed)
+
+
+def test_values_are_kept_exactly_and_decoded():
+    data = (FIXTURES / "02-inbound-park-pin-bridge.rx").read_bytes()
+    bodies = [parse_event_body(b) for h, b in frames_of(data)[0] if h.get("Content-Type") == "text/event-plain"]
+    datas = {b.get("Application-Data") for b in bodies}
+    assert "4 8 3 5000 # tone_stream://%(300,0,440) tone_stream://%(150,0,300) tollgate_pin_input ^\\d{4,8}$ 3000" in datas
+    assert "{origination_caller_id_number=33140000000}loopback/0899123456/carrier" in datas
+
+
+def test_disconnect_notices_and_api_bodies():
+    frames, _ = frames_of((FIXTURES / "08-inbound-freeswitch-shutdown.rx").read_bytes())
+    assert frames[-1][0]["Content-Type"] == "text/disconnect-notice"
+    assert frames[-1][1] == b"The system is being shut down.\n"
+    frames, _ = frames_of((FIXTURES / "05-inbound-api-replies.rx").read_bytes())
+    bodies = [b.decode() for h, b in frames if h.get("Content-Type") == "api/response"]
+    assert bodies[:4] == ["true", "false", "true", "_undef_"]
+    assert "-ERR No such channel!\n" in bodies
+    frames, _ = frames_of((FIXTURES / "07-outbound-socket-session.rx").read_bytes())
+    connect = frames[0][0]
+    assert connect["Content-Type"] == "command/reply" and connect["Event-Name"] == "CHANNEL_DATA"
+    decoded = parse_header_block("\n".join(f"{k}: {v}" for k, v in connect.items()), decode=True)
+    assert decoded["Reply-Text"] == "+OK\n" and decoded["variable_socket_host"] == "127.0.0.1"
+    assert events.channel_data(decoded).uuid == "d0260827-7bda-4b64-8775-90866c1edec7"
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    b = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        op = rng.choice(["flip", "delete", "insert", "truncate", "dup", "length"])
+        if not b:
+            break
+        i = rng.randrange(len(b))
+        if op == "flip":
+            b[i] = rng.randrange(256)
+        elif op == "delete":
+            del b[i:i + rng.randint(1, 50)]
+        elif op == "insert":
+            b[i:i] = rng.choice([b"\n", b"\n\n", b": ", b"%", b"%zz", b"Content-Length: 999999999\n",
+                                 b"Content-Length: -5\n", b"\x00\xff", "é".encode()])
+        elif op == "truncate":
+            del b[i:]
+        elif op == "dup":
+            b[i:i] = b[max(0, i - 200):i]
+        else:
+            b[i:i] = b"Content-Length: " + str(rng.randint(0, 10**8)).encode() + b"\n"
+    return bytes(b)
+
+
+def test_fuzz_mutated_captures_never_break_the_reader():
+    """Bounded run: every mutation parses, or fails with FramingError, nothing else."""
+    rng = random.Random(20261121)
+    corpus = [p.read_bytes() for p in STREAMS]
+    outcomes = {"parsed": 0, "framing_error": 0, "malformed_event": 0}
+    for _ in range(600):
+        data = mutate(rng.choice(corpus), rng)
+        try:
+            frames, _ = frames_of(data, [rng.choice([1, 13, 512, 8192]) for _ in range(50)])
+        except FramingError:
+            outcomes["framing_error"] += 1
+            continue
+        outcomes["parsed"] += 1
+        for headers, body in frames:
+            if headers.get("Content-Type") == "text/event-plain":
+                try:
+                    events.parse(parse_event_body(body))
+                except events.MalformedEvent:
+                    outcomes["malformed_event"] += 1
+    assert outcomes["parsed"] > 100 and outcomes["framing_error"] > 0
+
+
+HEADER_NAMES = st.sampled_from(["Event-Name", "Unique-ID", "Content-Type", "variable_tollgate_managed",
+                                "variable_tollgate_tenant", "variable_tollgate_dialed", "Application",
+                                "Application-UUID", "Hangup-Cause", "variable_read_result",
+                                "variable_tollgate_pin_input", "Answer-State", "Caller-Caller-ID-Number"])
+EVENT_NAMES = st.sampled_from(["CHANNEL_PARK", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_BRIDGE",
+                               "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "DTMF", "HEARTBEAT", ""])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.one_of(HEADER_NAMES, st.text(max_size=20)), st.text(max_size=60), max_size=12),
+       EVENT_NAMES)
+def test_event_parser_takes_any_headers(headers, name):
+    headers = {**headers, "Event-Name": name} if name else headers
+    try:
+        ev = events.parse(headers)
+    except events.MalformedEvent as exc:
+        assert "pin" not in str(exc).lower()
+        return
+    assert ev is None or isinstance(ev, events.Event)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000))
+def test_frame_reader_takes_any_bytes(data):
+    try:
+        frames_of(data, [7] * 300)
+    except FramingError:
+        pass
