@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket as pysocket
+import time
 from dataclasses import dataclass
 
 import gevent
@@ -30,6 +31,7 @@ from controller.store import Store
 log = logging.getLogger("tollgate.app")
 
 RECOVERY_INTERVAL = 30.0
+RECOVERY_MIN_AGE = 2.0  # seconds: younger calls are still with whoever got their CHANNEL_PARK
 SOCKET_LINGER_BOUND = 24 * 3600.0  # the longest call we keep a socket session for
 
 
@@ -109,6 +111,9 @@ class Controller:
         if self.supervisor and self.supervisor.reconnects:
             self.metrics.esl_reconnects.inc()
         gevent.spawn(self.recover, conn)
+        # Calls parked just before we subscribed are too young for the first
+        # scan (they might be another controller's): look again once they are not.
+        gevent.spawn_later(RECOVERY_MIN_AGE + 0.5, lambda: conn.connected and self.recover(conn))
 
     def _disconnected(self, conn: InboundConnection) -> None:
         self.metrics.esl_connected.set(0)
@@ -118,42 +123,65 @@ class Controller:
 
     # -- recovery: managed channels still parked with nobody handling them --------
     def recover(self, conn: InboundConnection) -> int:
+        """Start a flow for every managed call that sits in park (or in one of our
+        prompts) with nobody alive handling it. The flow itself claims the call
+        (or takes over a dead controller's claim) before touching it."""
         try:
             body = conn.api(commands.show_channels())
-            rows = json.loads(body).get("rows") or [] if body.lstrip().startswith("{") else []
+            rows = (json.loads(body).get("rows") or []) if body.lstrip().startswith("{") else []
         except (CommandFailed, ValueError, AttributeError) as exc:
             log.warning("recovery scan failed: %s", exc)
             return 0
         taken = 0
+        now = time.time()
         for row in rows:
             uuid = str(row.get("uuid", ""))
             if not uuid or uuid in self.dispatcher.calls:
                 continue
-            if row.get("application") not in ("park", "play_and_get_digits", "playback"):
+            app = row.get("application")
+            if app not in ("park", "play_and_get_digits", "playback"):
                 continue
+            if now - float(row.get("created_epoch") or now) < RECOVERY_MIN_AGE:
+                continue  # its CHANNEL_PARK is still being handled
             try:
-                if conn.api(commands.uuid_getvar(uuid, "tollgate_managed")).strip() != "true":
-                    continue
-                headers = {"Unique-ID": uuid, "Caller-Caller-ID-Number": str(row.get("cid_num", "")),
-                           "Caller-Destination-Number": str(row.get("dest", "")),
-                           "variable_tollgate_managed": "true",
-                           "Answer-State": "answered" if row.get("callstate") == "ACTIVE" else "ringing"}
-                for var in ("tollgate_tenant", "tollgate_dialed", "tollgate_extension", "tollgate_language",
-                            "tollgate_country"):
-                    value = conn.api(commands.uuid_getvar(uuid, var)).strip()
-                    if value and value != "_undef_" and not value.startswith("-ERR"):
-                        headers["variable_" + var] = value
-                if row.get("application") != "park":
-                    conn.api(commands.uuid_break(uuid))  # a prompt of a flow that is gone
-                park = channel_data(headers)
+                park = self._recoverable(conn, uuid, row)
             except (CommandFailed, MalformedEvent) as exc:
                 log.warning("[%s] recovery skipped: %s", uuid, exc)
                 continue
-            if uuid not in self.dispatcher.calls:
-                log.info("[%s] recovering a managed call left in %s", uuid, row.get("application"))
-                self.dispatcher.start(park, conn, uuid, recovered=True)
+            if park is not None and uuid not in self.dispatcher.calls:
+                log.info("[%s] recovering a managed call left in %s", uuid, app)
+                self.dispatcher.start(park, conn, uuid, recovered=True, interrupt=app != "park")
                 taken += 1
         return taken
+
+    def _recoverable(self, conn: InboundConnection, uuid: str, row: dict):
+        def var(name: str) -> str:
+            value = conn.api(commands.uuid_getvar(uuid, name)).strip()
+            return "" if value == "_undef_" or value.startswith("-ERR") else value
+
+        if var("tollgate_managed") != "true":
+            return None
+        # Someone alive already has it: through Redis (tollgate_owner, set with
+        # the verdict) or through FreeSWITCH (the claim of a controller without Redis).
+        for owner in (var("tollgate_owner"), conn.api(commands.fs_claim_owner(uuid)).strip()):
+            if not owner or owner.startswith("-ERR"):
+                continue
+            if owner == self.id or owner == commands.fs_owner_id(self.id):
+                return None  # ours: in progress, or finished and leaving
+            try:
+                if self.store.calls.alive(owner):
+                    return None
+            except Exception:  # noqa: BLE001 - without Redis nobody can tell: leave it
+                return None
+        headers = {"Unique-ID": uuid, "Caller-Caller-ID-Number": str(row.get("cid_num", "")),
+                   "Caller-Destination-Number": str(row.get("dest", "")), "variable_tollgate_managed": "true",
+                   "Answer-State": "answered" if row.get("callstate") == "ACTIVE" else "ringing"}
+        for name in ("tollgate_tenant", "tollgate_dialed", "tollgate_extension", "tollgate_language",
+                     "tollgate_country"):
+            value = var(name)
+            if value:
+                headers["variable_" + name] = value
+        return channel_data(headers)
 
     def _recovery_loop(self) -> None:
         while not self.stopped.wait(self.cfg.recovery_interval):

@@ -38,6 +38,7 @@ DENY_ACTIONS = {
 }
 DEFAULT_DENY = ("not_authorized", REFUSED)
 MAX_RESUMES = 3
+DEGRADED_GRACE = 0.25  # seconds a controller without Redis waits before acting
 
 
 @dataclass
@@ -77,8 +78,10 @@ class Watchdog(Exception):
 
 
 class CallFlow:
-    def __init__(self, session: CallSession, park: ChannelPark, svc: Services, recovered: bool = False):
+    def __init__(self, session: CallSession, park: ChannelPark, svc: Services, recovered: bool = False,
+                 interrupt: bool = False):
         self.recovered = recovered  # started by a recovery scan, not by a CHANNEL_PARK
+        self.interrupt = interrupt  # a dead controller's prompt still runs: stop it once ours
         self.fs_claimed = False
         self.final_sent = False  # FreeSWITCH accepted the bridge / transfer / hangup
         self.s = session
@@ -118,14 +121,15 @@ class CallFlow:
                                  self.svc.cfg.call_bound)
                 self._kill("RECOVERY_ON_TIMER_EXPIRE")
             except EslLost as exc:
-                if self.decision is None:
-                    # Undecided and no connection came back in time: hand the call
-                    # back; whichever controller reaches FreeSWITCH takes it again.
+                if not self.final_sent:
+                    # Nothing final happened and no connection came back in time:
+                    # hand the call back (no verdict written); whichever controller
+                    # reaches FreeSWITCH decides it, once.
                     self.interrupted = True
                     self.log.warning("Event Socket lost mid-call (%s): call handed back for recovery", exc)
                     self._release_claim()
                 else:
-                    self.outcome = f"{self.outcome}_unconfirmed" if self.final_sent else "interrupted"
+                    self.outcome = f"{self.outcome}_unconfirmed"
                     self.log.warning("Event Socket lost after the verdict (%s): outcome %s", exc, self.outcome)
             except StepTimeout as exc:
                 self.outcome = self.outcome or "error"
@@ -145,11 +149,6 @@ class CallFlow:
         finally:
             if self.claimed and not self.interrupted:
                 self._audit()
-            if self.fs_claimed:
-                try:
-                    self.s.api(commands.fs_unclaim(self.park.uuid))
-                except CommandFailed:
-                    pass
 
     def _run_resuming(self) -> None:
         """Inbound mode: a dropped Event Socket does not end the call. The session
@@ -211,10 +210,13 @@ class CallFlow:
                 return None
             self.claimed = True
             return self._degraded("service_unavailable")
-        if not loaded.claimed and not ((self.recovered or resumed) and self._take_over()):
+        if not loaded.claimed and not ((self.recovered or resumed) and self._take_over(resumed)):
             self.log.debug("claimed by another controller")
             return None
         self.claimed = True
+        if self.interrupt:
+            self.interrupt = False
+            self._after_rebind()
         snap = loaded.snapshot
         if snap.tenant_exists:
             self.svc.settings_cache[tenant] = snap.settings
@@ -223,13 +225,16 @@ class CallFlow:
         self.language = (snap.extension.language if snap.extension else "") or p.language or snap.settings.language
         return decide(snap)
 
-    def _take_over(self) -> bool:
-        """A call found parked by a recovery scan: ours if its owner is dead."""
+    def _take_over(self, resumed: bool) -> bool:
+        """A call found parked by a recovery scan is ours if its owner is dead. Our
+        own claim counts only when this very flow resumes: a scan that finds a
+        call we already finished must not decide it again."""
         try:
-            won = self.svc.store.calls.take_over(self.park.tenant, self.park.uuid, self.svc.cfg.claim_ttl)
+            won = self.svc.store.calls.take_over(self.park.tenant, self.park.uuid, self.svc.cfg.claim_ttl,
+                                                 allow_self=resumed)
         except redis.RedisError:
             return False
-        if won:
+        if won and not resumed:
             self.log.warning("taking over a call whose controller is gone")
         return won
 
@@ -243,6 +248,14 @@ class CallFlow:
             return True
         if reply.startswith("+OK"):
             self.fs_claimed = True
+            self.s.start(*commands.multiset(dict([commands.fs_unclaim_at_hangup(self.park.uuid)])))
+            # A controller that still reached Redis claimed there, not here: it
+            # marks the channel within milliseconds. Give it that time, then look.
+            gevent.sleep(DEGRADED_GRACE)
+            owner = self.s.api(commands.uuid_getvar(self.park.uuid, "tollgate_owner")).strip()
+            if owner.startswith("-ERR") or (owner not in ("", "_undef_") and owner != self.svc.cfg.controller_id):
+                self.log.debug("call already taken (%s) or over", owner[:40])
+                return False
             return True
         if "exists" in reply:
             self.log.debug("claimed by another controller on FreeSWITCH")
@@ -275,8 +288,12 @@ class CallFlow:
         st, ext, snap = self.settings, self.snapshot.extension, self.snapshot
         cat = self.svc.catalog
         self._state("pin_prompt")
-        # Every DTMF digit would otherwise land in the CDR's digits_dialed (fixture 10).
-        self.s.start(*commands.set_var("digits_dialed_filter", "(.+)"))
+        self.s.start(*commands.multiset({
+            "tollgate_owner": self.svc.cfg.controller_id,
+            # Every DTMF digit would otherwise land in the CDR's digits_dialed (fixture 10).
+            "digits_dialed_filter": "(.+)",
+            **dict([commands.scrub_pin_at_hangup(self.park.uuid)]),
+        }))
         self.s.run("answer" if st.answer_mode == "answer" else "pre_answer", timeout=self.svc.cfg.step_timeout)
         pagd = commands.play_and_get_digits(
             min_digits=st.pin_min_length, max_digits=st.pin_max_length, tries=1,
@@ -329,6 +346,7 @@ class CallFlow:
 
     def _carry_out(self, d: Decision) -> None:
         cdr = {
+            "tollgate_owner": self.svc.cfg.controller_id,
             "tollgate_verdict": d.verdict.value,
             "tollgate_reason": d.reason,
             "tollgate_rule": d.rule or "",
@@ -337,9 +355,8 @@ class CallFlow:
         }
         if d.verdict is Verdict.ALLOW:
             cdr["hangup_after_bridge"] = "true"  # a parked call stays up after its bridge otherwise
-        for name, value in cdr.items():
-            if value:  # `set x=` would only unset it: save the round trip
-                self.s.start(*commands.set_var(name, value))
+        # One execution for all of them; empty ones would only unset.
+        self.s.start(*commands.multiset({k: v for k, v in cdr.items() if v}))
         if d.verdict is Verdict.ALLOW:
             self._connect(d)
         else:

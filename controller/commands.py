@@ -121,13 +121,41 @@ def uuid_break(channel: str) -> str:
     return api("uuid_break", _uuid(channel), "all")
 
 
+def fs_owner_id(owner: str) -> str:
+    """A controller id as it can stand in a mod_hash value ('/' and spaces would split it)."""
+    return re.sub(r"[^A-Za-z0-9._:-]", "-", owner)[:64]
+
+
 def fs_claim(channel: str, owner: str) -> str:
     """A claim kept by FreeSWITCH (mod_hash) for when Redis cannot arbitrate."""
-    return api(f"hash insert_ifempty/tollgate_claims/{_uuid(channel)}/{re.sub(r'[^A-Za-z0-9-]', '-', owner)[:64]}")
+    return api(f"hash insert_ifempty/tollgate_claims/{_uuid(channel)}/{fs_owner_id(owner)}")
 
 
-def fs_unclaim(channel: str) -> str:
-    return api(f"hash delete/tollgate_claims/{_uuid(channel)}")
+def fs_claim_owner(channel: str) -> str:
+    return api(f"hash select/tollgate_claims/{_uuid(channel)}")
+
+
+def fs_unclaim_at_hangup(channel: str) -> tuple[str, str]:
+    """(name, value) for multiset: the claim lives as long as the channel."""
+    return "api_reporting_hook", f"hash delete/tollgate_claims/{_uuid(channel)}"
+
+
+def scrub_pin_at_hangup(channel: str) -> tuple[str, str]:
+    """(name, value) for multiset: if the caller hangs up between keying the PIN and
+    our `unset`, FreeSWITCH unsets it itself at hangup, before the CDR is written."""
+    return "api_hangup_hook", f"uuid_setvar {_uuid(channel)} {PIN_VARIABLE}"
+
+
+def multiset(variables: dict[str, str]) -> tuple[str, str]:
+    """Several channel variables in one execution (`^^|` makes `|` the separator,
+    so values may hold spaces)."""
+    parts = []
+    for name, value in variables.items():
+        set_var(name, value)  # same checks as `set`
+        if "|" in value:
+            raise UnsafeCommand(f"value of {name} contains '|'")
+        parts.append(f"{name}={value}")
+    return "multiset", "^^|" + "|".join(parts)
 
 
 def show_channels() -> str:

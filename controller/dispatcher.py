@@ -50,7 +50,8 @@ class Dispatcher:
             self.start(event, self.transport, event.uuid)
 
     def start(self, park: ChannelPark, transport: Transport, channel: str | None,
-              on_done: Callable[[], None] | None = None, recovered: bool = False) -> gevent.Greenlet | None:
+              on_done: Callable[[], None] | None = None, recovered: bool = False,
+              interrupt: bool = False) -> gevent.Greenlet | None:
         if not self.accepting:
             # Another controller, or this one's successor (its recovery scan on
             # connect), takes it; FreeSWITCH's park_timeout bounds the wait.
@@ -63,7 +64,7 @@ class Dispatcher:
             return None
         session = CallSession(park.uuid, transport, channel)
         self.calls[park.uuid] = session
-        flow = CallFlow(session, park, self.svc, recovered=recovered)
+        flow = CallFlow(session, park, self.svc, recovered=recovered, interrupt=interrupt)
 
         def finished(_g) -> None:
             self.calls.pop(park.uuid, None)
@@ -87,7 +88,7 @@ class Dispatcher:
         """Every call waiting on that connection unwinds (EslLost)."""
         for session in list(self.calls.values()):
             if session.transport is transport:
-                session.deliver(Disconnected(session.uuid, reason))
+                session.deliver(Disconnected(session.uuid, reason, source=transport))
 
     def idle(self) -> bool:
         return not self.calls

@@ -93,6 +93,7 @@ class Disconnected(Event):
     """The Event Socket went away (uuid is empty, or the session's in socket mode)."""
 
     reason: str
+    source: object = None  # the connection that went away (None: the session's own)
 
 
 class MalformedEvent(ValueError):

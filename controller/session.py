@@ -99,7 +99,9 @@ class CallSession:
                 self.gone = event
                 raise ChannelGone(event.cause)
             if isinstance(event, Disconnected):
-                raise EslLost(event.reason)
+                if event.source is None or event.source is self.transport:
+                    raise EslLost(event.reason)
+                continue  # news of a connection this call has already left
             if predicate(event):
                 return event
 

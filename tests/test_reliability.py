@@ -84,7 +84,7 @@ def test_two_controllers_without_redis_still_act_once_per_call(rig, redis_server
     assert sum(c.outcome == "bridged" for c in chans) == 3
     redis_server.start()
     wait(lambda: len(rig.verdicts()) == 13, message="13 verdicts, one per call")
-    assert not rig.sim.hash_db, "FreeSWITCH-side claims are released"
+    assert not rig.sim.hash_db, "FreeSWITCH-side claims go with their channels"
 
 
 def test_a_dead_controllers_call_is_taken_over(redis_url, tmp_path, caplog):

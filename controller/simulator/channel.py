@@ -75,6 +75,7 @@ class Channel:
         self.outcome = ""  # bridged | refused | ...
         self.socket_conn = None
         self._hangup_from_app = False
+        self.ended_at: float | None = None
         self.greenlet: gevent.Greenlet | None = None
 
     # -- events ------------------------------------------------------------------
@@ -223,8 +224,15 @@ class Channel:
             except re.error:
                 pass
         self.vars["digits_dialed"] = digits or "none"
+        hook = self.vars.get("api_hangup_hook")
+        if hook:
+            self.sim.api(hook)  # hangup state: before CHANNEL_HANGUP_COMPLETE and the CDR
         self.emit("CHANNEL_HANGUP_COMPLETE")
+        self.ended_at = time.time()
         self.cdr = dict(self.vars)
+        hook = self.vars.get("api_reporting_hook")
+        if hook:
+            self.sim.api(hook)
         self.sim.ended(self)
 
     def break_app(self) -> None:
@@ -268,6 +276,16 @@ def _set(ch: Channel, arg: str) -> str:
         ch.vars[name] = value
     else:
         ch.vars.pop(name, None)
+    return "_none_"
+
+
+def _multiset(ch: Channel, arg: str) -> str:
+    delim = " "
+    if arg.startswith("^^") and len(arg) > 2:
+        delim, arg = arg[2], arg[3:]
+    for item in arg.split(delim):
+        if item:
+            _set(ch, item)
     return "_none_"
 
 
@@ -364,7 +382,7 @@ def _sleep(ch: Channel, arg: str) -> str:
 
 
 APPS = {
-    "answer": _answer, "pre_answer": _pre_answer, "set": _set, "unset": _unset, "playback": _playback,
+    "answer": _answer, "pre_answer": _pre_answer, "set": _set, "multiset": _multiset, "unset": _unset, "playback": _playback,
     "play_and_get_digits": _play_and_get_digits, "bridge": _bridge, "transfer": _transfer,
     "hangup": _hangup, "sleep": _sleep,
 }

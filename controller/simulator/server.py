@@ -221,7 +221,8 @@ class Simulator:
         return sent
 
     def inbound_clients(self) -> int:
-        return sum(1 for c in self.connections if c.channel is None and c.authed)
+        """Inbound clients that are authenticated and subscribed to events."""
+        return sum(1 for c in self.connections if c.channel is None and c.authed and (c.events or c.all_events))
 
     # -- calls -----------------------------------------------------------------------
     def place_call(self, dialed: str, *, caller_id: str = "1001", caller_name: str = "Alice",
@@ -304,7 +305,10 @@ class Simulator:
         if cmd == "uuid_setvar":
             if not ch or len(args) < 2:
                 return "-ERR No such channel!\n"
-            ch.vars[args[1]] = " ".join(args[2:])
+            if len(args) > 2:
+                ch.vars[args[1]] = " ".join(args[2:])
+            else:
+                ch.vars.pop(args[1], None)  # no value: unset
             return "+OK"
         if cmd == "uuid_kill":
             if not ch:

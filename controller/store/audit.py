@@ -47,12 +47,13 @@ class Audit:
 
     def append(self, kind: str, tenant: str, **fields: Any) -> bool:
         """Write now; on failure keep the entry in the spool. True when written."""
-        entry = (tenant, encode(kind, tenant, fields))
+        entries = [*self._drain(), (tenant, encode(kind, tenant, fields))]
         try:
-            self._write([*self._drain(), entry])
+            self._write(entries)
             return True
         except redis.RedisError as exc:
-            self._keep(entry)
+            for item in entries:
+                self._keep(item)
             log.warning("audit write failed, entry spooled (%d waiting): %s", len(self.spool), exc)
             return False
 
@@ -79,16 +80,12 @@ class Audit:
         self.spool.append(item)
 
     def _write(self, entries) -> None:
-        pipe = self.r.pipeline(transaction=False)
+        """All or nothing from the caller's view: on error the caller spools them all.
+        (A MULTI makes the stream see them all or none, so a retry never duplicates.)"""
+        pipe = self.r.pipeline(transaction=True)
         for tenant, fields in entries:
             pipe.xadd(keys.audit(tenant), fields, maxlen=STREAM_MAXLEN, approximate=True)
-        try:
-            pipe.execute()
-        except redis.RedisError:
-            # Keep the spooled ones before the new one, in order.
-            for item in entries[:-1]:
-                self._keep(item)
-            raise
+        pipe.execute()
 
     def read(self, tenant: str, count: int = 50, since_id: str = "-") -> list[tuple[str, dict[str, str]]]:
         """The newest `count` entries after since_id, oldest first."""

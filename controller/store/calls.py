@@ -84,7 +84,10 @@ class CallStore:
     def heartbeat(self, ttl: int) -> None:
         self.r.set(keys.controller(self.owner), f"{time.time():.0f}", ex=ttl)
 
-    def take_over(self, tenant: str, call_uuid: str, ttl: int) -> bool:
+    def alive(self, controller_id: str) -> bool:
+        return bool(self.r.exists(keys.controller(controller_id)))
+
+    def take_over(self, tenant: str, call_uuid: str, ttl: int, allow_self: bool = False) -> bool:
         """Claim a call whose owner is no longer alive (its heartbeat expired).
 
         WATCH makes it safe when several survivors try at once: one wins.
@@ -94,9 +97,12 @@ class CallStore:
             try:
                 pipe.watch(key)
                 owner = pipe.get(key)
-                if owner and (owner == self.owner or pipe.exists(keys.controller(owner))):
+                if owner == self.owner:
                     pipe.reset()
-                    return owner == self.owner
+                    return allow_self
+                if owner and pipe.exists(keys.controller(owner)):
+                    pipe.reset()
+                    return False
                 pipe.multi()
                 pipe.set(key, self.owner, ex=ttl)
                 pipe.execute()

@@ -1,0 +1,172 @@
+"""The fault-injection suite: 1,000 calls while things break.
+
+Two controller processes share one simulated FreeSWITCH and a real
+redis-server. During the run Redis is killed and restarted, the Event Socket
+is cut twice, and one controller is SIGKILLed. Callers hang up at every step
+of the flow. Afterwards: no channel left, no unhandled exception, one audit
+verdict per call, no PIN digits anywhere, every emergency call bridged.
+The figures are printed (and quoted in the README).
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import gevent
+import pytest
+
+from controller.simulator import Caller
+from tests.rig import PEPPER, PINS, Rig, wait
+
+pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.faults]
+
+CALLS = int(os.environ.get("TOLLGATE_FAULT_CALLS", "1000"))
+RATE = 70.0  # calls placed per second
+PIN_A, PIN_B = PINS["1003"][1], PINS["1004"][1]
+WRONG = "55550000"
+
+
+def start_controller(rig, name, log_path):
+    env = {**os.environ, "TOLLGATE_REDIS_URL": rig.redis_url, "TOLLGATE_PEPPER": PEPPER.decode(),
+           "PYTHONUNBUFFERED": "1"}
+    log = open(log_path, "wb")
+    return subprocess.Popen([sys.executable, "-m", "controller", "run", "--esl-port", str(rig.sim.port),
+                             "--controller-id", name, "--recovery-interval", "0.5",
+                             "--heartbeat-interval", "0.3", "--shutdown-grace", "5", "--log-level", "info"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def scenario(rng: random.Random, i: int) -> tuple[str, str, Caller, str]:
+    """(dialed, extension, caller, kind) with a hang-up at a random step for a third of the calls."""
+    kind = rng.choice(["national", "national", "premium_ok", "premium_no", "tollfree", "internal",
+                       "pin_ok", "pin_retry", "pin_silent", "pin_wrong", "emergency", "emergency"])
+    dialed, ext, keys = {
+        "national": ("0140000000", "1001", []), "premium_ok": ("0899123456", "1001", []),
+        "premium_no": ("0899123456", "1002", []), "tollfree": ("0800123456", "1002", []),
+        "internal": ("1002", "1001", []), "pin_ok": ("0612345678", "1003", [PIN_A]),
+        "pin_retry": ("0140000000", "1003", [WRONG, PIN_A]), "pin_silent": ("0140000000", "1003", ["", "", ""]),
+        "pin_wrong": ("0612345678", "1004", [WRONG, WRONG, PIN_B]),
+        "emergency": (rng.choice(["112", "15", "17", "18"]), rng.choice(["1003", "1004"]), []),
+    }[kind]
+    hangup = None
+    if kind != "emergency" and rng.random() < 0.33:
+        hangup = rng.choice(["park", "prompt", "announcement", "ringing"])
+    return dialed, ext, Caller(keys=keys, hangup_at=hangup, hangup_delay=rng.choice([0, 0.002, 0.01, 0.03]),
+                               hangup_prompt=rng.randint(1, 2)), kind
+
+
+def test_fault_suite(redis_server, redis_url, tmp_path, capsys):
+    rig = Rig(redis_url)
+    rig.provision()
+    logs = {name: tmp_path / f"{name}.log" for name in ("A", "B")}
+    procs = {name: start_controller(rig, name, path) for name, path in logs.items()}
+    rng = random.Random(1121)
+    faults = []
+    in_flight_at_kill: set[str] = set()
+    try:
+        wait(lambda: rig.sim.inbound_clients() == 2, timeout=30, message="both controllers connected")
+        plan = {int(CALLS * 0.15): "redis_stop", int(CALLS * 0.25): "redis_start",
+                int(CALLS * 0.40): "esl_cut", int(CALLS * 0.55): "kill_B", int(CALLS * 0.70): "esl_cut"}
+        calls = []
+        t0 = time.monotonic()
+        for i in range(CALLS):
+            action = plan.get(i)
+            if action == "redis_stop":
+                redis_server.kill()
+            elif action == "redis_start":
+                redis_server.start()
+            elif action == "esl_cut":
+                rig.sim.drop_connections()
+            elif action == "kill_B":
+                # What B may have carried out but not yet audited: its live calls, and
+                # those that ended in the last second (the audit follows the action).
+                killed_at = time.time()
+                in_flight_at_kill = {c.uuid for c in rig.sim.live()}
+                in_flight_at_kill |= {c.uuid for c in rig.sim.finished if c.ended_at and c.ended_at > killed_at - 1}
+                procs["B"].send_signal(signal.SIGKILL)
+                procs["B"].wait(10)
+            if action:
+                faults.append((round(time.monotonic() - t0, 2), i, action))
+            dialed, ext, caller, kind = scenario(rng, i)
+            ch = rig.sim.place_call(dialed, caller_id=ext, caller=caller)
+            calls.append((ch, kind))
+            gevent.sleep(max(0.0, t0 + (i + 1) / RATE - time.monotonic()))
+        placed_in = time.monotonic() - t0
+        wait(lambda: not rig.sim.live(), timeout=120, message="every channel to end")
+        ended_in = time.monotonic() - t0
+        # The survivor flushes any spooled verdicts within a second or two.
+        time.sleep(2.5)
+        verdicts = rig.verdicts()
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        rig.sim.stop()
+
+    per_uuid = Counter(v["uuid"] for v in verdicts)
+    decided = {c.uuid for c, _ in calls if c.bridged or c.outcome == "transferred"
+               or c.hangup_cause in ("OUTGOING_CALL_BARRED", "SERVICE_UNAVAILABLE")}
+    unaudited = decided - set(per_uuid)
+    emergency = [c for c, kind in calls if kind == "emergency"]
+    log_text = {name: path.read_text(errors="replace") for name, path in logs.items()}
+    tracebacks = sum(t.count("Traceback") for t in log_text.values())
+    pins = (PIN_A, PIN_B)
+    pin_hits = sum(t.count(p) for t in log_text.values() for p in pins)
+    pin_hits += sum(1 for v in verdicts for p in pins if p in json.dumps(v))
+    pin_hits += sum(1 for c, _ in calls for p in pins for value in (c.cdr or {}).values() if p in value)
+    figures = {
+        "calls_placed": len(calls),
+        "placed_in_s": round(placed_in, 1),
+        "all_ended_in_s": round(ended_in, 1),
+        "faults": faults,
+        "channels_left_up": len(rig.sim.live()),
+        "channels_left_parked": len(rig.sim.parked()),
+        "unhandled_exceptions_in_logs": tracebacks,
+        "audit_verdicts": len(verdicts),
+        "calls_with_more_than_one_verdict": sum(1 for n in per_uuid.values() if n > 1),
+        "decided_calls_without_verdict": len(unaudited),
+        "of_which_in_flight_on_the_killed_controller": len(unaudited & in_flight_at_kill),
+        "pin_digits_found": pin_hits,
+        "emergency_calls": len(emergency),
+        "emergency_calls_bridged": sum(c.bridged for c in emergency),
+        "outcomes": dict(Counter(v["outcome"] for v in verdicts).most_common()),
+        "verdicts_by_controller": dict(Counter(v["controller"] for v in verdicts)),
+        "caller_hangups_scripted": sum(1 for c, _ in calls if c.caller.hangup_at),
+    }
+    if os.environ.get("TOLLGATE_FAULT_DEBUG"):
+        dup = {u for u, n in per_uuid.items() if n > 1}
+        detail = {
+            "dup_logs": [[line for t in log_text.values() for line in t.splitlines() if u in line] for u in sorted(dup)[:3]],
+            "dup_exec": [[(a, d[:30], c) for c, _k in calls if c.uuid == u for a, d, c in c.executed] for u in sorted(dup)[:3]],
+            "duplicates": [[{k: v.get(k) for k in ("controller", "verdict", "reason", "outcome", "ts")}
+                            for v in verdicts if v["uuid"] == u] for u in sorted(dup)[:8]],
+            "unaudited": [{"kind": kind, "cause": c.hangup_cause, "bridged": c.bridged, "t": round(c.created - calls[0][0].created, 2),
+                           "conns": sorted({x[2] for x in c.executed if x[2]})} for c, kind in calls if c.uuid in unaudited][:15],
+        }
+        detail["pin_in_logs"] = [line for t in log_text.values() for line in t.splitlines() if any(p in line for p in pins)][:5]
+        detail["pin_in_cdr"] = [{k: v for k, v in (c.cdr or {}).items() if any(p in v for p in pins)} for c, _ in calls
+                                if any(p in v for p in pins for v in (c.cdr or {}).values())][:5]
+        Path("/tmp/fault_debug.json").write_text(json.dumps(detail, indent=1))
+    with capsys.disabled():
+        print("\nfault suite figures:\n" + json.dumps(figures, indent=1))
+    Path(os.environ.get("TOLLGATE_FAULT_REPORT", tmp_path / "figures.json")).write_text(json.dumps(figures, indent=1))
+
+    assert figures["channels_left_up"] == 0 and figures["channels_left_parked"] == 0
+    assert tracebacks == 0, [line for t in log_text.values() for line in t.splitlines() if "Error" in line][:10]
+    assert figures["calls_with_more_than_one_verdict"] == 0
+    # Only a call whose verdict the killed controller carried out in its last
+    # instant (the audit write follows the action by milliseconds) may lack an entry.
+    assert unaudited <= in_flight_at_kill, sorted(unaudited - in_flight_at_kill)[:5]
+    assert pin_hits == 0
+    assert figures["emergency_calls_bridged"] == figures["emergency_calls"]
