@@ -84,6 +84,7 @@ class CallFlow:
         self.interrupt = interrupt  # a dead controller's prompt still runs: stop it once ours
         self.fs_claimed = False
         self.final_sent = False  # FreeSWITCH accepted the bridge / transfer / hangup
+        self.state_written = False  # a call-in-progress key exists in Redis
         self.s = session
         self.park = park
         self.svc = svc
@@ -355,24 +356,25 @@ class CallFlow:
         }
         if d.verdict is Verdict.ALLOW:
             cdr["hangup_after_bridge"] = "true"  # a parked call stays up after its bridge otherwise
-        # One execution for all of them; empty ones would only unset.
-        self.s.start(*commands.multiset({k: v for k, v in cdr.items() if v}))
+        # One execution for all of them (empty ones would only unset), written
+        # together with what follows it.
+        first = commands.multiset({k: v for k, v in cdr.items() if v})
         if d.verdict is Verdict.ALLOW:
-            self._connect(d)
+            self._connect(d, first)
         else:
-            self._refuse(d)
+            self._refuse(d, first)
 
-    def _connect(self, d: Decision) -> None:
+    def _connect(self, d: Decision, first: tuple[str, str]) -> None:
         route = self._route(d)
         if _is_transfer(route):
             self.outcome = "transferred"
-            event_uuid = self.s.start(*commands.transfer(route))
+            event_uuid = self.s.start_many([first, commands.transfer(route)])[-1]
             self.final_sent = True
             self.s.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid,
                             self.svc.cfg.step_timeout, what="transfer")
             return
         self.outcome = "bridging"
-        event_uuid = self.s.start(*commands.bridge(route))
+        event_uuid = self.s.start_many([first, commands.bridge(route)])[-1]
         self.final_sent = True
         ev = self.s.wait_for(lambda e: isinstance(e, Bridge) or
                              (isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid),
@@ -387,14 +389,18 @@ class CallFlow:
         self.log.warning("bridge failed (%s): hanging up", cause or "no disposition")
         self.s.run(*commands.hangup(cause or "NORMAL_TEMPORARY_FAILURE"), timeout=self.svc.cfg.step_timeout)
 
-    def _refuse(self, d: Decision) -> None:
+    def _refuse(self, d: Decision, first: tuple[str, str]) -> None:
         prompt, cause = DENY_ACTIONS.get(d.reason, DEFAULT_DENY)
         self.outcome = "refused"
         step = self.svc.cfg.step_timeout
         try:
+            steps = [first]
             if not self.park.answered and self.pin_tries == 0:
-                self.s.run("pre_answer", timeout=step)  # early media: the refusal costs the caller nothing
-            self.s.run(*commands.playback(self.svc.catalog.path(prompt, self.language)), timeout=step)
+                steps.append(("pre_answer", None))  # early media: the refusal costs the caller nothing
+            steps.append(commands.playback(self.svc.catalog.path(prompt, self.language)))
+            played = self.s.start_many(steps)[-1]
+            self.s.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == played, step,
+                            what="announcement")
             event_uuid = self.s.start(*commands.hangup(cause))
             self.final_sent = True
             self.s.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid, step,
@@ -425,6 +431,7 @@ class CallFlow:
 
     # -- helpers ---------------------------------------------------------------
     def _state(self, state: str) -> None:
+        self.state_written = True
         p = self.park
         self._store_quietly(self.svc.store.calls.set_state, p.tenant, p.uuid, self.svc.cfg.claim_ttl,
                             uuid=p.uuid, tenant=p.tenant, extension=p.extension, dialed=p.dialed,
@@ -479,7 +486,7 @@ class CallFlow:
                       record["verdict"], record["reason"], self.outcome, record["decision_ms"] or "-")
         try:
             self.svc.store.calls.finish(p.tenant if _valid_tenant(p.tenant) else "_invalid", p.uuid, record,
-                                        used_entry=self.used_entry)
+                                        used_entry=self.used_entry, had_state=self.state_written)
         except redis.RedisError as exc:
             self.log.error("audit write failed, spooled: %s", _one_line(exc))
 

@@ -33,7 +33,12 @@ class Dispatcher:
         self.malformed = 0
         self.rejected = 0
 
-    def route(self, headers: dict) -> None:
+    def route(self, headers) -> None:
+        # Most events belong to calls nobody here handles (any more): two header
+        # lookups decide that, before anything is parsed.
+        session = self.calls.get(headers.get("Unique-ID", ""))
+        if session is None and headers.get("Event-Name") != "CHANNEL_PARK":
+            return
         try:
             event = parse(headers)
         except MalformedEvent as exc:

@@ -12,6 +12,8 @@ e.g. BACKGROUND_JOB). Values are kept as sent: never stripped or split.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Iterator
 from urllib.parse import unquote
 
 MAX_BODY = 16 * 1024 * 1024  # FreeSWITCH never sends more; a bigger length is corruption
@@ -36,33 +38,95 @@ def parse_header_block(text: str, decode: bool) -> dict[str, str]:
     return headers
 
 
-def parse_event_body(body: bytes) -> dict[str, str]:
+class LazyHeaders(Mapping):
+    """An event's headers, decoded only when asked for.
+
+    An event has ~90 headers and the call flow reads at most eight, and most
+    events (those of calls nobody here handles any more) are only asked for
+    their Unique-ID: finding `\nName: ` in the text is far cheaper than
+    decoding everything. Iterating decodes the whole block once.
+    """
+
+    __slots__ = ("_text", "_all")
+
+    def __init__(self, block: str):
+        self._text = "\n" + block
+        self._all: dict[str, str] | None = None
+
+    def get(self, key: str, default=None):
+        if self._all is not None:
+            return self._all.get(key, default)
+        text = self._text
+        start = text.find("\n" + key + ": ")
+        if start < 0:
+            return self._empty_value(key, default)
+        start += len(key) + 3
+        end = text.find("\n", start)
+        value = text[start:end] if end >= 0 else text[start:]
+        return unquote(value) if "%" in value else value
+
+    def _empty_value(self, key: str, default):
+        return "" if self._text.find("\n" + key + ":\n") >= 0 else default
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def _decoded(self) -> dict[str, str]:
+        if self._all is None:
+            self._all = parse_header_block(self._text[1:], decode=True)
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __contains__(self, key) -> bool:
+        return self.get(key, _MISSING) is not _MISSING
+
+    def __repr__(self) -> str:
+        return f"LazyHeaders(Event-Name={self.get('Event-Name')!r}, Unique-ID={self.get('Unique-ID')!r})"
+
+
+_MISSING = object()
+
+
+def parse_event_body(body: bytes) -> Mapping[str, str]:
     text = body.decode("utf-8", "replace")
     block, sep, rest = text.partition("\n\n")
-    headers = parse_header_block(block, decode=True)
+    headers = LazyHeaders(block)
     if sep and rest and "Content-Length" in headers:
-        headers["_body"] = rest
+        full = dict(headers)
+        full["_body"] = rest
+        return full
     return headers
 
 
 class FrameReader:
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._buf = b""
         self._pending: dict[str, str] | None = None  # headers waiting for their body
         self._need = 0
 
     def feed(self, data: bytes) -> list[tuple[dict[str, str], bytes]]:
-        self._buf += data
+        # One bytes object and a moving offset: no reshuffling of the buffer
+        # per frame when a read brings many events at once.
+        buf = self._buf + data if self._buf else data
+        pos = 0
         frames = []
         while True:
             if self._pending is None:
-                end = self._buf.find(b"\n\n")
+                end = buf.find(b"\n\n", pos)
                 if end < 0:
-                    if len(self._buf) > MAX_HEADER_BLOCK:
+                    if len(buf) - pos > MAX_HEADER_BLOCK:
                         raise FramingError("header block too long")
-                    return frames
-                block = bytes(self._buf[:end]).decode("utf-8", "replace").lstrip("\n")
-                del self._buf[:end + 2]
+                    break
+                block = buf[pos:end].decode("utf-8", "replace").lstrip("\n")
+                pos = end + 2
                 if not block:
                     continue
                 headers = parse_header_block(block, decode=False)
@@ -73,12 +137,13 @@ class FrameReader:
                 if not length.isdigit() or int(length) > MAX_BODY:
                     raise FramingError(f"bad Content-Length {length[:20]!r}")
                 self._pending, self._need = headers, int(length)
-            if len(self._buf) < self._need:
-                return frames
-            body = bytes(self._buf[:self._need])
-            del self._buf[:self._need]
-            frames.append((self._pending, body))
+            if len(buf) - pos < self._need:
+                break
+            frames.append((self._pending, buf[pos:pos + self._need]))
+            pos += self._need
             self._pending, self._need = None, 0
+        self._buf = buf[pos:]
+        return frames
 
     @property
     def buffered(self) -> int:

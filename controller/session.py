@@ -27,6 +27,8 @@ class Transport(Protocol):
 
     def send(self, data: str, timeout: float | None = None) -> str: ...
 
+    def send_many(self, commands: list[str], timeout: float | None = None) -> list[str]: ...
+
 
 class EslLost(CommandFailed):
     """The Event Socket connection went away while this call waited on it."""
@@ -70,14 +72,22 @@ class CallSession:
     # -- called by the call's greenlet ------------------------------------------
     def start(self, app: str, arg: str | None = None) -> str:
         """Send an application; return its Event-UUID without waiting for it to end."""
+        return self.start_many([(app, arg)])[0]
+
+    def start_many(self, steps: list[tuple[str, str | None]]) -> list[str]:
+        """Queue several applications in one write; FreeSWITCH runs them in order."""
         if self.gone:
             raise ChannelGone(self.gone.cause)
-        event_uuid = commands.new_event_uuid()
-        reply = self.send(commands.execute(app, arg, event_uuid, self.channel))
-        if reply.startswith("-ERR"):
+        uuids = [commands.new_event_uuid() for _ in steps]
+        msgs = [commands.execute(app, arg, u, self.channel) for (app, arg), u in zip(steps, uuids)]
+        try:
+            replies = self.transport.send_many(msgs)
+        except NotConnected as exc:
+            raise EslLost(str(exc)) from None
+        if any(r.startswith("-ERR") for r in replies):
             # "-ERR invalid session id": the channel is gone already.
             raise ChannelGone("NO_SUCH_CHANNEL")
-        return event_uuid
+        return uuids
 
     def run(self, app: str, arg: str | None = None, timeout: float = 30.0) -> ExecuteComplete:
         """Send an application and wait until FreeSWITCH reports it finished."""

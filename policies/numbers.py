@@ -167,9 +167,11 @@ def _by_numbering_plan(number: str, country: str) -> Classification | None:
         # Foreign numbers are international whatever they are at home: a foreign
         # toll-free or mobile number is still billed as an international call.
         return Classification(CallClass.INTERNATIONAL, e164, f"country code +{parsed.country_code}")
-    if not phonenumbers.is_valid_number(parsed):
-        return None
+    # number_type() is UNKNOWN exactly when the number is not valid for its
+    # region (is_valid_number() is built on the same lookup): one pass, not two.
     kind = phonenumbers.number_type(parsed)
+    if kind == T.UNKNOWN:
+        return None
     call_class = _TYPE_CLASS.get(kind, CallClass.UNKNOWN)
     return Classification(call_class, e164, f"{call_class.value} number of {country}")
 

@@ -48,12 +48,16 @@ def _hostport(value: str) -> tuple[str, int]:
               "silent for three beats is dead and its calls are taken over.")
 @click.option("--shutdown-grace", envvar="TOLLGATE_SHUTDOWN_GRACE", default=30.0, show_default=True,
               type=click.FloatRange(0, 600), help="On SIGTERM, seconds to let calls in progress finish.")
+@click.option("--redis-url", "run_redis_url", default=None,
+              help="Same as the global option (either place works).")
 @pass_ctx
-def run(c: Ctx, mode, esl_host, esl_port, esl_password, listen, controller_id, sound_root, max_calls,
+def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_password, listen, controller_id, sound_root, max_calls,
         log_level, log_format, metrics_address, call_bound, recovery_interval, heartbeat_interval,
         shutdown_grace):
     """Run the controller until SIGTERM/SIGINT."""
     from controller.app import Config, serve_forever
+
+    c.redis_url = run_redis_url or c.redis_url
 
     cfg = Config(
         mode=mode, esl_host=esl_host, esl_port=esl_port, esl_password=esl_password,

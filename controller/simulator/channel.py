@@ -76,6 +76,8 @@ class Channel:
         self.socket_conn = None
         self._hangup_from_app = False
         self.ended_at: float | None = None
+        self.t_park: float | None = None  # perf_counter when CHANNEL_PARK went out
+        self.t_bridge: float | None = None  # ... and when the bridge command came in
         self.greenlet: gevent.Greenlet | None = None
 
     # -- events ------------------------------------------------------------------
@@ -114,7 +116,9 @@ class Channel:
 
     def emit(self, name: str, extra=(), with_vars: bool = True) -> None:
         self.events.append(name)
-        self.sim.publish(self, name, self.headers(name, extra, with_vars))
+        if name == "CHANNEL_PARK":
+            self.t_park = time.perf_counter()
+        self.sim.publish(self, name, extra, with_vars)
 
     # -- the dialplan --------------------------------------------------------------
     def run(self) -> None:

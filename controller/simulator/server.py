@@ -23,6 +23,17 @@ CORE_UUID = "2b88d2b3-7ad5-4cd0-bab1-d702c158cd3c"
 GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
 
 
+def _filter_value(header: str, name: str, channel: Channel) -> str | None:
+    if header == "Event-Name":
+        return name
+    if header == "Unique-ID":
+        return channel.uuid
+    if header.startswith("variable_"):
+        # DTMF events carry no variables (so a variable filter drops them).
+        return None if name == "DTMF" else channel.vars.get(header[9:])
+    return None
+
+
 class Connection:
     """One client of the Event Socket: inbound (ours to authenticate) or a socket-app session."""
 
@@ -31,6 +42,8 @@ class Connection:
     def __init__(self, sim: "Simulator", sock, channel: Channel | None = None):
         self.sim = sim
         self.sock = sock
+        # as mod_event_socket does: replies and events go out at once
+        sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_NODELAY, 1)
         self.id = next(self.ids)
         self.channel = channel  # socket mode: the session's own channel
         self.authed = channel is not None
@@ -80,15 +93,15 @@ class Connection:
         except OSError:
             pass
 
-    def wants(self, name: str, channel: Channel, headers) -> bool:
+    def wants(self, name: str, channel: Channel) -> bool:
+        """Decided from the channel itself, so no header list is built for nobody."""
         if self.myevents:
             return channel is self.channel
         if not (self.all_events or name in self.events):
             return False
         if not self.filters:
             return True
-        lookup = dict(headers)
-        return any(lookup.get(h) == v for h, v in self.filters)
+        return any(_filter_value(h, name, channel) == v for h, v in self.filters)
 
     # -- the command loop ------------------------------------------------------------
     def serve(self) -> None:
@@ -265,12 +278,12 @@ class Simulator:
                 ("Event-Calling-Function", fn), ("Event-Calling-Line-Number", line),
                 ("Event-Sequence", str(next(self.sequence)))]
 
-    def publish(self, channel: Channel, name: str, headers) -> None:
+    def publish(self, channel: Channel, name: str, extra=(), with_vars: bool = True) -> None:
         frame = None
         for conn in list(self.connections):
-            if conn.authed and not conn.closed and conn.wants(name, channel, headers):
+            if conn.authed and not conn.closed and conn.wants(name, channel):
                 if frame is None:
-                    frame = wire.event_plain(headers)
+                    frame = wire.event_plain(channel.headers(name, extra, with_vars))
                 conn.send(frame)
 
     # -- commands ----------------------------------------------------------------------
@@ -281,6 +294,8 @@ class Simulator:
         command = headers.get("call-command", "")
         if command == "execute":
             app = headers.get("execute-app-name", "")
+            if app == "bridge" and ch.t_bridge is None:
+                ch.t_bridge = time.perf_counter()
             arg = headers.get("execute-app-arg", "") or body.strip()
             if not ch.enqueue(app, arg, headers.get("event-uuid", str(uuidlib.uuid4())), conn.id):
                 return f"-ERR invalid session id [{target}]"
@@ -383,6 +398,7 @@ class Simulator:
             return False
         # The connect reply is the whole channel as headers (fixture 07), no body.
         data = [(k, wire.fs_encode(v)) for k, v in ch.headers("CHANNEL_DATA")]
+        ch.t_park = time.perf_counter()  # socket mode's "park": the call is handed over
         conn.send(self._connect_reply(data))
         gevent.spawn(self._serve_socket, conn, reader, ch)
         return True

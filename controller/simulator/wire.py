@@ -6,13 +6,16 @@ from __future__ import annotations
 _UNSAFE = frozenset('\r\n "#%&+:;<=>?@[\\]^`{|}')
 
 
+_TABLE = {ord(ch): f"%{ord(ch):02X}" for ch in _UNSAFE}
+
+
 def fs_encode(value: str) -> str:
-    if value.isascii() and not any(ch in _UNSAFE for ch in value):
-        return value
+    if value.isascii():
+        return value.translate(_TABLE)  # C speed: this runs for every header of every event
     out = []
     for ch in value:
-        if ch.isascii() and ch not in _UNSAFE:
-            out.append(ch)
+        if ch.isascii():
+            out.append(ch.translate(_TABLE))
         else:
             out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
     return "".join(out)

@@ -138,14 +138,14 @@ class CallStore:
         pipe.execute()
 
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *,
-               used_entry: tuple[str, str] | None = None) -> None:
+               used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:
         """Audit the verdict and end the call's state, in one round trip."""
         pipe = self.r.pipeline(transaction=False)
         self.audit.queue(pipe, "verdict", tenant, **verdict_fields)
         if used_entry:
             lst, phone = used_entry
             pipe.hset(keys.entry(tenant, lst, phone), "last_used", f"{time.time():.0f}")
-        if uuid:
+        if uuid and had_state:  # only PIN dialogs write a call-in-progress key
             pipe.delete(keys.call(tenant, uuid))
         try:
             pipe.execute()

@@ -1,0 +1,1 @@
+"""Tollgate's benchmark: `python -m benchmarks.run` (see README, Performance)."""

@@ -1,0 +1,239 @@
+"""Tollgate's benchmark: `python -m benchmarks.run [--quick] [--out FILE]`.
+
+A real redis-server (behind a round-trip counting proxy), the FreeSWITCH
+simulator with its load generator in its own process, and the controller in
+another (then the floor, a minimal greenswitch app, in its place). Writes a
+JSON report and prints a summary. `--quick` runs a few seconds (CI) and
+asserts nothing about speed.
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+import redis  # noqa: E402
+
+from benchmarks.proxy import CountingProxy  # noqa: E402
+from controller.store import Store  # noqa: E402
+from controller.testing import RedisServer  # noqa: E402
+from policies.pin import hash_pin  # noqa: E402
+
+PEPPER = "benchmark-pepper-0123456789abcdef"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Simulator:
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.load"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.port = json.loads(self.proc.stdout.readline())["port"]
+
+    def __call__(self, cmd: str, **kw) -> dict:
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.wait(10)
+
+
+class Bench:
+    def __init__(self, quick: bool):
+        self.quick = quick
+        self.redis = RedisServer(durable=False)
+        self.redis.start()
+        self.proxy = CountingProxy(self.redis.port)
+        self.proxy_port = self.proxy.start()
+        self.r = redis.Redis(port=self.redis.port, decode_responses=True)
+        self.sim = Simulator()
+        self.controller: subprocess.Popen | None = None
+        self.provision()
+
+    def provision(self) -> None:
+        store = Store.open(self.redis.url, actor="bench")
+        a = store.admin
+        a.create_tenant("bench", {"country": "FR", "pin_feature": "on", "pin_timeout_ms": "60000",
+                                  "pin_interdigit_ms": "30000"})
+        a.put_extension("bench", "1001", create=True)
+        a.put_extension("bench", "2001", create=True)
+        a.put_extension("bench", "2001", pin_enabled=True)
+        a.set_pin("bench", "2001", "desk", hash_pin("24681357", PEPPER.encode()))
+
+    # -- processes -------------------------------------------------------------------
+    def start_controller(self, mode: str = "inbound") -> None:
+        env = {**os.environ, "TOLLGATE_PEPPER": PEPPER}
+        self.listen_port = None
+        args = [sys.executable, "-m", "controller", "run", "--esl-port", str(self.sim.port),
+                "--redis-url", f"redis://127.0.0.1:{self.proxy_port}/0", "--log-level", "warning",
+                "--controller-id", "bench", "--call-bound", "600"]
+        if mode == "socket":
+            from controller.testing import free_port
+
+            self.listen_port = free_port()
+            args += ["--mode", "socket", "--listen", f"127.0.0.1:{self.listen_port}"]
+        self.controller = subprocess.Popen(args, env=env)
+        time.sleep(1.5)  # imports, connect, subscribe
+        self.mode = mode
+
+    def start_floor(self) -> None:
+        self.controller = subprocess.Popen([sys.executable, "-m", "benchmarks.floor", "--esl-port",
+                                            str(self.sim.port)])
+        time.sleep(1.0)
+        self.mode = "inbound"
+
+    def stop_controller(self) -> None:
+        if self.controller:
+            self.controller.terminate()
+            try:
+                self.controller.wait(30)
+            except subprocess.TimeoutExpired:
+                self.controller.kill()
+            self.controller = None
+
+    # -- measurements -----------------------------------------------------------------
+    def redis_commands(self) -> int:
+        stats = self.r.info("commandstats")
+        return sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info",))
+
+    def run_calls(self, rate: float, seconds: float, *, pin: bool = False) -> dict:
+        count = max(1, int(rate * seconds))
+        pid = self.controller.pid
+        cpu0, cmd0, rt0 = cpu_seconds(pid), self.redis_commands(), self.proxy.round_trips
+        result = self.sim("calls", rate=rate, count=count, dialed="0140000000", ext="2001" if pin else "1001",
+                          keys=[], mode=self.mode, socket_port=self.listen_port, wait="ended",
+                          timeout=60 + seconds)
+        cpu1, cmd1, rt1 = cpu_seconds(pid), self.redis_commands(), self.proxy.round_trips
+        result.update(cpu_s_per_call=round((cpu1 - cpu0) / count, 6),
+                      redis_commands_per_call=round((cmd1 - cmd0 - 1) / count, 2),
+                      redis_round_trips_per_call=round((rt1 - rt0) / count, 2))
+        return result
+
+    def ramp(self, rates: list[float], seconds: float, p99_limit_ms: float = 10.0) -> dict:
+        steps, best = [], 0.0
+        for rate in rates:
+            step = self.run_calls(rate, seconds)
+            ok = (step["bridge_commands"] == step["placed"] and step["latency_ms"].get("p99", 1e9) < p99_limit_ms
+                  and step["achieved_rate"] >= 0.95 * rate)
+            steps.append({"rate": rate, "ok": ok, **{k: step[k] for k in ("achieved_rate", "latency_ms",
+                                                                          "bridge_commands", "placed")}})
+            if ok:
+                best = max(best, step["achieved_rate"])
+            else:
+                break
+        return {"p99_limit_ms": p99_limit_ms, "max_rate_p99_ok": best, "steps": steps}
+
+    def pin_hold(self, count: int) -> dict:
+        pid = self.controller.pid
+        gevent.sleep(0.5)
+        base = rss_kib(pid)
+        result = self.sim("calls", rate=min(1000.0, count), count=count, dialed="0140000000", ext="2001",
+                          keys=[""], mode=self.mode, socket_port=self.listen_port, wait="prompt",
+                          timeout=120)
+        gevent.sleep(1.0)
+        held = rss_kib(pid)
+        result.update(rss_before_kib=base, rss_with_dialogs_kib=held,
+                      kib_per_dialog=round((held - base) / max(1, result["in_prompt"]), 2))
+        self.sim("hangup_all")
+        return result
+
+    def close(self) -> None:
+        self.stop_controller()
+        self.sim.close()
+        self.proxy.stop()
+        self.redis.cleanup()
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
+            "system": platform.platform()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a few seconds, for CI: keeps the benchmark working")
+    ap.add_argument("--out", default=None, help="JSON report (default: benchmarks/results/latest.json, "
+                                               "or quick.json with --quick)")
+    args = ap.parse_args()
+    q = args.quick
+    out = Path(args.out or f"benchmarks/results/{'quick' if q else 'latest'}.json")
+    seconds = 2.0 if q else 8.0
+    held = 200 if q else 5000
+    report = {"command": "python -m benchmarks.run" + (" --quick" if q else ""), "machine": machine(),
+              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    bench = Bench(q)
+    try:
+        for mode in ("inbound", "socket"):
+            bench.start_controller(mode)
+            section = report[mode] = {}
+            section["fixed_200"] = bench.run_calls(100 if q else 200, seconds)
+            if mode == "inbound":
+                rates = [300] if q else [400, 600, 800, 1000, 1200, 1400, 1700, 2000]
+                section["ramp"] = bench.ramp(rates, 2.0 if q else 4.0)
+            section["pin_dialogs"] = bench.pin_hold(held)
+            bench.sim("noise", events_per_second=10_000)
+            section["fixed_200_with_noise"] = bench.run_calls(100 if q else 200, seconds)
+            section["pin_dialogs_with_noise"] = bench.pin_hold(held)
+            bench.sim("noise", events_per_second=0)
+            bench.stop_controller()
+        bench.start_floor()
+        report["floor"] = {"fixed_200": bench.run_calls(100 if q else 200, seconds)}
+        bench.stop_controller()
+    finally:
+        bench.close()
+    floor_cpu = report["floor"]["fixed_200"]["cpu_s_per_call"] or 1e-9
+    inbound = report["inbound"]
+    report["summary"] = {
+        "max_no_pin_calls_per_s_p99_under_10ms": inbound["ramp"]["max_rate_p99_ok"],
+        "p99_ms_at_200_per_s": inbound["fixed_200"]["latency_ms"].get("p99"),
+        "redis_round_trips_per_no_pin_call": inbound["fixed_200"]["redis_round_trips_per_call"],
+        "redis_commands_per_no_pin_call": inbound["fixed_200"]["redis_commands_per_call"],
+        "kib_per_pin_dialog": inbound["pin_dialogs"]["kib_per_dialog"],
+        "pin_dialogs_held": inbound["pin_dialogs"]["in_prompt"],
+        "cpu_ms_per_call": round(inbound["fixed_200"]["cpu_s_per_call"] * 1000, 3),
+        "floor_cpu_ms_per_call": round(floor_cpu * 1000, 3),
+        "cpu_ratio_to_floor": round(inbound["fixed_200"]["cpu_s_per_call"] / floor_cpu, 2),
+        "socket_mode_p99_ms_at_200_per_s": report["socket"]["fixed_200"]["latency_ms"].get("p99"),
+        "socket_mode_kib_per_pin_dialog": report["socket"]["pin_dialogs"]["kib_per_dialog"],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report["summary"], indent=1))
+    print(f"report: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
