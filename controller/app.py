@@ -79,6 +79,9 @@ class Controller:
 
     # -- start -------------------------------------------------------------------
     def start(self) -> None:
+        self.store.audit.start_batching()
+        if self.store.calls.enable_script():
+            log.info("Redis runs the one-command call load (Lua)")
         missing = self.svc.catalog.missing()
         if missing:
             log.warning("%d prompt files missing under %s (e.g. %s)", len(missing), self.svc.catalog.root, missing[0])

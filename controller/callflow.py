@@ -416,17 +416,20 @@ class CallFlow:
             template = st.internal_route
         else:
             template = st.route
+        dialed = clean(self.park.dialed) or ""
         values = {
-            "e164": d.e164 or (clean(self.park.dialed) or ""),
-            "dialed": clean(self.park.dialed) or "",
-            "national": national_form(d.e164, clean(self.park.dialed) or ""),
-            "gateway": st.gateway if st else "default",
-            "tenant": self.park.tenant,
-            "extension": self.park.extension,
+            "e164": lambda: d.e164 or dialed,
+            "dialed": lambda: dialed,
+            "national": lambda: national_form(d.e164, dialed),  # a phonenumbers format: only if used
+            "gateway": lambda: st.gateway if st else "default",
+            "tenant": lambda: self.park.tenant,
+            "extension": lambda: self.park.extension,
         }
         out = template
         for name in ROUTE_FIELDS:
-            out = out.replace("{" + name + "}", values[name])
+            placeholder = "{" + name + "}"
+            if placeholder in out:
+                out = out.replace(placeholder, values[name]())
         return out
 
     # -- helpers ---------------------------------------------------------------

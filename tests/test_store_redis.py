@@ -41,6 +41,30 @@ def commands_processed(r) -> int:
     return int(r.info("stats")["total_commands_processed"])
 
 
+@pytest.mark.parametrize("script", [False, True], ids=["pipeline", "lua"])
+def test_both_load_paths_read_the_same_snapshot(store, script):
+    store.admin.add_entry("acme", "direction", "Élise", "Dupont", "+33611223344")
+    store.admin.set_override("acme", "+881", "premium")
+    store.calls.record_pin_failure("acme", "1001", 1, 60)  # locked
+    reference = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c0", country_hint="FR")
+    if script:
+        assert store.calls.enable_script()
+    got = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c1", country_hint="FR")
+    again = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c1", country_hint="FR")
+    assert got.claimed and not again.claimed
+    assert got.snapshot == reference.snapshot
+    assert got.snapshot.locked_seconds > 0 and got.snapshot.destination_is_extension
+    assert got.snapshot.caller_auth.lists == {"direction": "+33611223344"}
+
+
+def test_lua_load_is_one_command_on_the_wire(store, monkeypatch):
+    assert store.calls.enable_script()
+    store.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="warm")
+    counter = RoundTrips(monkeypatch)
+    loaded = store.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="uuid-9")
+    assert counter.sends == 1 and loaded.claimed
+
+
 def test_decision_state_loads_in_one_round_trip(store, monkeypatch):
     store.r.ping()  # connect before counting
     before = commands_processed(store.r)

@@ -26,11 +26,51 @@ class Loaded:
     claimed: bool  # False: another controller owns this call
 
 
+# The same reads as the pipeline, run by Redis itself: one command to send and
+# parse instead of ten, and one consistent snapshot. Every key is in KEYS and
+# shares the tenant's hash tag, so it is valid on Redis Cluster too.
+LOAD_SCRIPT = """
+local out = {}
+if ARGV[1] ~= '' then
+  out[1] = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) and 1 or 0
+else
+  out[1] = 1
+end
+out[2] = redis.call('HGETALL', KEYS[2])
+out[3] = redis.call('HGETALL', KEYS[3])
+out[4] = redis.call('HGETALL', KEYS[4])
+out[5] = redis.call('HGETALL', KEYS[5])
+out[6] = redis.call('SMEMBERS', KEYS[6])
+out[7] = redis.call('LRANGE', KEYS[7], 0, -1)
+out[8] = redis.call('HGETALL', KEYS[8])
+out[9] = redis.call('SISMEMBER', KEYS[9], ARGV[3])
+out[10] = redis.call('TTL', KEYS[10])
+return out
+"""
+
+
+def _pairs(flat: list) -> dict:
+    return dict(zip(flat[::2], flat[1::2]))
+
+
 class CallStore:
     def __init__(self, r: redis.Redis, audit: Audit, owner: str = "tollgate"):
         self.r = r
         self.audit = audit
         self.owner = owner
+        self._script = None
+        self.use_script = False
+
+    def enable_script(self) -> bool:
+        """Use the server-side load when the server runs Lua (real Redis does;
+        the embedded store does not): same data, less work per call."""
+        try:
+            self.r.script_load(LOAD_SCRIPT)
+        except redis.RedisError:
+            return False
+        self._script = self.r.register_script(LOAD_SCRIPT)
+        self.use_script = True
+        return True
 
     def load(self, tenant: str, extension: str, caller_id: str, dialed: str, *,
              claim_uuid: str | None = None, claim_ttl: int = 120,
@@ -45,21 +85,31 @@ class CallStore:
         cids = caller_identities(caller_id, country_hint or "FR") if caller_id else ()
         cid = next((c for c in cids if c != ext), None)
         dest = clean(dialed) or ""
-        pipe = self.r.pipeline(transaction=False)
-        if claim_uuid:
-            pipe.set(keys.claim(tenant, claim_uuid), self.owner, nx=True, ex=claim_ttl)
-        pipe.hgetall(keys.tenant(tenant))
-        pipe.hgetall(keys.ext(tenant, ext))
-        pipe.hgetall(keys.pins(tenant, ext))
-        pipe.hgetall(keys.ext_auth(tenant, ext))
-        pipe.smembers(keys.phone_auth(tenant, cid or "-"))
-        pipe.lrange(keys.rules(tenant), 0, -1)
-        pipe.hgetall(keys.overrides(tenant))
-        pipe.sismember(keys.exts(tenant), dest)
-        pipe.ttl(keys.locked(tenant, ext))
-        out = pipe.execute()
-        claimed = bool(out.pop(0)) if claim_uuid else True
-        raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl = out
+        read_keys = [keys.tenant(tenant), keys.ext(tenant, ext), keys.pins(tenant, ext), keys.ext_auth(tenant, ext),
+                     keys.phone_auth(tenant, cid or "-"), keys.rules(tenant), keys.overrides(tenant),
+                     keys.exts(tenant), keys.locked(tenant, ext)]
+        if self.use_script:
+            out = self._script(keys=[keys.claim(tenant, claim_uuid or "-"), *read_keys],
+                               args=[self.owner if claim_uuid else "", claim_ttl, dest])
+            claimed = bool(out[0])
+            raw_tenant, raw_ext, raw_pins, ext_auth = (_pairs(x) for x in out[1:5])
+            cid_lists, raw_rules, raw_over, is_ext, lock_ttl = set(out[5]), out[6], _pairs(out[7]), out[8], out[9]
+        else:
+            pipe = self.r.pipeline(transaction=False)
+            if claim_uuid:
+                pipe.set(keys.claim(tenant, claim_uuid), self.owner, nx=True, ex=claim_ttl)
+            pipe.hgetall(read_keys[0])
+            pipe.hgetall(read_keys[1])
+            pipe.hgetall(read_keys[2])
+            pipe.hgetall(read_keys[3])
+            pipe.smembers(read_keys[4])
+            pipe.lrange(read_keys[5], 0, -1)
+            pipe.hgetall(read_keys[6])
+            pipe.sismember(read_keys[7], dest)
+            pipe.ttl(read_keys[8])
+            out = pipe.execute()
+            claimed = bool(out.pop(0)) if claim_uuid else True
+            raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl = out
 
         settings = codec.tenant_settings(keys.tenant(tenant), raw_tenant) if raw_tenant else TenantSettings()
         extension_obj = codec.extension(keys.ext(tenant, ext), ext, raw_ext, raw_pins) if raw_ext else None
@@ -139,20 +189,17 @@ class CallStore:
 
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *,
                used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:
-        """Audit the verdict and end the call's state, in one round trip."""
-        pipe = self.r.pipeline(transaction=False)
-        self.audit.queue(pipe, "verdict", tenant, **verdict_fields)
+        """Audit the verdict, mark the entry used, end the call's state: one write,
+        shared with other calls' when the controller batches (see Audit)."""
+        from controller.store.audit import encode
+
+        extra = []
         if used_entry:
             lst, phone = used_entry
-            pipe.hset(keys.entry(tenant, lst, phone), "last_used", f"{time.time():.0f}")
+            extra.append(("hset", keys.entry(tenant, lst, phone), "last_used", f"{time.time():.0f}"))
         if uuid and had_state:  # only PIN dialogs write a call-in-progress key
-            pipe.delete(keys.call(tenant, uuid))
-        try:
-            pipe.execute()
-        except redis.RedisError:
-            # The verdict must not be lost: it goes to the spool.
-            self.audit.append("verdict", tenant, **verdict_fields)
-            raise
+            extra.append(("delete", keys.call(tenant, uuid)))
+        self.audit.submit(tenant, encode("verdict", tenant, verdict_fields), extra)
 
     def calls(self) -> list[dict[str, str]]:
         found = []

@@ -9,11 +9,23 @@ from policies.classes import parse_class
 from policies.model import Extension, Rule, TenantSettings
 
 
+_SETTINGS_CACHE: dict[tuple, TenantSettings] = {}
+
+
 def tenant_settings(key: str, raw: dict[str, str]) -> TenantSettings:
+    """Parsed once per distinct content: every call reads the hash, few change it."""
+    token = tuple(sorted(raw.items()))
+    found = _SETTINGS_CACHE.get(token)
+    if found is not None:
+        return found
     try:
-        return TenantSettings.from_mapping(raw)
+        settings = TenantSettings.from_mapping(raw)
     except ValueError as exc:
         raise CorruptValue(key, str(exc)) from None
+    if len(_SETTINGS_CACHE) > 4096:
+        _SETTINGS_CACHE.clear()
+    _SETTINGS_CACHE[token] = settings
+    return settings
 
 
 def extension(key: str, number: str, raw: dict[str, str], pins: dict[str, str]) -> Extension:
