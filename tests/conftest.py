@@ -38,13 +38,15 @@ def redis_url(redis_server):
     return redis_server.url
 
 
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message: str = "condition"):
-    """Poll until predicate() is truthy; fail with `message` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
+@pytest.fixture
+def rig(redis_url, caplog):
+    """Simulator + real Redis, the seed tenant provisioned, no controller yet."""
+    import logging
+
+    from tests.rig import Rig
+
+    caplog.set_level(logging.DEBUG)
+    r = Rig(redis_url)
+    r.provision()
+    yield r
+    r.close()

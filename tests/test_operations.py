@@ -20,15 +20,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 PIN = PINS["1003"][1]
 
 
-@pytest.fixture
-def rig(redis_url, caplog):
-    caplog.set_level(logging.DEBUG)
-    r = Rig(redis_url)
-    r.provision()
-    yield r
-    r.close()
-
-
 def get(port, path):
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:

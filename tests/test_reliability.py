@@ -19,15 +19,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 PIN = PINS["1003"][1]
 
 
-@pytest.fixture
-def rig(redis_url, caplog):
-    caplog.set_level(logging.DEBUG)
-    r = Rig(redis_url)
-    r.provision()
-    yield r
-    r.close()
-
-
 def played(rig, ch):
     return [p.rsplit("/", 1)[-1] for u, p in rig.sim.played if u == ch.uuid]
 

@@ -105,9 +105,12 @@ class Connection:
 
     # -- the command loop ------------------------------------------------------------
     def serve(self) -> None:
-        reader = wire.CommandReader(self.sock.makefile("rb"))
         if not self.authed:
             self.send(wire.auth_request())
+        self.command_loop(wire.CommandReader(self.sock.makefile("rb")))
+        self.close()
+
+    def command_loop(self, reader: wire.CommandReader) -> None:
         while not self.closed:
             try:
                 cmd = reader.read()
@@ -115,9 +118,9 @@ class Connection:
                 cmd = None
             if cmd is None:
                 break
-            self.sim.commands.append((self.id, cmd[0])) if self.sim.record else None
+            if self.sim.record:
+                self.sim.commands.append((self.id, cmd[0]))
             self.handle(*cmd)
-        self.close()
 
     def handle(self, line: str, headers: dict, body: str) -> None:
         verb, _, rest = line.partition(" ")
@@ -410,16 +413,7 @@ class Simulator:
         return ("\n".join(lines) + "\n\n").encode("utf-8")
 
     def _serve_socket(self, conn: Connection, reader, ch: Channel) -> None:
-        while not conn.closed:
-            try:
-                cmd = reader.read()
-            except OSError:
-                cmd = None
-            if cmd is None:
-                break
-            if self.record:
-                self.commands.append((conn.id, cmd[0]))
-            conn.handle(*cmd)
+        conn.command_loop(reader)
         conn.closed = True
         self.connections.discard(conn)
         ch.queue.put(None)  # the socket application returns; the dialplan goes on to `hangup`

@@ -19,6 +19,7 @@ from controller.store import keys
 log = logging.getLogger("tollgate.store")
 
 DEFAULT_TIMEOUT = 0.5  # seconds; a decision waits at most this long per round trip
+POOL_SIZE = 64  # connections per process: thousands of calls share them
 
 _embedded_server = None
 
@@ -44,8 +45,13 @@ def connect(url: str | None, *, timeout: float = DEFAULT_TIMEOUT, warn: bool = T
                 file=sys.stderr,
             )
         return fakeredis.FakeRedis(server=embedded_server(), decode_responses=True)
-    return redis.Redis.from_url(
+    # A bounded pool that makes a greenlet wait (within the timeout) for a free
+    # connection: with one connection per waiting greenlet, 5,000 PIN dialogs
+    # would open 5,000 sockets to Redis.
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=POOL_SIZE,
+        timeout=timeout,
         decode_responses=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -55,6 +61,7 @@ def connect(url: str | None, *, timeout: float = DEFAULT_TIMEOUT, warn: bool = T
         retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def check_schema(r: redis.Redis) -> None:
