@@ -28,23 +28,23 @@ class CountingProxy:
         state = {"waiting": False}  # True while a request is out and its reply not yet read
 
         def up():
-            while True:
-                data = client.recv(65536)
-                if not data:
-                    break
-                if not state["waiting"]:
-                    self.round_trips += 1
-                    state["waiting"] = True
-                upstream.sendall(data)
+            try:
+                while data := client.recv(65536):
+                    if not state["waiting"]:
+                        self.round_trips += 1
+                        state["waiting"] = True
+                    upstream.sendall(data)
+            except OSError:
+                pass  # either side went away: the connection is over
             upstream.close()
 
         def down():
-            while True:
-                data = upstream.recv(65536)
-                if not data:
-                    break
-                state["waiting"] = False
-                client.sendall(data)
+            try:
+                while data := upstream.recv(65536):
+                    state["waiting"] = False
+                    client.sendall(data)
+            except OSError:
+                pass
             client.close()
 
         gevent.joinall([gevent.spawn(up), gevent.spawn(down)])

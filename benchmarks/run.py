@@ -153,11 +153,15 @@ class Bench:
                 break
         return {"p99_limit_ms": p99_limit_ms, "max_rate_p99_ok": best, "steps": steps}
 
-    def pin_hold(self, count: int) -> dict:
+    def pin_hold(self, count: int, rate: float = 250.0) -> dict:
+        """`count` dialogs at once, on a fresh controller (a clean memory baseline),
+        placed at a rate it sustains (faster, it would refuse calls: fail closed)."""
+        self.stop_controller()
+        self.start_controller(self.mode)
         pid = self.controller.pid
         gevent.sleep(0.5)
         base = rss_kib(pid)
-        result = self.sim("calls", rate=min(1000.0, count), count=count, dialed="0140000000", ext="2001",
+        result = self.sim("calls", rate=min(rate, count), count=count, dialed="0140000000", ext="2001",
                           keys=[""], mode=self.mode, socket_port=self.listen_port, wait="prompt",
                           timeout=120)
         gevent.sleep(1.0)

@@ -47,9 +47,6 @@ def _event(headers: dict, data: str = "") -> ESLEvent:
     return ev
 
 
-_STOP = object()
-
-
 class _Reader:
     """Replaces greenswitch's `receive_events` (mixed into its protocol classes)."""
 
@@ -73,34 +70,21 @@ class _Reader:
             self.connected = False
             self._run = False
             self._auth_request_event.set()  # a connect() still waiting must not wait forever
-            # after every event already read: the handlers still see the hangup
-            self._esl_event_queue.put(_STOP)
 
-    def _handle_now(self, event: ESLEvent) -> None:
-        handlers = self.event_handlers.get(event.headers.get("Event-Name")) or self.event_handlers.get("*")
+    def start_event_handlers(self) -> None:
+        # Only the reader: it hands every event to the handlers itself, in order
+        # (greenswitch's second greenlet and queue would only add a switch per
+        # event, drop what is queued at EOF, and cost memory per socket session).
+        self._receive_events_greenlet = gevent.spawn(self.receive_events)
+        self._process_events_greenlet = None
+
+    def _handle_now(self, event: ESLEvent, name: str | None = None) -> None:
+        handlers = self.event_handlers.get(name or event.headers.get("Event-Name")) or self.event_handlers.get("*")
         for handler in handlers or ():
             try:
                 handler(event)
             except Exception as exc:  # noqa: BLE001 - never let a handler kill the reader
                 log.error("event handler failed: %s", type(exc).__name__)
-
-    def process_events(self) -> None:
-        """greenswitch's loop stops at the first look at `_run` and drops the events
-        still queued (a hangup read just before EOF); ours drains up to the sentinel."""
-        while True:
-            event = self._esl_event_queue.get()
-            if event is _STOP:
-                return
-            if event.headers.get("Content-Type") == "text/disconnect-notice":
-                handlers = self.event_handlers.get("DISCONNECT")
-            else:
-                handlers = self.event_handlers.get(event.headers.get("Event-Name")) or \
-                    self.event_handlers.get("*")
-            for handler in handlers or ():
-                try:
-                    handler(event)
-                except Exception as exc:  # noqa: BLE001 - never let a handler kill the loop
-                    log.error("event handler failed: %s", type(exc).__name__)
 
     def _frame(self, headers: dict, body: bytes) -> None:
         ctype = headers.get("Content-Type", "")
@@ -121,7 +105,7 @@ class _Reader:
                 self._lingering = True
             else:
                 self.connected = False
-            self._esl_event_queue.put(_event(headers, body.decode("utf-8", "replace")))
+            self._handle_now(_event(headers, body.decode("utf-8", "replace")), "DISCONNECT")
         elif ctype == "text/rude-rejection":
             self.connected = False
             self._auth_request_event.set()
@@ -145,14 +129,16 @@ class _OutboundSession(_Reader, OutboundSession):
         # logs whole events (which could hold keyed digits): ours only.
         self.event_handlers.clear()
         self.session_data = {}
+        self.sock_file.close()  # its buffered reader is not ours to use: free it now
 
 
 class _Wire:
     """Send a command and wait for its reply, safely, on a greenswitch protocol object."""
 
-    def __init__(self, proto, timeout: float):
+    def __init__(self, proto, timeout: float, per_call: bool = False):
         self.proto = proto
         self.timeout = timeout
+        self.per_call = per_call  # a socket-mode session: its end is the call's, not news
         self._lock = gevent.lock.Semaphore()
         self.closed = gevent.event.Event()
 
@@ -189,7 +175,10 @@ class _Wire:
         if self.closed.is_set():
             return
         self.closed.set()
-        log.warning("Event Socket connection lost: %s", reason)
+        if self.per_call:
+            log.debug("socket session ended: %s", reason)
+        else:
+            log.warning("Event Socket connection lost: %s", reason)
         proto = self.proto
         proto.connected = False
         proto._run = False
@@ -344,7 +333,7 @@ class SocketSession:
 
     def __init__(self, session, timeout: float = 5.0):
         self.session = session
-        self.wire = _Wire(session, timeout)
+        self.wire = _Wire(session, timeout, per_call=True)
         self.channel_data: dict = {}
 
     def start(self, on_event: RawHandler) -> dict:

@@ -283,7 +283,12 @@ class Simulator:
 
     def publish(self, channel: Channel, name: str, extra=(), with_vars: bool = True) -> None:
         frame = None
-        for conn in list(self.connections):
+        # Inbound clients, and this channel's own socket session: a socket session
+        # (myevents) never wants another channel's events.
+        targets = [c for c in self.connections if c.channel is None]
+        if channel.socket_conn is not None:
+            targets.append(channel.socket_conn)
+        for conn in targets:
             if conn.authed and not conn.closed and conn.wants(name, channel):
                 if frame is None:
                     frame = wire.event_plain(channel.headers(name, extra, with_vars))
