@@ -78,10 +78,12 @@ class Connection:
         self.closed = True
         self.out.put(None)
         self.sim.connections.discard(self)
+        self.sim.inbound.discard(self)
 
     def _close_socket(self) -> None:
         self.closed = True
         self.sim.connections.discard(self)
+        self.sim.inbound.discard(self)
         try:
             # shutdown first: the reader's makefile() keeps the descriptor open,
             # and a close() alone would never send the FIN FreeSWITCH sends.
@@ -183,6 +185,7 @@ class Simulator:
         self.channels: dict[str, Channel] = {}
         self.finished: list[Channel] = []
         self.connections: set[Connection] = set()
+        self.inbound: set[Connection] = set()  # event-socket clients (not socket-app sessions)
         self.commands: list[tuple[int, str]] = []
         self.played: list[tuple[str, str]] = []
         self.bridges: list[tuple[str, str]] = []
@@ -207,7 +210,11 @@ class Simulator:
     def _accept(self, sock, _addr) -> None:
         conn = Connection(self, sock)
         self.connections.add(conn)
-        conn.serve()
+        self.inbound.add(conn)
+        try:
+            conn.serve()
+        finally:
+            self.inbound.discard(conn)
 
     def drop_connections(self, notice: bool = False) -> int:
         """Cut every inbound client (as a network failure would, or with a shutdown notice)."""
@@ -220,6 +227,7 @@ class Simulator:
                 else:
                     conn.closed = True
                     self.connections.discard(conn)
+                    self.inbound.discard(conn)
                     try:
                         conn.sock.shutdown(2)
                     except OSError:
@@ -285,7 +293,7 @@ class Simulator:
         frame = None
         # Inbound clients, and this channel's own socket session: a socket session
         # (myevents) never wants another channel's events.
-        targets = [c for c in self.connections if c.channel is None]
+        targets = list(self.inbound)
         if channel.socket_conn is not None:
             targets.append(channel.socket_conn)
         for conn in targets:
@@ -400,7 +408,10 @@ class Simulator:
         self.connections.add(conn)
         ch.socket_conn = conn
         reader = wire.CommandReader(sock.makefile("rb"))
-        first = reader.read()
+        try:
+            first = reader.read()
+        except OSError:
+            first = None  # the controller went away mid-handshake: the socket app fails
         if not first or first[0] != "connect":
             conn.close()
             return False
