@@ -101,12 +101,21 @@ class Bench:
         self.controller = subprocess.Popen(args, env=env)
         time.sleep(1.5)  # imports, connect, subscribe
         self.mode = mode
+        self.warm_up()
 
     def start_floor(self) -> None:
         self.controller = subprocess.Popen([sys.executable, "-m", "benchmarks.floor", "--esl-port",
                                             str(self.sim.port)])
         time.sleep(1.0)
         self.mode = "inbound"
+        self.listen_port = None
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """A steady state is what is measured: the first calls of a fresh process
+        load libphonenumber's metadata, the Redis script and every connection."""
+        self.sim("calls", rate=100, count=100, dialed="0140000000", ext="1001", keys=[], mode=self.mode,
+                 socket_port=self.listen_port, wait="ended", timeout=30)
 
     def stop_controller(self) -> None:
         if self.controller:

@@ -177,3 +177,20 @@ def test_console_script_runs_in_a_fresh_process(redis_url):
     proc = subprocess.run([sys.executable, "-m", "controller", "check", "x1", "--from", "10", "--to", "144",
                            "--json"], capture_output=True, text=True, env=env, timeout=60)
     assert json.loads(proc.stdout)["class"] == "emergency"
+
+
+def test_audit_follow_prints_new_entries_as_they_come(acme, redis_url):
+    from controller.store import Store
+
+    env = {**os.environ, "TOLLGATE_REDIS_URL": redis_url}
+    proc = subprocess.Popen([sys.executable, "-m", "controller", "audit", "acme", "--follow", "--json",
+                             "--count", "1"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        first = json.loads(proc.stdout.readline())  # the newest existing entry
+        assert first["action"] == "rule.add"
+        Store.open(redis_url, actor="follow-test").admin.create_list("acme", "late")
+        later = json.loads(proc.stdout.readline())
+        assert (later["action"], later["object"], later["actor"]) == ("list.create", "late", "follow-test")
+    finally:
+        proc.terminate()
+        proc.wait(10)

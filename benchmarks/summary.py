@@ -1,0 +1,49 @@
+"""Print a benchmark report as the README's markdown table:
+`python -m benchmarks.summary [benchmarks/results/latest.json]`."""
+
+import json
+import sys
+from pathlib import Path
+
+
+def row(name, target, value, ok=None):
+    mark = "" if ok is None else (" ✅" if ok else " ❌")
+    return f"| {name} | {target} | {value}{mark} |"
+
+
+def main() -> None:
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/latest.json")
+    r = json.loads(path.read_text())
+    s, inb, sock, floor = r["summary"], r["inbound"], r["socket"], r["floor"]["fixed_200"]
+    lat = inb["fixed_200"]["latency_ms"]
+    print(f"Run {r['started']} on {r['machine']['cpu'] or 'unknown CPU'}, {r['machine']['cores']} cores, "
+          f"Python {r['machine']['python']}: `{r['command']}`\n")
+    print("| figure | target | measured |\n|---|---|---|")
+    print(row("no-PIN calls/s with p99 < 10 ms (ramp, inbound)", "≥ 1,000",
+              f"{s['max_no_pin_calls_per_s_p99_under_10ms']:.0f}", s["max_no_pin_calls_per_s_p99_under_10ms"] >= 1000))
+    print(row("park → bridge at 200 calls/s, inbound", "p99 < 5 ms",
+              f"p50 {lat['p50']} / p90 {lat['p90']} / p99 {lat['p99']} / max {lat['max']} ms", lat["p99"] < 5))
+    print(row("Redis round trips per no-PIN call", "≤ 2", s["redis_round_trips_per_no_pin_call"],
+              s["redis_round_trips_per_no_pin_call"] <= 2))
+    print(row("Redis commands per no-PIN call (incl. the script's and MULTI/EXEC)", "", s["redis_commands_per_no_pin_call"]))
+    print(row("controller memory per PIN dialog, 5,000 at once, inbound", "≤ 20 KiB",
+              f"{s['kib_per_pin_dialog']} KiB ({s['pin_dialogs_held']} held)", s["kib_per_pin_dialog"] <= 20))
+    print(row("... with 10,000 unrelated events/s", "≤ 20 KiB", f"{inb['pin_dialogs_with_noise']['kib_per_dialog']} KiB",
+              inb["pin_dialogs_with_noise"]["kib_per_dialog"] <= 20))
+    print(row("controller CPU per call / floor's (plain greenswitch)", "≤ 3×",
+              f"{s['cpu_ms_per_call']} ms / {s['floor_cpu_ms_per_call']} ms = {s['cpu_ratio_to_floor']}×",
+              s["cpu_ratio_to_floor"] <= 3))
+    print(row("floor park → bridge at 200 calls/s", "", f"p99 {floor['latency_ms']['p99']} ms"))
+    nl = inb["fixed_200_with_noise"]["latency_ms"]
+    print(row("park → bridge at 200/s with 10,000 unrelated events/s, inbound", "",
+              f"p50 {nl['p50']} / p99 {nl['p99']} ms"))
+    sl = sock["fixed_200"]["latency_ms"]
+    print(row("socket mode: park → bridge at 200/s", "", f"p50 {sl['p50']} / p99 {sl['p99']} ms"))
+    snl = sock["fixed_200_with_noise"]["latency_ms"]
+    print(row("socket mode: the same with 10,000 unrelated events/s", "", f"p50 {snl['p50']} / p99 {snl['p99']} ms"))
+    print(row("socket mode: memory per PIN dialog, 5,000 at once", "", f"{sock['pin_dialogs']['kib_per_dialog']} KiB"))
+    print(row("simulator CPU per call (same machine)", "", f"{inb['fixed_200']['simulator_cpu_s_per_call'] * 1000:.2f} ms"))
+
+
+if __name__ == "__main__":
+    main()
