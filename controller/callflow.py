@@ -82,7 +82,6 @@ class CallFlow:
                  interrupt: bool = False):
         self.recovered = recovered  # started by a recovery scan, not by a CHANNEL_PARK
         self.interrupt = interrupt  # a dead controller's prompt still runs: stop it once ours
-        self.fs_claimed = False
         self.final_sent = False  # FreeSWITCH accepted the bridge / transfer / hangup
         self.state_written = False  # a call-in-progress key exists in Redis
         self.s = session
@@ -248,7 +247,6 @@ class CallFlow:
             self.log.error("cannot claim on FreeSWITCH either (%s): acting alone", exc)
             return True
         if reply.startswith("+OK"):
-            self.fs_claimed = True
             self.s.start(*commands.multiset(dict([commands.fs_unclaim_at_hangup(self.park.uuid)])))
             # A controller that still reached Redis claimed there, not here: it
             # marks the channel within milliseconds. Give it that time, then look.

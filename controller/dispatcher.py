@@ -95,9 +95,6 @@ class Dispatcher:
             if session.transport is transport:
                 session.deliver(Disconnected(session.uuid, reason, source=transport))
 
-    def idle(self) -> bool:
-        return not self.calls
-
 
 def _reject(transport: Transport, uuid: str, channel: str | None) -> None:
     try:

@@ -32,10 +32,6 @@ class SchemaMismatch(TollgateError):
     """Redis holds data of a schema version this code does not know."""
 
 
-class StoreUnavailable(TollgateError):
-    """Redis could not be reached or answered too slowly."""
-
-
 class ConfigError(TollgateError):
     """Missing or contradictory process configuration (pepper, addresses, ...)."""
 

@@ -126,11 +126,3 @@ class CallSession:
         else:
             self.send(commands.uuid_kill(self.channel, cause))
 
-
-def sleep_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        gevent.sleep(interval)
-    return True

@@ -12,7 +12,7 @@ from controller.errors import InvalidInput
 from policies.pin import PinFormatError, hash_pin, validate_pin
 
 
-def _ext_view(ext, locked_ttl: int | None = None) -> dict:
+def _ext_view(ext) -> dict:
     return {
         "extension": ext.number,
         "name": ext.display_name,

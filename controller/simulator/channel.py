@@ -68,7 +68,6 @@ class Channel:
         self.digits: list[str] = []
         self.prompts = 0
         self.interrupt = gevent.event.Event()
-        self.breaking = False
         self.cdr: dict[str, str] | None = None
         self.events: list[str] = []  # names, in emission order
         self.executed: list[tuple[str, str, int]] = []  # (app, data, connection id)
@@ -189,7 +188,6 @@ class Channel:
         except Hungup:
             from_app = self._hangup_from_app
         except Broken:
-            self.breaking = False
             self.interrupt.clear()
         self.emit("CHANNEL_EXECUTE_COMPLETE", tag[:-1] + [("Application-Response", response), tag[-1]])
         if from_app:
@@ -241,7 +239,6 @@ class Channel:
 
     def break_app(self) -> None:
         if self.application not in ("park", "socket", ""):
-            self.breaking = True
             self.interrupt.set()
 
     def key(self, digits: str) -> None:

@@ -20,9 +20,6 @@ from policies.classes import parse_class
 from policies.model import LANGUAGES, Rule, TenantSettings, check_name, check_prefix
 from policies.numbers import normalize_phone
 
-ENTRY_FIELDS = ("list", "first_name", "last_name", "phone", "state", "created", "updated", "last_used")
-
-
 def _valid(kind: str, value: str) -> str:
     try:
         return check_name(kind, value)
@@ -239,10 +236,8 @@ class Admin:
         else:
             self.require_tenant(t)
         pipe = self.r.pipeline(transaction=False)
-        wanted = []
         for lst in names:
             for phone in sorted(self.r.smembers(keys.list_members(t, lst))):
-                wanted.append((lst, phone))
                 pipe.hgetall(keys.entry(t, lst, phone))
         return [row for row in pipe.execute() if row]
 

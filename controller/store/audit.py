@@ -105,10 +105,6 @@ class Audit:
             self._keep((tenant, fields))
             raise
 
-    def queue(self, pipe, kind: str, tenant: str, **fields: Any) -> None:
-        """Add an entry to a pipeline the caller executes (same round trip)."""
-        pipe.xadd(keys.audit(tenant), encode(kind, tenant, fields), maxlen=STREAM_MAXLEN, approximate=True)
-
     def append(self, kind: str, tenant: str, **fields: Any) -> bool:
         """Write now; on failure keep the entry in the spool. True when written."""
         entries = [*self._drain(), (tenant, encode(kind, tenant, fields))]

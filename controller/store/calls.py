@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import redis
 
-from controller.errors import CorruptValue
 from controller.store import codec, keys
 from controller.store.audit import Audit
 from policies.model import CallerAuth, Snapshot, TenantSettings
@@ -212,6 +211,3 @@ class CallStore:
                 found.append(row)
         return sorted(found, key=lambda r: r.get("started", ""))
 
-
-def corrupt_reason(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, CorruptValue) else f"{type(exc).__name__}: {exc}"
