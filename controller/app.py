@@ -221,8 +221,7 @@ class Controller:
                 session.deliver(event)
 
         try:
-            data = sock.start(route)
-            park = channel_data(data)
+            park = channel_data(sock.start(route))  # the ~90 channel headers are not kept
         except (CommandFailed, MalformedEvent) as exc:
             log.error("socket session failed before the call started: %s", exc)
             sock.close()

@@ -60,8 +60,12 @@ class _Reader:
                     break
                 if not data:
                     break
-                for headers, body in reader.feed(data):
+                frames, data = reader.feed(data), None
+                for headers, body in frames:
                     self._frame(headers, body)
+                # Nothing of this read stays referenced while we wait for the next
+                # one: with a reader per socket session that is memory per call.
+                frames = headers = body = None
         except FramingError as exc:
             log.error("dropping the Event Socket connection: %s", exc)
         except Exception as exc:  # noqa: BLE001 - a reader that dies silently would hang every call
@@ -130,6 +134,7 @@ class _OutboundSession(_Reader, OutboundSession):
         self.event_handlers.clear()
         self.session_data = {}
         self.sock_file.close()  # its buffered reader is not ours to use: free it now
+        self._esl_event_queue = None  # our reader dispatches directly; nothing is queued
 
 
 class _Wire:
@@ -334,7 +339,6 @@ class SocketSession:
     def __init__(self, session, timeout: float = 5.0):
         self.session = session
         self.wire = _Wire(session, timeout, per_call=True)
-        self.channel_data: dict = {}
 
     def start(self, on_event: RawHandler) -> dict:
         s = self.session
@@ -347,8 +351,7 @@ class SocketSession:
         _register(s, handle)
         s._receive_events_greenlet.link(lambda _g: self.wire.lost("socket closed"))
         # `connect` is answered by the whole channel as headers (CHANNEL_DATA).
-        reply_headers = self._send_for_headers("connect")
-        self.channel_data = reply_headers
+        reply_headers = self._send_for_headers("connect")  # the caller keeps only what it needs
         self.wire.send("myevents")
         self.wire.send("linger")
         return reply_headers

@@ -13,9 +13,10 @@ from __future__ import annotations
 import time
 from typing import Callable, Protocol
 
+import collections
+
 import gevent
 import gevent.event
-from gevent.queue import Empty, Queue
 
 from controller import commands
 from controller.errors import ChannelGone, CommandFailed, NotConnected
@@ -38,12 +39,35 @@ class StepTimeout(CommandFailed):
     """FreeSWITCH did not report the end of an application in time."""
 
 
+class Mailbox:
+    """One call's events: a deque and an Event (gevent's Queue costs more memory
+    per call, and thousands of calls wait at once)."""
+
+    __slots__ = ("_items", "_ready")
+
+    def __init__(self):
+        self._items: collections.deque = collections.deque()
+        self._ready = gevent.event.Event()
+
+    def put_nowait(self, item) -> None:
+        self._items.append(item)
+        self._ready.set()
+
+    def get(self, timeout: float):
+        """The next item; None when `timeout` passes first."""
+        if not self._items:
+            self._ready.clear()
+            if not self._ready.wait(timeout) and not self._items:
+                return None
+        return self._items.popleft()
+
+
 class CallSession:
     def __init__(self, uuid: str, transport: Transport, channel: str | None):
         self.uuid = uuid
         self.transport = transport
         self.channel = channel  # the uuid in inbound mode, None in socket mode
-        self.mailbox: Queue = Queue()
+        self.mailbox = Mailbox()
         self.gone: Hangup | None = None
         self.rebound = gevent.event.Event()
 
@@ -101,9 +125,8 @@ class CallSession:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise StepTimeout(f"{what} did not finish within {timeout:.1f}s")
-            try:
-                event = self.mailbox.get(timeout=remaining)
-            except Empty:
+            event = self.mailbox.get(remaining)
+            if event is None:
                 continue
             if isinstance(event, Hangup):
                 self.gone = event
