@@ -24,7 +24,7 @@ from controller.session import CallSession, EslLost, StepTimeout
 from controller.store import Store
 from policies.classes import CallClass
 from policies.decide import decide
-from policies.model import Decision, Snapshot, TenantSettings, Verdict, ROUTE_FIELDS, check_name
+from policies.model import Decision, TenantSettings, Verdict, ROUTE_FIELDS, check_name
 from policies.numbers import clean, is_emergency, classify, national_form
 from policies.pin import match_holder
 
@@ -368,8 +368,7 @@ class CallFlow:
             self.outcome = "transferred"
             event_uuid = self.s.start_many([first, commands.transfer(route)])[-1]
             self.final_sent = True
-            self.s.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid,
-                            self.svc.cfg.step_timeout, what="transfer")
+            self.s.wait_done(event_uuid, self.svc.cfg.step_timeout, what="transfer")
             return
         self.outcome = "bridging"
         event_uuid = self.s.start_many([first, commands.bridge(route)])[-1]
@@ -384,8 +383,8 @@ class CallFlow:
         # FreeSWITCH itself (fixture 09); an answered one goes back to park.
         self.outcome = "bridge_failed"
         cause = ev.originate_disposition if ev.originate_disposition.isupper() else "NORMAL_TEMPORARY_FAILURE"
-        self.log.warning("bridge failed (%s): hanging up", cause or "no disposition")
-        self.s.run(*commands.hangup(cause or "NORMAL_TEMPORARY_FAILURE"), timeout=self.svc.cfg.step_timeout)
+        self.log.warning("bridge failed (%s): hanging up", cause)
+        self.s.run(*commands.hangup(cause), timeout=self.svc.cfg.step_timeout)
 
     def _refuse(self, d: Decision, first: tuple[str, str]) -> None:
         prompt, cause = DENY_ACTIONS.get(d.reason, DEFAULT_DENY)
@@ -396,13 +395,10 @@ class CallFlow:
             if not self.park.answered and self.pin_tries == 0:
                 steps.append(("pre_answer", None))  # early media: the refusal costs the caller nothing
             steps.append(commands.playback(self.svc.catalog.path(prompt, self.language)))
-            played = self.s.start_many(steps)[-1]
-            self.s.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == played, step,
-                            what="announcement")
+            self.s.wait_done(self.s.start_many(steps)[-1], step, what="announcement")
             event_uuid = self.s.start(*commands.hangup(cause))
             self.final_sent = True
-            self.s.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid, step,
-                            what="hangup")
+            self.s.wait_done(event_uuid, step, what="hangup")
         except ChannelGone:
             pass  # our own hangup, or the caller's during the announcement: either way it is over
 
@@ -453,9 +449,7 @@ class CallFlow:
             self.log.error("could not hang up: %s", exc)
 
     def _release_claim(self) -> None:
-        from controller.store import keys
-
-        self._store_quietly(self.svc.store.r.delete, keys.claim(self.park.tenant, self.park.uuid))
+        self._store_quietly(self.svc.store.calls.release_claim, self.park.tenant, self.park.uuid)
 
     def _audit(self) -> None:
         d, p = self.decision, self.park
@@ -478,7 +472,8 @@ class CallFlow:
             "decision_ms": f"{decided:.2f}" if decided is not None else "",
             "controller": self.svc.cfg.controller_id,
         }
-        self.svc.metrics.observe_call(p.tenant if _valid_tenant(p.tenant) else "_invalid", record,
+        tenant = p.tenant if _valid_tenant(p.tenant) else "_invalid"
+        self.svc.metrics.observe_call(tenant, record,
                                       (self.decided_at - self.t0) if self.decided_at else None, self.pin_tries > 0)
         for observer in self.svc.observers:
             observer(record)
@@ -486,7 +481,7 @@ class CallFlow:
                       p.tenant, p.extension, record["dialed"], record["class"], record["rule"] or "-",
                       record["verdict"], record["reason"], self.outcome, record["decision_ms"] or "-")
         try:
-            self.svc.store.calls.finish(p.tenant if _valid_tenant(p.tenant) else "_invalid", p.uuid, record,
+            self.svc.store.calls.finish(tenant, p.uuid, record,
                                         used_entry=self.used_entry, had_state=self.state_written)
         except redis.RedisError as exc:
             self.log.error("audit write failed, spooled: %s", _one_line(exc))

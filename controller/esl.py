@@ -151,7 +151,11 @@ class _Wire:
         return self.send_many([data], timeout)[0]
 
     def send_many(self, commands_: list[str], timeout: float | None = None) -> list[str]:
-        """Several commands in one write (one syscall, one wait); replies in order."""
+        """Several commands in one write (one syscall, one wait); reply texts in order."""
+        return [r.data if isinstance(r.data, str) else "" for r in self.exchange(commands_, timeout)]
+
+    def exchange(self, commands_: list[str], timeout: float | None = None) -> list[ESLEvent]:
+        """The replies themselves (a socket session's `connect` reply is all headers)."""
         proto = self.proto
         if self.closed.is_set() or not proto.connected:
             raise NotConnected("Event Socket not connected")
@@ -166,8 +170,7 @@ class _Wire:
         replies = []
         try:
             for result in results:
-                reply = result.get(timeout=timeout or self.timeout)
-                replies.append(reply.data if isinstance(reply.data, str) else "")
+                replies.append(result.get(timeout=timeout or self.timeout))
         except gevent.Timeout:
             self.lost("command reply timed out")
             first = commands_[len(replies)].split("\n", 1)[0][:40]
@@ -210,7 +213,7 @@ class InboundConnection:
 
     def open(self) -> None:
         esl = _InboundESL(self.host, self.port, self.password, timeout=self.timeout)
-        _register(esl, self._handle)
+        _register(esl, _guarded(self.on_event))
         try:
             with gevent.Timeout(self.timeout, CommandFailed("no auth/request from FreeSWITCH in time")):
                 esl.connect()
@@ -226,12 +229,6 @@ class InboundConnection:
         self.send(commands.subscribe())
         if self.subscribe_filter:
             self.send(commands.filter_managed())
-
-    def _handle(self, event) -> None:
-        try:
-            self.on_event(event.headers)
-        except Exception as exc:  # noqa: BLE001 - greenswitch would log the raw headers (and a PIN)
-            log.error("event handler failed: %s", type(exc).__name__)
 
     @property
     def connected(self) -> bool:
@@ -270,6 +267,18 @@ def _nodelay(sock) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError:
         pass
+
+
+def _guarded(on_event: RawHandler):
+    """A handler that never raises: greenswitch would log the raw headers (and a PIN)."""
+
+    def handle(event) -> None:
+        try:
+            on_event(event.headers)
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.error("event handler failed: %s", type(exc).__name__)
+
+    return handle
 
 
 def _register(proto, handler) -> None:
@@ -342,32 +351,13 @@ class SocketSession:
 
     def start(self, on_event: RawHandler) -> dict:
         s = self.session
-        def handle(ev) -> None:
-            try:
-                on_event(ev.headers)
-            except Exception as exc:  # noqa: BLE001 - never let greenswitch log raw headers
-                log.error("event handler failed: %s", type(exc).__name__)
-
-        _register(s, handle)
+        _register(s, _guarded(on_event))
         s._receive_events_greenlet.link(lambda _g: self.wire.lost("socket closed"))
-        # `connect` is answered by the whole channel as headers (CHANNEL_DATA).
-        reply_headers = self._send_for_headers("connect")  # the caller keeps only what it needs
-        self.wire.send("myevents")
-        self.wire.send("linger")
-        return reply_headers
-
-    def _send_for_headers(self, data: str) -> dict:
-        result = gevent.event.AsyncResult()
-        with self.wire._lock:
-            self.session._commands_sent.append(result)
-            self.session.sock.sendall((data + "\n\n").encode("utf-8"))
-        try:
-            return dict(result.get(timeout=self.wire.timeout).headers)
-        except gevent.Timeout:
-            self.wire.lost("connect reply timed out")
-            raise CommandFailed("no reply to connect in time") from None
-        except (OutboundSessionHasGoneAway, NotConnectedError):
-            raise NotConnected("socket session closed before connect") from None
+        # `connect` is answered by the whole channel as headers (CHANNEL_DATA);
+        # the caller keeps only what it needs.
+        reply = self.wire.exchange(["connect"])[0]
+        self.wire.send_many(["myevents", "linger"])
+        return dict(reply.headers)
 
     def send(self, data: str, timeout: float | None = None) -> str:
         return self.wire.send(data, timeout)

@@ -115,9 +115,12 @@ class CallSession:
 
     def run(self, app: str, arg: str | None = None, timeout: float = 30.0) -> ExecuteComplete:
         """Send an application and wait until FreeSWITCH reports it finished."""
-        event_uuid = self.start(app, arg)
+        return self.wait_done(self.start(app, arg), timeout, what=app)
+
+    def wait_done(self, event_uuid: str, timeout: float, what: str = "application") -> ExecuteComplete:
+        """Until FreeSWITCH reports that the execution sent with this Event-UUID ended."""
         return self.wait_for(lambda e: isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid, timeout,
-                             what=app)
+                             what=what)
 
     def wait_for(self, predicate: Callable[[Event], bool], timeout: float, what: str = "event") -> Event:
         deadline = time.monotonic() + timeout

@@ -10,7 +10,6 @@ monkey.patch_all()
 
 import os
 import shutil
-import time
 
 import pytest
 import redis

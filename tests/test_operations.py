@@ -3,7 +3,6 @@
 import io
 import json
 import logging
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +13,7 @@ from controller.cli import main
 from controller.logs import JsonFormatter
 from controller.simulator import Caller
 from controller.store import keys
-from tests.rig import PINS, Rig, wait
+from tests.rig import PINS, wait
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 PIN = PINS["1003"][1]

@@ -1,12 +1,10 @@
 """Faults one at a time: Redis down or corrupt, dead controllers, bad events, SIGTERM, the watchdog."""
 
-import json
 import logging
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 

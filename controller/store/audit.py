@@ -60,10 +60,16 @@ class Audit:
 
     def submit(self, tenant: str, fields: dict[str, str], extra: list | None = None) -> None:
         """An encoded entry plus extra (method, *args) pipeline operations."""
+        entry = (tenant, fields, extra or [])
         if self._batch is None:
-            self._write_now(tenant, fields, extra or [])
+            entries = [*self._drain(), entry]
+            try:
+                self._write(entries)
+            except redis.RedisError:
+                self._spool(entries)
+                raise
             return
-        self._batch.append((tenant, fields, extra or []))
+        self._batch.append(entry)
         self._wake.set()
 
     def _write_batches(self) -> None:
@@ -78,42 +84,22 @@ class Audit:
     def drain_batch(self) -> None:
         while self._batch:
             batch, self._batch[:] = self._batch[:BATCH_MAX], self._batch[BATCH_MAX:]
-            pending = self._drain()
-            pipe = self.r.pipeline(transaction=True)
-            for tenant, fields in pending:
-                pipe.xadd(keys.audit(tenant), fields, maxlen=STREAM_MAXLEN, approximate=True)
-            for tenant, fields, extra in batch:
-                pipe.xadd(keys.audit(tenant), fields, maxlen=STREAM_MAXLEN, approximate=True)
-                for method, *args in extra:
-                    getattr(pipe, method)(*args)
+            entries = [*self._drain(), *batch]
             try:
-                pipe.execute()
+                self._write(entries)
             except redis.RedisError as exc:
-                for item in pending + [(t, f) for t, f, _ in batch]:
-                    self._keep(item)
+                self._spool(entries)
                 log.warning("audit write failed, %d entries spooled: %s", len(self.spool), exc)
                 return
 
-    def _write_now(self, tenant: str, fields: dict[str, str], extra: list) -> None:
-        pipe = self.r.pipeline(transaction=True)
-        pipe.xadd(keys.audit(tenant), fields, maxlen=STREAM_MAXLEN, approximate=True)
-        for method, *args in extra:
-            getattr(pipe, method)(*args)
-        try:
-            pipe.execute()
-        except redis.RedisError:
-            self._keep((tenant, fields))
-            raise
-
     def append(self, kind: str, tenant: str, **fields: Any) -> bool:
         """Write now; on failure keep the entry in the spool. True when written."""
-        entries = [*self._drain(), (tenant, encode(kind, tenant, fields))]
+        entries = [*self._drain(), (tenant, encode(kind, tenant, fields), [])]
         try:
             self._write(entries)
             return True
         except redis.RedisError as exc:
-            for item in entries:
-                self._keep(item)
+            self._spool(entries)
             log.warning("audit write failed, entry spooled (%d waiting): %s", len(self.spool), exc)
             return False
 
@@ -126,27 +112,31 @@ class Audit:
         try:
             self._write(pending)
         except redis.RedisError:
-            for item in pending:
-                self._keep(item)
+            self._spool(pending)
             return 0
         return len(pending)
 
-    def _drain(self) -> list[tuple[str, dict[str, str]]]:
-        items = list(self.spool)
+    def _drain(self) -> list[tuple[str, dict[str, str], list]]:
+        """The spooled entries, in order (their extra operations were not kept)."""
+        items = [(tenant, fields, []) for tenant, fields in self.spool]
         self.spool.clear()
         return items
 
-    def _keep(self, item) -> None:
-        if len(self.spool) == self.spool.maxlen:
-            self.dropped += 1  # the oldest goes; counted so an operator can see it
-        self.spool.append(item)
+    def _spool(self, entries) -> None:
+        for tenant, fields, _extra in entries:
+            if len(self.spool) == self.spool.maxlen:
+                self.dropped += 1  # the oldest goes; counted so an operator can see it
+            self.spool.append((tenant, fields))
 
     def _write(self, entries) -> None:
-        """All or nothing from the caller's view: on error the caller spools them all.
-        (A MULTI makes the stream see them all or none, so a retry never duplicates.)"""
+        """Entries are (tenant, fields, extra operations). All or nothing from the
+        caller's view: on error the caller spools them all (a MULTI makes the
+        stream see them all or none, so a retry never duplicates)."""
         pipe = self.r.pipeline(transaction=True)
-        for tenant, fields in entries:
+        for tenant, fields, extra in entries:
             pipe.xadd(keys.audit(tenant), fields, maxlen=STREAM_MAXLEN, approximate=True)
+            for method, *args in extra:
+                getattr(pipe, method)(*args)
         pipe.execute()
 
     def read(self, tenant: str, count: int = 50, since_id: str = "-") -> list[tuple[str, dict[str, str]]]:

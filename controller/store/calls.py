@@ -133,6 +133,10 @@ class CallStore:
     def heartbeat(self, ttl: int) -> None:
         self.r.set(keys.controller(self.owner), f"{time.time():.0f}", ex=ttl)
 
+    def release_claim(self, tenant: str, call_uuid: str) -> None:
+        """Hand a call back: whichever controller finds it next may claim it."""
+        self.r.delete(keys.claim(tenant, call_uuid))
+
     def alive(self, controller_id: str) -> bool:
         return bool(self.r.exists(keys.controller(controller_id)))
 
