@@ -18,7 +18,7 @@ import redis
 from controller import commands
 from controller.errors import ChannelGone, CommandFailed, CorruptValue
 from controller.metrics import Metrics
-from controller.events import ChannelPark, Bridge, ExecuteComplete, PIN_VARIABLE
+from controller.events import HANDED_OVER, MANAGED_VARIABLE, PIN_VARIABLE, Bridge, ChannelPark, ExecuteComplete
 from controller.prompt_catalog import Catalog
 from controller.session import CallSession, EslLost, StepTimeout
 from controller.store import Store
@@ -352,39 +352,51 @@ class CallFlow:
             "tollgate_class": d.call_class.value,
             "tollgate_pin_holder": self.pin_holder,
         }
-        if d.verdict is Verdict.ALLOW:
+        route = self._route(d) if d.verdict is Verdict.ALLOW else ""
+        bridge = d.verdict is Verdict.ALLOW and not _is_transfer(route)
+        if bridge:
             cdr["hangup_after_bridge"] = "true"  # a parked call stays up after its bridge otherwise
+            # From here FreeSWITCH alone sees the call through (see _bridge): the
+            # filter stops sending its events, a handful per call we would only drop.
+            cdr[MANAGED_VARIABLE] = HANDED_OVER
         # One execution for all of them (empty ones would only unset), written
         # together with what follows it.
         first = commands.multiset({k: v for k, v in cdr.items() if v})
-        if d.verdict is Verdict.ALLOW:
-            self._connect(d, first)
+        if bridge:
+            self._bridge(route, first)
+        elif d.verdict is Verdict.ALLOW:
+            self._transfer(route, first)
         else:
             self._refuse(d, first)
 
-    def _connect(self, d: Decision, first: tuple[str, str]) -> None:
-        route = self._route(d)
-        if _is_transfer(route):
-            self.outcome = "transferred"
-            event_uuid = self.s.start_many([first, commands.transfer(route)])[-1]
-            self.final_sent = True
-            self.s.wait_done(event_uuid, self.svc.cfg.step_timeout, what="transfer")
-            return
-        self.outcome = "bridging"
-        event_uuid = self.s.start_many([first, commands.bridge(route)])[-1]
+    def _transfer(self, route: str, first: tuple[str, str]) -> None:
+        self.outcome = "transferred"
+        event_uuid = self.s.start_many([first, commands.transfer(route)])[-1]
         self.final_sent = True
+        self.s.wait_done(event_uuid, self.svc.cfg.step_timeout, what="transfer")
+
+    def _bridge(self, route: str, first: tuple[str, str]) -> None:
+        """The bridge and what ends the call whatever the bridge does, queued in one
+        write: once FreeSWITCH accepts them the call no longer needs us."""
+        self.outcome = "bridging"
+        event_uuid = self.s.start_many([first, commands.bridge(route), commands.hangup_if_bridge_fails()])[1]
+        self.final_sent = True
+        if self.s.channel is not None:
+            # Inbound mode: its events stop here (tollgate_managed=done). How the
+            # bridge went is FreeSWITCH's CDR's to say, next to our variables.
+            self.outcome = "bridge_sent"
+            return
+        # Socket mode: the session gets the call's events anyway; follow the bridge.
         ev = self.s.wait_for(lambda e: isinstance(e, Bridge) or
                              (isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid),
                              self.svc.cfg.bridge_timeout, what="bridge")
         if isinstance(ev, Bridge):
             self.outcome = "bridged"
             return
-        # The bridge ended without connecting. An unanswered channel is hung up by
-        # FreeSWITCH itself (fixture 09); an answered one goes back to park.
+        # Not connected: FreeSWITCH hangs the call up, by itself when unanswered
+        # (fixture 09), with the queued hangup when answered.
         self.outcome = "bridge_failed"
-        cause = ev.originate_disposition if ev.originate_disposition.isupper() else "NORMAL_TEMPORARY_FAILURE"
-        self.log.warning("bridge failed (%s): hanging up", cause)
-        self.s.run(*commands.hangup(cause), timeout=self.svc.cfg.step_timeout)
+        self.log.warning("bridge failed (%s)", ev.originate_disposition[:40] or "no disposition")
 
     def _refuse(self, d: Decision, first: tuple[str, str]) -> None:
         prompt, cause = DENY_ACTIONS.get(d.reason, DEFAULT_DENY)

@@ -6,6 +6,7 @@ command and start another one, so it is refused rather than escaped.
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid as uuidlib
 
@@ -32,8 +33,15 @@ def _uuid(value: str) -> str:
     return value
 
 
+_EVENT_IDS = itertools.count(1)
+_EVENT_ID_BASE = uuidlib.uuid4().hex[:20]  # random per process: ids never collide across controllers
+
+
 def new_event_uuid() -> str:
-    return str(uuidlib.uuid4())
+    """A uuid-shaped Event-UUID, unique per process without a random draw per
+    command (three per call). FreeSWITCH only echoes it back as Application-UUID."""
+    b, n = _EVENT_ID_BASE, next(_EVENT_IDS)
+    return f"{b[:8]}-{b[8:12]}-{b[12:16]}-{b[16:20]}-{n:012x}"
 
 
 def subscribe() -> str:
@@ -86,6 +94,14 @@ def play_and_get_digits(*, min_digits: int, max_digits: int, tries: int, timeout
     arg = (f"{min_digits} {max_digits} {tries} {timeout_ms} {terminators} {prompt} {invalid_prompt} "
            f"{PIN_VARIABLE} {regex} {digit_timeout_ms}")
     return "play_and_get_digits", _line(arg, "prompt")
+
+
+def hangup_if_bridge_fails() -> tuple[str, str]:
+    """Queued right after a bridge. A bridge that connects ends the call itself
+    (hangup_after_bridge); one that fails hangs an unanswered caller up itself
+    (fixture 09) but leaves an answered one parked: this hangs that one up with
+    the far end's cause. FreeSWITCH expands the variable when the app runs."""
+    return "hangup", "${originate_disposition}"
 
 
 def playback(path: str) -> tuple[str, str]:

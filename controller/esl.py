@@ -167,17 +167,18 @@ class _Wire:
             except OSError as exc:
                 self.lost(f"write failed: {exc}")
                 raise NotConnected(f"Event Socket write failed: {exc}") from None
-        replies = []
         try:
-            for result in results:
-                replies.append(result.get(timeout=timeout or self.timeout))
+            # Replies come in order: once the last is in, so are the others (one
+            # timer per exchange, not one per command).
+            results[-1].get(timeout=timeout or self.timeout)
+            return [result.get(block=False) for result in results]
         except gevent.Timeout:
             self.lost("command reply timed out")
-            first = commands_[len(replies)].split("\n", 1)[0][:40]
+            first = next((c for c, r in zip(commands_, results) if not r.ready()), commands_[-1])
+            first = first.split("\n", 1)[0][:40]
             raise NotConnected(f"no reply to {first!r} in time: connection dropped") from None
         except (NotConnectedError, OutboundSessionHasGoneAway, NotConnected):
             raise NotConnected("Event Socket dropped while waiting for a reply") from None
-        return replies
 
     def lost(self, reason: str) -> None:
         if self.closed.is_set():

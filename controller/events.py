@@ -13,6 +13,9 @@ from typing import Mapping
 
 PIN_VARIABLE = "tollgate_pin_input"
 MANAGED_VARIABLE = "tollgate_managed"
+# Its value once FreeSWITCH has the call's bridge: the Event Socket filter
+# (tollgate_managed=true) stops sending that channel's events from then on.
+HANDED_OVER = "done"
 
 # What the controller subscribes to (and nothing else).
 SUBSCRIBED = (

@@ -86,6 +86,12 @@ class Rig:
     def verdicts(self) -> list[dict]:
         return [f for _, f in self.store.audit.read("acme", count=10_000) if f.get("kind") == "verdict"]
 
+    @property
+    def bridge_outcome(self) -> str:
+        """The audit's outcome of a bridge that connected: inbound mode stops
+        following a call once FreeSWITCH has its bridge; socket mode sees it."""
+        return "bridge_sent" if self.mode == "inbound" else "bridged"
+
     def verdict_of(self, ch) -> dict:
         found = wait(lambda: [v for v in self.verdicts() if v["uuid"] == ch.uuid], message=f"audit of {ch.uuid}")
         assert len(found) == 1, found

@@ -52,7 +52,7 @@ def test_metrics_count_the_calls_placed(rig, caplog):
     assert sample(text, "tollgate_decision_seconds_count") == 5
     assert sample(text, "tollgate_pin_dialog_seconds_count") == 1
     assert sample(text, "tollgate_esl_connected") == 1
-    assert sample(text, "tollgate_call_outcomes_total", outcome="bridged") == 4
+    assert sample(text, "tollgate_call_outcomes_total", outcome="bridge_sent") == 4
     assert PIN not in text and "11112222" not in text
     rig.assert_clean(caplog, (PIN, "11112222"))
 

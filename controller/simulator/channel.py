@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -12,6 +13,21 @@ import gevent.event
 from gevent.queue import Queue
 
 from controller.simulator.callers import Caller
+
+
+_APP_IDS = itertools.count(1)
+_APP_ID_BASE = uuidlib.uuid4().hex[:20]
+
+
+def app_uuid() -> str:
+    """A uuid-shaped id for an application the dialplan runs: unique in this
+    process, without a random draw per application."""
+    n = f"{next(_APP_IDS):012x}"
+    b = _APP_ID_BASE
+    return f"{b[:8]}-{b[8:12]}-{b[12:16]}-{b[16:20]}-{n}"
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
 class Hungup(Exception):
@@ -70,6 +86,7 @@ class Channel:
         self.interrupt = gevent.event.Event()
         self.cdr: dict[str, str] | None = None
         self.events: list[str] = []  # names, in emission order
+        self.delivered: list[str] = []  # names, once per client it was sent to
         self.executed: list[tuple[str, str, int]] = []  # (app, data, connection id)
         self.outcome = ""  # bridged | refused | ...
         self.socket_conn = None
@@ -78,6 +95,7 @@ class Channel:
         self.t_park: float | None = None  # perf_counter when CHANNEL_PARK went out
         self.t_bridge: float | None = None  # ... and when the bridge command came in
         self.greenlet: gevent.Greenlet | None = None
+        self._profile: list[tuple[str, str]] | None = None
 
     # -- events ------------------------------------------------------------------
     def headers(self, name: str, extra=(), with_vars: bool = True) -> list[tuple[str, str]]:
@@ -100,6 +118,13 @@ class Channel:
         return h
 
     def profile(self, prefix: str = "Caller") -> list[tuple[str, str]]:
+        if prefix == "Caller":  # the same for every event of the channel: built once
+            if self._profile is None:
+                self._profile = self._make_profile(prefix)
+            return self._profile
+        return self._make_profile(prefix)
+
+    def _make_profile(self, prefix: str) -> list[tuple[str, str]]:
         p = prefix
         return [(f"{p}-Direction", "inbound"), (f"{p}-Logical-Direction", "inbound"), (f"{p}-Dialplan", "xml"),
                 (f"{p}-Caller-ID-Name", self.caller_name), (f"{p}-Caller-ID-Number", self.caller_id),
@@ -123,13 +148,13 @@ class Channel:
     def run(self) -> None:
         try:
             for k, v in self.dialplan_vars.items():
-                self._app("set", f"{k}={v}", str(uuidlib.uuid4()), conn_id=0)
+                self._app("set", f"{k}={v}", app_uuid(), conn_id=0)
             if self.caller.hangup_at == "park":
                 gevent.spawn_later(self.caller.hangup_delay, self.hangup, "NORMAL_CLEARING")
             if self.mode == "socket":
                 self._socket()
                 return
-            self.park_uuid = str(uuidlib.uuid4())
+            self.park_uuid = app_uuid()
             self.application, self.application_data = "park", ""
             self.vars["current_application"] = "park"
             self.emit("CHANNEL_EXECUTE", [("Application", "park"), ("Application-UUID", self.park_uuid)])
@@ -154,7 +179,7 @@ class Channel:
         self.vars["current_application"] = "socket"
         self.vars["socket_host"] = self.socket_address[0]
         self.emit("CHANNEL_EXECUTE", [("Application", "socket"), ("Application-Data", self.application_data),
-                                      ("Application-UUID", str(uuidlib.uuid4()))])
+                                      ("Application-UUID", app_uuid())])
         ok = self.sim.connect_socket(self)
         if not ok:
             # socket failed: the dialplan's next action is `hangup` (fail closed).
@@ -172,6 +197,8 @@ class Channel:
         return True
 
     def _app(self, app: str, arg: str, event_uuid: str, conn_id: int) -> None:
+        if "${" in arg:  # switch_core_session_execute_application expands channel variables
+            arg = _VARIABLE.sub(lambda m: self.vars.get(m.group(1), ""), arg)
         self.executed.append((app, arg, conn_id))
         tag = [("Application", app)] + ([("Application-Data", arg)] if arg else []) + \
               [("Application-UUID", event_uuid)]

@@ -34,6 +34,26 @@ def _filter_value(header: str, name: str, channel: Channel) -> str | None:
     return None
 
 
+def _connect(address, timeout: float):
+    """create_connection() without its getaddrinfo() when the host is an address
+    already: gevent resolves in a thread pool, a hop per call that serialized
+    every socket-mode call behind it."""
+    host, port = address
+    try:
+        family = gevent.socket.AF_INET6 if ":" in host else gevent.socket.AF_INET
+        gevent.socket.inet_pton(family, host)
+    except OSError:
+        return gevent.socket.create_connection(address, timeout=timeout)
+    sock = gevent.socket.socket(family, gevent.socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class Connection:
     """One client of the Event Socket: inbound (ours to authenticate) or a socket-app session."""
 
@@ -255,19 +275,25 @@ class Simulator:
                    variables: dict[str, str] | None = None) -> Channel:
         dialplan = {}
         if managed:
-            dialplan = {"tollgate_managed": "true", "tollgate_tenant": tenant, "tollgate_dialed": dialed}
+            dialplan = {"tollgate_tenant": tenant, "tollgate_dialed": dialed}
             if extension:
                 dialplan["tollgate_extension"] = extension
         dialplan.update(variables or {})
+        if managed:
+            # Last, as freeswitch-conf's dialplan does: the controller's filter
+            # lets no event of this channel through before it.
+            dialplan["tollgate_managed"] = dialplan.pop("tollgate_managed", "true")
         ch = Channel(self, dialed=dialed, caller_id=caller_id, caller_name=caller_name, context="tollgate",
                      variables=dialplan, caller=caller or Caller(), mode=mode, socket_address=socket_address)
+        ch.vars["domain_name"] = tenant  # the caller's directory domain, which the dialplan makes the tenant
         self.channels[ch.uuid] = ch
         ch.greenlet = gevent.spawn(ch.run)
         return ch
 
     def ended(self, ch: Channel) -> None:
         self.channels.pop(ch.uuid, None)
-        self.finished.append(ch)
+        if self.record:
+            self.finished.append(ch)
         if ch.socket_conn is not None:
             self.socket_session_ended(ch)
 
@@ -301,6 +327,7 @@ class Simulator:
                 if frame is None:
                     frame = wire.event_plain(channel.headers(name, extra, with_vars))
                 conn.send(frame)
+                channel.delivered.append(name)
 
     # -- commands ----------------------------------------------------------------------
     def sendmsg(self, conn: Connection, target: str, headers: dict, body: str) -> str:
@@ -399,7 +426,7 @@ class Simulator:
     def connect_socket(self, ch: Channel) -> bool:
         """What `socket HOST:PORT async full` does: connect, then take commands for this channel."""
         try:
-            sock = gevent.socket.create_connection(ch.socket_address, timeout=2)
+            sock = _connect(ch.socket_address, timeout=2)
         except OSError as exc:
             log.warning("socket application could not connect to %s: %s", ch.socket_address, exc)
             return False

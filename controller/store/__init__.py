@@ -10,7 +10,8 @@ import redis
 from controller.store.admin import Admin
 from controller.store.audit import Audit
 from controller.store.calls import CallStore
-from controller.store.connection import check_schema, connect
+from controller.store.connection import POOL_SIZE, check_schema, connect
+from controller.store.lane import Lane
 
 
 @dataclass
@@ -26,5 +27,8 @@ class Store:
         r = connect(url, timeout=timeout, warn=warn)
         if check:
             check_schema(r)
-        audit = Audit(r)
-        return cls(r=r, audit=audit, admin=Admin(r, audit, actor), calls=CallStore(r, audit, owner))
+        # The hot path's direct connections: real Redis only (the embedded store
+        # is an in-process object, with nothing to save on a socket).
+        lane = Lane(r, POOL_SIZE, timeout) if url else None
+        audit = Audit(r, lane)
+        return cls(r=r, audit=audit, admin=Admin(r, audit, actor), calls=CallStore(r, audit, owner, lane))

@@ -40,8 +40,9 @@ BATCH_MAX = 500
 
 
 class Audit:
-    def __init__(self, r: redis.Redis):
+    def __init__(self, r: redis.Redis, lane=None):
         self.r = r
+        self.lane = lane  # controller.store.lane.Lane for a real server, else None
         self.spool: collections.deque[tuple[str, dict[str, str]]] = collections.deque(maxlen=SPOOL_MAX)
         self.dropped = 0
         self._batch: list[tuple[str, dict[str, str], list]] | None = None  # None: write at once
@@ -59,7 +60,7 @@ class Audit:
         self._writer = gevent.spawn(self._write_batches)
 
     def submit(self, tenant: str, fields: dict[str, str], extra: list | None = None) -> None:
-        """An encoded entry plus extra (method, *args) pipeline operations."""
+        """An encoded entry plus extra Redis commands, as tuples ("HSET", key, ...)."""
         entry = (tenant, fields, extra or [])
         if self._batch is None:
             entries = [*self._drain(), entry]
@@ -132,11 +133,17 @@ class Audit:
         """Entries are (tenant, fields, extra operations). All or nothing from the
         caller's view: on error the caller spools them all (a MULTI makes the
         stream see them all or none, so a retry never duplicates)."""
-        pipe = self.r.pipeline(transaction=True)
+        commands = []
         for tenant, fields, extra in entries:
-            pipe.xadd(keys.audit(tenant), fields, maxlen=STREAM_MAXLEN, approximate=True)
-            for method, *args in extra:
-                getattr(pipe, method)(*args)
+            flat = [x for item in fields.items() for x in item]
+            commands.append(("XADD", keys.audit(tenant), "MAXLEN", "~", STREAM_MAXLEN, "*", *flat))
+            commands.extend(extra)
+        if self.lane is not None:
+            self.lane.transaction(commands)
+            return
+        pipe = self.r.pipeline(transaction=True)
+        for command in commands:
+            pipe.execute_command(*command)
         pipe.execute()
 
     def read(self, tenant: str, count: int = 50, since_id: str = "-") -> list[tuple[str, dict[str, str]]]:

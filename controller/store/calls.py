@@ -53,18 +53,20 @@ def _pairs(flat: list) -> dict:
 
 
 class CallStore:
-    def __init__(self, r: redis.Redis, audit: Audit, owner: str = "tollgate"):
+    def __init__(self, r: redis.Redis, audit: Audit, owner: str = "tollgate", lane=None):
         self.r = r
         self.audit = audit
         self.owner = owner
+        self.lane = lane  # controller.store.lane.Lane for a real server, else None
         self._script = None
+        self._sha = ""
         self.use_script = False
 
     def enable_script(self) -> bool:
         """Use the server-side load when the server runs Lua (real Redis does;
         the embedded store does not): same data, less work per call."""
         try:
-            self.r.script_load(LOAD_SCRIPT)
+            self._sha = self.r.script_load(LOAD_SCRIPT)
         except redis.RedisError:
             return False
         self._script = self.r.register_script(LOAD_SCRIPT)
@@ -88,8 +90,12 @@ class CallStore:
                      keys.phone_auth(tenant, cid or "-"), keys.rules(tenant), keys.overrides(tenant),
                      keys.exts(tenant), keys.locked(tenant, ext)]
         if self.use_script:
-            out = self._script(keys=[keys.claim(tenant, claim_uuid or "-"), *read_keys],
-                               args=[self.owner if claim_uuid else "", claim_ttl, dest])
+            script_keys = [keys.claim(tenant, claim_uuid or "-"), *read_keys]
+            args = [self.owner if claim_uuid else "", claim_ttl, dest]
+            if self.lane is not None:
+                out = self.lane.script(self._sha, LOAD_SCRIPT, script_keys, args)
+            else:
+                out = self._script(keys=script_keys, args=args)
             claimed = bool(out[0])
             raw_tenant, raw_ext, raw_pins, ext_auth = (_pairs(x) for x in out[1:5])
             cid_lists, raw_rules, raw_over, is_ext, lock_ttl = set(out[5]), out[6], _pairs(out[7]), out[8], out[9]
@@ -199,9 +205,9 @@ class CallStore:
         extra = []
         if used_entry:
             lst, phone = used_entry
-            extra.append(("hset", keys.entry(tenant, lst, phone), "last_used", f"{time.time():.0f}"))
+            extra.append(("HSET", keys.entry(tenant, lst, phone), "last_used", f"{time.time():.0f}"))
         if uuid and had_state:  # only PIN dialogs write a call-in-progress key
-            extra.append(("delete", keys.call(tenant, uuid)))
+            extra.append(("DEL", keys.call(tenant, uuid)))
         self.audit.submit(tenant, encode("verdict", tenant, verdict_fields), extra)
 
     def calls(self) -> list[dict[str, str]]:

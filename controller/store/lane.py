@@ -1,0 +1,98 @@
+"""The hot path's own Redis connections: send, read, nothing else.
+
+A call without a PIN makes two round trips (its load, and its share of a
+batched audit write). Through redis-py's pool each one cost several times
+more Python than Redis spent on it: a readiness poll (one more syscall), pool
+observability counters, retry and deprecation wrappers, response callbacks.
+The lane keeps connections of the pool's own class and settings (same URL,
+auth, TLS, timeouts, hiredis parser) and only packs, sends and reads.
+Everything else (operators, recovery, PIN failures) keeps using redis-py's
+client: it is not hot, and its conveniences are worth more there.
+"""
+
+from __future__ import annotations
+
+import time
+
+import gevent.lock
+import redis
+from redis.exceptions import NoScriptError, ResponseError
+
+# A connection idle longer than this is checked before use: Redis may have
+# restarted meanwhile, and a dead socket must cost a reconnect, not a call.
+IDLE_CHECK = 1.0
+
+
+class Lane:
+    def __init__(self, r: redis.Redis, size: int, wait: float):
+        pool = r.connection_pool
+        self._new = lambda: pool.connection_class(**pool.connection_kwargs)
+        self._idle: list = []  # [(connection, monotonic time it was put back)], used LIFO
+        self._slots = gevent.lock.BoundedSemaphore(size)
+        self._wait = wait  # for a free connection, as the pool's own timeout
+
+    def script(self, sha: str, body: str, keys: list[str], args: list) -> list:
+        """EVALSHA, and EVAL when the server lost its script cache (a restart)."""
+        n = len(keys)
+        reply = self.roundtrip([("EVALSHA", sha, n, *keys, *args)])[0]
+        if isinstance(reply, NoScriptError):
+            reply = self.roundtrip([("EVAL", body, n, *keys, *args)])[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def transaction(self, commands: list[tuple]) -> list:
+        """MULTI ... EXEC in one write; raises the first error Redis reported."""
+        replies = self.roundtrip([("MULTI",), *commands, ("EXEC",)])
+        for reply in replies[:-1]:
+            if isinstance(reply, Exception):
+                raise reply
+        result = replies[-1]
+        if isinstance(result, Exception):
+            raise result
+        for reply in result or ():
+            if isinstance(reply, Exception):
+                raise reply
+        return result
+
+    def roundtrip(self, commands: list[tuple]) -> list:
+        """Commands in one write, their replies in order (error replies as exception
+        objects: the connection stays in step with the server and is reused)."""
+        if not self._slots.acquire(timeout=self._wait):
+            raise redis.ConnectionError("no free Redis connection in time")
+        conn = None
+        try:
+            conn = self._take()
+            packed = conn.pack_command(*commands[0]) if len(commands) == 1 else conn.pack_commands(commands)
+            conn.send_packed_command(packed, check_health=False)
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+            self._idle.append((conn, time.monotonic()))
+            conn = None
+            return replies
+        finally:
+            if conn is not None:  # anything but a reply: the stream is out of step
+                conn.disconnect()
+            self._slots.release()
+
+    def _take(self):
+        if not self._idle:
+            return self._new()
+        conn, since = self._idle.pop()
+        if time.monotonic() - since > IDLE_CHECK:
+            try:
+                stale = conn.can_read(timeout=0)  # EOF or stray bytes: not usable as is
+            except (redis.ConnectionError, OSError):
+                stale = True
+            if stale:
+                conn.disconnect()  # reconnects on send
+        return conn
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            conn.disconnect()
