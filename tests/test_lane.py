@@ -5,7 +5,8 @@ import pytest
 import redis
 from redis.exceptions import ResponseError
 
-from controller.store import Store, lane as lane_module
+from controller.store import Store
+from controller.store import lane as lane_module
 from controller.store.lane import Lane
 
 pytestmark = pytest.mark.redis

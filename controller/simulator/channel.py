@@ -14,7 +14,6 @@ from gevent.queue import Queue
 
 from controller.simulator.callers import Caller
 
-
 _APP_IDS = itertools.count(1)
 _APP_ID_BASE = uuidlib.uuid4().hex[:20]
 
