@@ -6,6 +6,7 @@ start; `serve_forever` adds signals and logging for the command line.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -292,6 +293,11 @@ def serve_forever(cfg: Config) -> None:
     logs.setup(cfg.log_level, cfg.log_format)
     controller = Controller(cfg)
     controller.start()
+    # What exists now lives as long as the process (modules, libphonenumber's
+    # metadata, compiled patterns): frozen out of the collector's sight, a full
+    # collection walks only what calls create instead of pausing every call in
+    # progress for tens of milliseconds.
+    gc.freeze()
     done = gevent.event.Event()
 
     def stop(*_):
