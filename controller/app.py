@@ -23,7 +23,7 @@ from controller.callflow import CallFlow, FlowConfig, Services
 from controller.dispatcher import Dispatcher
 from controller.errors import CommandFailed
 from controller.esl import InboundConnection, SocketServer, SocketSession, Supervisor
-from controller.events import MalformedEvent, channel_data, parse
+from controller.events import Disconnected, MalformedEvent, channel_data, parse
 from controller.metrics import HealthServer, Metrics
 from controller.prompt_catalog import Catalog
 from controller.session import CallSession
@@ -210,7 +210,7 @@ class Controller:
 
     # -- socket mode: one connection per call --------------------------------------
     def _socket_call(self, sock: SocketSession) -> None:
-        session = CallSession("", sock, None)
+        session = CallSession("", sock, None, pump=sock.pump)
 
         def route(headers: dict) -> None:
             try:
@@ -222,7 +222,8 @@ class Controller:
                 session.deliver(event)
 
         try:
-            park = channel_data(sock.start(route))  # the ~90 channel headers are not kept
+            park = channel_data(sock.start(route, lambda reason: session.deliver(Disconnected(session.uuid, reason))))
+            # (the ~90 channel headers are not kept)
         except (CommandFailed, MalformedEvent) as exc:
             log.error("socket session failed before the call started: %s", exc)
             sock.close()
@@ -241,9 +242,7 @@ class Controller:
             CallFlow(session, park, self.svc).run()
         finally:
             self.dispatcher.calls.pop(park.uuid, None)
-        # A bridged call runs inside the `socket` application: closing our end
-        # now could end the call. FreeSWITCH closes it (linger notice) at hangup.
-        sock.wire.closed.wait(SOCKET_LINGER_BOUND)
+        sock.drain(SOCKET_LINGER_BOUND)
         sock.close()
 
     # -- stop -------------------------------------------------------------------

@@ -14,12 +14,19 @@ greenswitch 0.0.19 has pitfalls this module designs around (see STYLE.md):
   a new `InboundESL`, with capped exponential backoff and jitter, forever.
 - one greenlet runs every handler in turn: our handler only hands the raw
   headers to a callback that must not block (the dispatcher's route).
+
+Socket mode (one connection per call) does not use greenswitch: its
+OutboundSession would bring a reader greenlet per call, which is the memory
+we save by letting the call's own greenlet read its socket (SocketSession).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
+import time
+from collections.abc import Mapping
 from typing import Callable
 
 import gevent
@@ -28,12 +35,17 @@ import gevent.lock
 import gevent.socket as socket
 import greenswitch
 from gevent.server import StreamServer
-from greenswitch.esl import ESLEvent, NotConnectedError, OutboundSession, OutboundSessionHasGoneAway
+from greenswitch.esl import ESLEvent, NotConnectedError
 
 from controller import commands
 from controller.errors import CommandFailed, ConfigError, NotConnected
 from controller.events import SUBSCRIBED
-from controller.framing import FrameReader, FramingError, parse_event_body, parse_header_block
+from controller.framing import (
+    FrameReader,
+    FramingError,
+    parse_event_body,
+    parse_header_block,
+)
 
 log = logging.getLogger("tollgate.esl")
 
@@ -45,6 +57,27 @@ def _event(headers: dict, data: str = "") -> ESLEvent:
     ev.headers = headers
     ev.data = data
     return ev
+
+
+def _decode(headers: dict, body: bytes) -> tuple[str, Mapping, str]:
+    """A frame as (kind, headers, text); kind is event, reply, auth, disconnect,
+    rejected, or "" for types never asked for (log/data, event json/xml)."""
+    ctype = headers.get("Content-Type", "")
+    if ctype == "text/event-plain":
+        return "event", parse_event_body(body), ""
+    if ctype == "command/reply":
+        if "Event-Name" in headers:  # socket mode's connect reply: the channel, URL-encoded
+            headers = parse_header_block("\n".join(f"{k}: {v}" for k, v in headers.items()), decode=True)
+        return "reply", headers, headers.get("Reply-Text", "")
+    if ctype == "api/response":
+        return "reply", headers, body.decode("utf-8", "replace")
+    if ctype == "auth/request":
+        return "auth", headers, ""
+    if ctype == "text/disconnect-notice":
+        return "disconnect", headers, body.decode("utf-8", "replace")
+    if ctype == "text/rude-rejection":
+        return "rejected", headers, ""
+    return "", headers, ""
 
 
 class _Reader:
@@ -91,29 +124,24 @@ class _Reader:
                 log.error("event handler failed: %s", type(exc).__name__)
 
     def _frame(self, headers: dict, body: bytes) -> None:
-        ctype = headers.get("Content-Type", "")
-        if ctype == "text/event-plain":
+        kind, headers, text = _decode(headers, body)
+        if kind == "event":
             # Straight to the handlers, in the reader's greenlet: ours only route
             # (O(1), never block), so the queue and the extra switch buy nothing.
-            self._handle_now(_event(parse_event_body(body)))
-        elif ctype == "command/reply":
-            if "Event-Name" in headers:  # socket mode's connect reply: the channel, URL-encoded
-                headers = parse_header_block("\n".join(f"{k}: {v}" for k, v in headers.items()), decode=True)
-            self._reply(_event(headers, headers.get("Reply-Text", "")))
-        elif ctype == "api/response":
-            self._reply(_event(headers, body.decode("utf-8", "replace")))
-        elif ctype == "auth/request":
+            self._handle_now(_event(headers))
+        elif kind == "reply":
+            self._reply(_event(headers, text))
+        elif kind == "auth":
             self._auth_request_event.set()
-        elif ctype == "text/disconnect-notice":
+        elif kind == "disconnect":
             if headers.get("Content-Disposition") == "linger":
                 self._lingering = True
             else:
                 self.connected = False
-            self._handle_now(_event(headers, body.decode("utf-8", "replace")), "DISCONNECT")
-        elif ctype == "text/rude-rejection":
+            self._handle_now(_event(headers, text), "DISCONNECT")
+        elif kind == "rejected":
             self.connected = False
             self._auth_request_event.set()
-        # other types (log/data, event json/xml) are not asked for: ignored
 
     def _reply(self, event: ESLEvent) -> None:
         if not self._commands_sent:
@@ -126,24 +154,12 @@ class _InboundESL(_Reader, greenswitch.InboundESL):
     pass
 
 
-class _OutboundSession(_Reader, OutboundSession):
-    def __init__(self, client_address, sock):
-        super().__init__(client_address, sock)
-        # greenswitch's own handlers assume its connect() ran, and on error it
-        # logs whole events (which could hold keyed digits): ours only.
-        self.event_handlers.clear()
-        self.session_data = {}
-        self.sock_file.close()  # its buffered reader is not ours to use: free it now
-        self._esl_event_queue = None  # our reader dispatches directly; nothing is queued
-
-
 class _Wire:
     """Send a command and wait for its reply, safely, on a greenswitch protocol object."""
 
-    def __init__(self, proto, timeout: float, per_call: bool = False):
+    def __init__(self, proto, timeout: float):
         self.proto = proto
         self.timeout = timeout
-        self.per_call = per_call  # a socket-mode session: its end is the call's, not news
         self._lock = gevent.lock.Semaphore()
         self.closed = gevent.event.Event()
 
@@ -177,17 +193,14 @@ class _Wire:
             first = next((c for c, r in zip(commands_, results) if not r.ready()), commands_[-1])
             first = first.split("\n", 1)[0][:40]
             raise NotConnected(f"no reply to {first!r} in time: connection dropped") from None
-        except (NotConnectedError, OutboundSessionHasGoneAway, NotConnected):
+        except (NotConnectedError, NotConnected):
             raise NotConnected("Event Socket dropped while waiting for a reply") from None
 
     def lost(self, reason: str) -> None:
         if self.closed.is_set():
             return
         self.closed.set()
-        if self.per_call:
-            log.debug("socket session ended: %s", reason)
-        else:
-            log.warning("Event Socket connection lost: %s", reason)
+        log.warning("Event Socket connection lost: %s", reason)
         proto = self.proto
         proto.connected = False
         proto._run = False
@@ -344,35 +357,127 @@ class Supervisor:
 
 
 class SocketSession:
-    """One call's connection from the dialplan's `socket` application (socket mode)."""
+    """One call's connection from the dialplan's `socket` application (socket mode).
 
-    def __init__(self, session, timeout: float = 5.0):
-        self.session = session
-        self.wire = _Wire(session, timeout, per_call=True)
+    No reader greenlet: a call has one greenlet, and it reads its own socket
+    whenever it waits, for a command's reply or (through the mailbox's pump)
+    for an event. A reader per call was a second greenlet, stack and protocol
+    object per call: socket mode held 29 KiB per PIN dialog, inbound mode 16.
+    greenswitch's OutboundSession is not used: its reader is the one we avoid,
+    and nothing else of it was left in use.
+    """
 
-    def start(self, on_event: RawHandler) -> dict:
-        s = self.session
-        _register(s, _guarded(on_event))
-        s._receive_events_greenlet.link(lambda _g: self.wire.lost("socket closed"))
-        # `connect` is answered by the whole channel as headers (CHANNEL_DATA);
-        # the caller keeps only what it needs.
-        reply = self.wire.exchange(["connect"])[0]
-        self.wire.send_many(["myevents", "linger"])
-        return dict(reply.headers)
+    def __init__(self, sock, timeout: float = 5.0):
+        self.sock = sock
+        self.timeout = timeout
+        self.closed = False
+        self._frames = FrameReader()
+        self._replies: collections.deque = collections.deque()
+        self._awaiting = 0  # replies owed to commands sent
+        self._on_event: RawHandler | None = None
+        self._on_lost: Callable[[str], None] | None = None
+
+    def start(self, on_event: RawHandler, on_lost: Callable[[str], None]) -> dict:
+        """`connect` (answered by the whole channel as headers, which the caller
+        keeps only what it needs of), then `myevents` and `linger`."""
+        self._on_event, self._on_lost = on_event, on_lost
+        headers = self._exchange(["connect"])[0][0]
+        self.send_many(["myevents", "linger"])
+        return dict(headers)
 
     def send(self, data: str, timeout: float | None = None) -> str:
-        return self.wire.send(data, timeout)
+        return self.send_many([data], timeout)[0]
 
     def send_many(self, commands_: list[str], timeout: float | None = None) -> list[str]:
-        return self.wire.send_many(commands_, timeout)
+        return [text for _headers, text in self._exchange(commands_, timeout)]
+
+    def pump(self, timeout: float) -> bool:
+        """Read what arrives within `timeout` and dispatch it (replies kept for the
+        command waiting, events to the handler). False once the connection is gone."""
+        if self.closed:
+            gevent.sleep(timeout)  # nothing will come: wait as if nothing came
+            return False
+        try:
+            with gevent.Timeout(timeout, False):
+                data = self.sock.recv(65536)
+                if not data:
+                    self._lost("socket closed")
+                    return False
+                for headers, body in self._frames.feed(data):
+                    self._frame(headers, body)
+        except FramingError as exc:
+            log.error("dropping the socket session: %s", exc)
+            self._lost("bad frame")
+        except OSError as exc:
+            self._lost(f"read failed: {exc}")
+        return not self.closed
+
+    def drain(self, bound: float) -> None:
+        """After the call's verdict: read (and drop) until FreeSWITCH closes, which it
+        does at hangup (linger); a bridged call runs inside the `socket` application,
+        so closing our end first could end it."""
+        self._on_event = None
+        deadline = time.monotonic() + bound
+        while self.pump(max(0.0, min(60.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                break
 
     def close(self) -> None:
-        if not self.wire.closed.is_set():
+        if not self.closed:
             try:
-                self.wire.send("exit", timeout=1.0)
+                self.send("exit", timeout=1.0)
             except CommandFailed:
                 pass
-            self.wire.lost("session done")
+            self._lost("session done")
+
+    # -- internals ----------------------------------------------------------------
+    def _exchange(self, commands_: list[str], timeout: float | None = None) -> list[tuple[Mapping, str]]:
+        if self.closed:
+            raise NotConnected("socket session closed")
+        self._awaiting += len(commands_)
+        try:
+            self.sock.sendall("".join(c + "\n\n" for c in commands_).encode("utf-8"))
+        except OSError as exc:
+            self._lost(f"write failed: {exc}")
+            raise NotConnected(f"socket session write failed: {exc}") from None
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while len(self._replies) < len(commands_):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._lost("command reply timed out")
+                first = commands_[len(self._replies)].split("\n", 1)[0][:40]
+                raise NotConnected(f"no reply to {first!r} in time: connection dropped")
+            if not self.pump(left) and len(self._replies) < len(commands_):
+                raise NotConnected("socket session dropped while waiting for a reply")
+        return [self._replies.popleft() for _ in commands_]
+
+    def _frame(self, headers: dict, body: bytes) -> None:
+        kind, headers, text = _decode(headers, body)
+        if kind == "reply":
+            if self._awaiting <= 0:
+                log.warning("reply with no command waiting for it: ignored")
+                return
+            self._awaiting -= 1
+            self._replies.append((headers, text))
+        elif kind in ("event", "disconnect") and self._on_event is not None:
+            try:
+                self._on_event(headers)
+            except Exception as exc:  # noqa: BLE001 - the handler must not end the session
+                log.error("event handler failed: %s", type(exc).__name__)
+            if kind == "disconnect" and headers.get("Content-Disposition") != "linger":
+                self._lost("disconnect notice")
+
+    def _lost(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        log.debug("socket session ended: %s", reason)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self._on_lost is not None:
+            self._on_lost(reason)
 
 
 class SocketServer:
@@ -389,13 +494,11 @@ class SocketServer:
         self.timeout = timeout
         self.server = StreamServer((host, port), self._accept, spawn=max_connections)
 
-    def _accept(self, sock, address) -> None:
+    def _accept(self, sock, _address) -> None:
         _nodelay(sock)
-        session = _OutboundSession(address, sock)
         try:
-            self.on_session(SocketSession(session, self.timeout))
+            self.on_session(SocketSession(sock, self.timeout))
         finally:
-            session._run = False
             try:
                 sock.close()
             except OSError:

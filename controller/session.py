@@ -41,13 +41,17 @@ class StepTimeout(CommandFailed):
 
 class Mailbox:
     """One call's events: a deque and an Event (gevent's Queue costs more memory
-    per call, and thousands of calls wait at once)."""
+    per call, and thousands of calls wait at once).
 
-    __slots__ = ("_items", "_ready")
+    With a `pump` (socket mode), nobody else fills it: waiting means reading the
+    call's own socket, `pump(timeout)`, which delivers what it reads."""
 
-    def __init__(self):
+    __slots__ = ("_items", "_ready", "pump")
+
+    def __init__(self, pump: Callable[[float], bool] | None = None):
         self._items: collections.deque = collections.deque()
         self._ready = gevent.event.Event()
+        self.pump = pump
 
     def put_nowait(self, item) -> None:
         self._items.append(item)
@@ -56,6 +60,13 @@ class Mailbox:
     def get(self, timeout: float):
         """The next item; None when `timeout` passes first."""
         if not self._items:
+            if self.pump is not None:
+                deadline = time.monotonic() + timeout
+                while not self._items:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self.pump(left):
+                        break
+                return self._items.popleft() if self._items else None
             self._ready.clear()
             if not self._ready.wait(timeout) and not self._items:
                 return None
@@ -63,11 +74,12 @@ class Mailbox:
 
 
 class CallSession:
-    def __init__(self, uuid: str, transport: Transport, channel: str | None):
+    def __init__(self, uuid: str, transport: Transport, channel: str | None,
+                 pump: Callable[[float], bool] | None = None):
         self.uuid = uuid
         self.transport = transport
         self.channel = channel  # the uuid in inbound mode, None in socket mode
-        self.mailbox = Mailbox()
+        self.mailbox = Mailbox(pump)
         self.gone: Hangup | None = None
         self.rebound = gevent.event.Event()
 

@@ -1,0 +1,155 @@
+"""Socket mode's session, which reads its own socket (no reader greenlet), over
+real TCP against a FreeSWITCH side that replays the captured socket session."""
+
+from pathlib import Path
+
+import gevent
+import gevent.socket as socket
+import pytest
+
+from controller.errors import NotConnected
+from controller.esl import SocketSession
+from controller.session import CallSession
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "esl"
+FIXTURES = SHARED if SHARED.is_dir() else Path(__file__).resolve().parent / "fixtures" / "esl"
+CAPTURE = FIXTURES / "07-outbound-socket-session.rx"
+
+
+def raw_frames(data: bytes) -> list[bytes]:
+    """The capture cut into frames, byte for byte as FreeSWITCH wrote them."""
+    out, pos = [], 0
+    while pos < len(data):
+        end = data.find(b"\n\n", pos)
+        if end < 0:
+            break
+        length = 0
+        for line in data[pos:end].split(b"\n"):
+            if line.startswith(b"Content-Length: "):
+                length = int(line.split(b": ")[1])
+        out.append(data[pos:end + 2 + length])
+        pos = end + 2 + length
+    return out
+
+
+def is_reply(frame: bytes) -> bool:
+    return b"Content-Type: command/reply" in frame or b"Content-Type: api/response" in frame
+
+
+class FreeSwitchSide:
+    """Connects to the controller's side as the `socket` application does. For each
+    command it reads, it writes the captured frames up to that command's reply
+    and the events that followed it (in small pieces, as TCP may deliver them)."""
+
+    def __init__(self, frames: list[bytes], reply: bool = True, close_at_end: bool = True):
+        self.frames, self.reply, self.close_at_end = list(frames), reply, close_at_end
+        self.commands: list[str] = []
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.fs = socket.create_connection(listener.getsockname())
+        self.controller_side, _ = listener.accept()
+        listener.close()
+        self.greenlet = gevent.spawn(self.serve)
+
+    def serve(self) -> None:
+        buf = b""
+        while self.frames:
+            data = self.fs.recv(65536)
+            if not data:
+                return
+            buf += data
+            while b"\n\n" in buf:
+                command, buf = buf.split(b"\n\n", 1)
+                self.commands.append(command.decode())
+                if not self.reply:
+                    continue
+                replied = False
+                while self.frames and not (replied and is_reply(self.frames[0])):
+                    frame = self.frames.pop(0)  # the reply, then the events that followed it
+                    replied = replied or is_reply(frame)
+                    for i in range(0, len(frame), 97):
+                        self.fs.sendall(frame[i:i + 97])
+                if self.commands[-1].startswith("sendmsg") and "hangup" in self.commands[-1]:
+                    for frame in self.frames:  # the call's last events, then the end
+                        self.fs.sendall(frame)
+                    self.frames = []
+        if self.close_at_end:
+            self.fs.close()
+
+    def close(self) -> None:
+        self.greenlet.kill()
+        self.fs.close()
+
+
+def test_the_captured_session_from_connect_to_disconnect():
+    fs = FreeSwitchSide(raw_frames(CAPTURE.read_bytes()))
+    sock = SocketSession(fs.controller_side, timeout=2)
+    seen, lost = [], []
+    session = CallSession("", sock, None, pump=sock.pump)
+    channel = sock.start(lambda h: (seen.append(h.get("Event-Name") or h.get("Content-Type")),
+                                    session.deliver(h)), lost.append)
+    assert channel["Unique-ID"] and channel["Channel-Caller-ID-Number"] == "1005"
+    assert fs.commands == ["connect", "myevents", "linger"]
+    assert sock.send("sendmsg\ncall-command: execute\nexecute-app-name: answer") == "+OK"
+    # Waiting for an event reads the socket: the mailbox pumps it.
+    while True:
+        got = session.mailbox.get(2)
+        assert got is not None, "the answer's completion never came"
+        if got.get("Event-Name") == "CHANNEL_EXECUTE_COMPLETE":
+            break
+    assert sock.send("sendmsg\ncall-command: execute\nexecute-app-name: play_and_get_digits") == "+OK"
+    assert sock.send("api uuid_getvar x y") != ""  # an api/response body, in order with the replies
+    assert sock.send("sendmsg\ncall-command: hangup\nhangup-cause: NORMAL_CLEARING") == "+OK"
+    sock.drain(5)
+    assert sock.closed and lost == ["socket closed"]
+    assert seen[0] == "CHANNEL_PARK" and seen.count("DTMF") == 5
+    assert seen[-2:] == ["CHANNEL_HANGUP_COMPLETE", "text/disconnect-notice"]
+    fs.close()
+
+
+def test_no_reply_in_time_drops_the_session():
+    fs = FreeSwitchSide([b"Content-Type: command/reply\nReply-Text: +OK\n\n"], reply=False)
+    sock = SocketSession(fs.controller_side, timeout=0.2)
+    lost = []
+    sock._on_lost = lost.append
+    with pytest.raises(NotConnected, match="no reply to 'connect' in time"):
+        sock.send("connect")
+    assert sock.closed and lost == ["command reply timed out"]
+    with pytest.raises(NotConnected):
+        sock.send("myevents")
+    fs.close()
+
+
+def test_a_corrupt_frame_ends_the_session_not_the_process():
+    fs = FreeSwitchSide([b"Content-Type: command/reply\nReply-Text: +OK\n\n"], close_at_end=False)
+    sock = SocketSession(fs.controller_side, timeout=1)
+    lost = []
+    sock._on_lost = lost.append
+    assert sock.send("connect") == "+OK"
+    fs.fs.sendall(b"Content-Length: 12x\nContent-Type: text/event-plain\n\n")
+    assert sock.pump(1) is False
+    assert lost == ["bad frame"]
+    fs.close()
+
+
+def test_freeswitch_going_away_reaches_a_waiting_call():
+    fs = FreeSwitchSide([b"Content-Type: command/reply\nReply-Text: +OK\n\n"], close_at_end=False)
+    sock = SocketSession(fs.controller_side, timeout=1)
+    session = CallSession("u1", sock, None, pump=sock.pump)
+    sock._on_lost = lambda reason: session.deliver(("lost", reason))
+    assert sock.send("connect") == "+OK"
+    gevent.spawn_later(0.05, fs.fs.close)
+    assert session.mailbox.get(2) == ("lost", "socket closed")
+    assert session.mailbox.get(0.05) is None  # closed: waits as if nothing came, no spin
+    fs.close()
+
+
+def test_a_reply_nobody_asked_for_does_not_shift_the_next_one(caplog):
+    fs = FreeSwitchSide([b"Content-Type: command/reply\nReply-Text: +OK second\n\n"], close_at_end=False)
+    sock = SocketSession(fs.controller_side, timeout=1)
+    fs.fs.sendall(b"Content-Type: command/reply\nReply-Text: +OK stray\n\n")
+    sock.pump(0.2)
+    assert "no command waiting" in caplog.text
+    assert sock.send("linger") == "+OK second"
+    fs.close()
