@@ -161,6 +161,7 @@ class _Wire:
         self.proto = proto
         self.timeout = timeout
         self._lock = gevent.lock.Semaphore()
+        self._outbox: list[tuple[bytes, list]] = []  # this turn's writes, sent by its first writer
         self.closed = gevent.event.Event()
 
     def send(self, data: str, timeout: float | None = None) -> str:
@@ -176,13 +177,17 @@ class _Wire:
         if self.closed.is_set() or not proto.connected:
             raise NotConnected("Event Socket not connected")
         results = [gevent.event.AsyncResult() for _ in commands_]
-        with self._lock:
-            proto._commands_sent.extend(results)
+        self._outbox.append(("".join(c + "\n\n" for c in commands_).encode("utf-8"), results))
+        if len(self._outbox) == 1:
+            # The first writer of this turn of the event loop writes for every call
+            # that sends in it too: under load, calls come in together, and one
+            # write (one syscall) carries all their commands.
             try:
-                proto.sock.sendall("".join(c + "\n\n" for c in commands_).encode("utf-8"))
-            except OSError as exc:
-                self.lost(f"write failed: {exc}")
-                raise NotConnected(f"Event Socket write failed: {exc}") from None
+                gevent.sleep(0)
+            finally:
+                self._flush()  # even when interrupted: the others' commands must go
+        if self.closed.is_set() and not results[-1].ready():
+            raise NotConnected("Event Socket write failed")
         try:
             # Replies come in order: once the last is in, so are the others (one
             # timer per exchange, not one per command).
@@ -195,6 +200,22 @@ class _Wire:
             raise NotConnected(f"no reply to {first!r} in time: connection dropped") from None
         except (NotConnectedError, NotConnected):
             raise NotConnected("Event Socket dropped while waiting for a reply") from None
+
+    def _flush(self) -> None:
+        batch, self._outbox = self._outbox, []
+        proto = self.proto
+        with self._lock:
+            if self.closed.is_set():
+                for _, results in batch:
+                    for result in results:
+                        result.set_exception(NotConnected("Event Socket dropped"))
+                return
+            for _, results in batch:
+                proto._commands_sent.extend(results)  # replies come in this order
+            try:
+                proto.sock.sendall(b"".join(data for data, _ in batch))
+            except OSError as exc:
+                self.lost(f"write failed: {exc}")  # fails every waiter, these included
 
     def lost(self, reason: str) -> None:
         if self.closed.is_set():

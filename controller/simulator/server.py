@@ -76,10 +76,16 @@ class Connection:
         self.writer = gevent.spawn(self._write)
 
     def _write(self) -> None:
+        out = self.out
         while True:
-            data = self.out.get()
+            data = out.get()
             if data is None:
                 break
+            if not out.empty():  # what queued up meanwhile goes in the same write
+                parts = [data]
+                while not out.empty() and out.peek() is not None:
+                    parts.append(out.get())
+                data = b"".join(parts)
             try:
                 self.sock.sendall(data)
             except OSError:
@@ -212,6 +218,7 @@ class Simulator:
         self.transfers: list[tuple[str, str]] = []
         self.sequence = itertools.count(1000)
         self.hash_db: dict[tuple[str, str], str] = {}
+        self._dates: tuple[int, str, str] = (-1, "", "")
         self.server: StreamServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -307,10 +314,13 @@ class Simulator:
     # -- events ------------------------------------------------------------------------
     def base_headers(self, name: str, f: str, fn: str, line: str) -> list[tuple[str, str]]:
         now = time.time()
+        second = int(now)
+        if self._dates[0] != second:  # the formatted dates change once a second
+            self._dates = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)),
+                           time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)))
         return [("Event-Name", name), ("Core-UUID", CORE_UUID), ("FreeSWITCH-Hostname", "sim"),
                 ("FreeSWITCH-Switchname", "sim"), ("FreeSWITCH-IPv4", "127.0.0.1"), ("FreeSWITCH-IPv6", "::1"),
-                ("Event-Date-Local", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))),
-                ("Event-Date-GMT", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))),
+                ("Event-Date-Local", self._dates[1]), ("Event-Date-GMT", self._dates[2]),
                 ("Event-Date-Timestamp", str(int(now * 1_000_000))), ("Event-Calling-File", f),
                 ("Event-Calling-Function", fn), ("Event-Calling-Line-Number", line),
                 ("Event-Sequence", str(next(self.sequence)))]

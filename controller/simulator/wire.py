@@ -29,9 +29,25 @@ def fs_encode(value: str) -> str:
     return "".join(out)
 
 
+_LINES: dict[tuple[str, str], str] = {}  # (name, value) -> its encoded line
+_LINES_MAX = 100_000
+
+
 def event_plain(headers) -> bytes:
     """A `text/event-plain` frame: header block, then a body of encoded headers."""
-    body = "".join(f"{k}: {fs_encode(v)}\n" for k, v in headers) + "\n"
+    # Most headers of most events repeat (the channel's own, its variables, the
+    # switch's): each distinct line is encoded once. Bounded: cleared when full.
+    lines = _LINES
+    parts = []
+    for pair in headers:
+        line = lines.get(pair)
+        if line is None:
+            if len(lines) >= _LINES_MAX:
+                lines.clear()
+            line = lines[pair] = f"{pair[0]}: {fs_encode(pair[1])}\n"
+        parts.append(line)
+    parts.append("\n")
+    body = "".join(parts)
     raw = body.encode("utf-8")
     return b"Content-Length: %d\nContent-Type: text/event-plain\n\n" % len(raw) + raw
 

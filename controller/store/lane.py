@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import time
 
+import gevent
+import gevent.event
 import gevent.lock
 import redis
 from redis.exceptions import NoScriptError, ResponseError
@@ -30,11 +32,13 @@ class Lane:
         self._idle: list = []  # [(connection, monotonic time it was put back)], used LIFO
         self._slots = gevent.lock.BoundedSemaphore(size)
         self._wait = wait  # for a free connection, as the pool's own timeout
+        self._cork: list = []  # [(command, AsyncResult)] asked for in this turn of the loop
 
     def script(self, sha: str, body: str, keys: list[str], args: list) -> list:
-        """EVALSHA, and EVAL when the server lost its script cache (a restart)."""
+        """EVALSHA, and EVAL when the server lost its script cache (a restart).
+        Calls that ask in the same turn of the event loop share one round trip."""
         n = len(keys)
-        reply = self.roundtrip([("EVALSHA", sha, n, *keys, *args)])[0]
+        reply = self._corked(("EVALSHA", sha, n, *keys, *args))
         if isinstance(reply, NoScriptError):
             reply = self.roundtrip([("EVAL", body, n, *keys, *args)])[0]
         if isinstance(reply, Exception):
@@ -54,6 +58,32 @@ class Lane:
             if isinstance(reply, Exception):
                 raise reply
         return result
+
+    def _corked(self, command: tuple):
+        """One command's reply, sent together with those of every call that asks in
+        this turn of the event loop: under load, calls arrive together (one read
+        of the Event Socket brings several parks), and one write and one read
+        serve them all. Alone, a call only yields once before its write."""
+        waiter = gevent.event.AsyncResult()
+        self._cork.append((command, waiter))
+        if len(self._cork) > 1:
+            return waiter.get()  # the first caller of this turn answers it, whatever happens
+        batch = None
+        try:
+            gevent.sleep(0)  # let this turn's other calls join
+            batch, self._cork = self._cork, []
+            replies = self.roundtrip([c for c, _ in batch])
+        except BaseException as exc:
+            if batch is None:
+                batch, self._cork = self._cork, []
+            failed = exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(
+                "the shared Redis round trip was interrupted")
+            for _, other in batch[1:]:
+                other.set_exception(failed)
+            raise
+        for (_, w), reply in zip(batch, replies):
+            w.set(reply)
+        return waiter.get()
 
     def roundtrip(self, commands: list[tuple]) -> list:
         """Commands in one write, their replies in order (error replies as exception
