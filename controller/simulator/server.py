@@ -328,16 +328,18 @@ class Simulator:
     def publish(self, channel: Channel, name: str, extra=(), with_vars: bool = True) -> None:
         frame = None
         # Inbound clients, and this channel's own socket session: a socket session
-        # (myevents) never wants another channel's events.
-        targets = list(self.inbound)
-        if channel.socket_conn is not None:
-            targets.append(channel.socket_conn)
-        for conn in targets:
+        # (myevents) never wants another channel's events. (Nothing here yields,
+        # so the set cannot change while it is walked.)
+        for conn in self.inbound:
             if conn.authed and not conn.closed and conn.wants(name, channel):
                 if frame is None:
                     frame = wire.event_plain(channel.headers(name, extra, with_vars))
                 conn.send(frame)
                 channel.delivered.append(name)
+        conn = channel.socket_conn
+        if conn is not None and conn.authed and not conn.closed and conn.wants(name, channel):
+            conn.send(frame or wire.event_plain(channel.headers(name, extra, with_vars)))
+            channel.delivered.append(name)
 
     # -- commands ----------------------------------------------------------------------
     def sendmsg(self, conn: Connection, target: str, headers: dict, body: str) -> str:
