@@ -370,17 +370,18 @@ class CallFlow:
             self._refuse(d, first)
 
     def _transfer(self, route: str, first: tuple[str, str]) -> None:
-        self.outcome = "transferred"
         event_uuid = self.s.start_many([first, commands.transfer(route)])[-1]
         self.final_sent = True
+        self.outcome = "transferred"
         self.s.wait_done(event_uuid, self.svc.cfg.step_timeout, what="transfer")
 
     def _bridge(self, route: str, first: tuple[str, str]) -> None:
         """The bridge and what ends the call whatever the bridge does, queued in one
         write: once FreeSWITCH accepts them the call no longer needs us."""
-        self.outcome = "bridging"
+        # Refused (the caller left first): ChannelGone with no outcome, "abandoned".
         event_uuid = self.s.start_many([first, commands.bridge(route), commands.hangup_if_bridge_fails()])[1]
         self.final_sent = True
+        self.outcome = "bridging"
         if self.s.channel is not None:
             # Inbound mode: its events stop here (tollgate_managed=done). How the
             # bridge went is FreeSWITCH's CDR's to say, next to our variables.
