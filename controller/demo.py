@@ -89,7 +89,10 @@ def run_demo(mode: str = "inbound", as_json: bool = False, verbose: bool = False
             "caller": f"{ext} {who}", "dialed": dialed, "class": rec.get("class", "?"),
             "verdict": rec.get("verdict", "?"), "reason": rec.get("reason", "?"),
             "pin_holder": rec.get("pin_holder", ""), "cause": ch.hangup_cause or "(up)",
-            "outcome": rec.get("outcome", "?"), "pin_tries": rec.get("pin_tries", "0"),
+            # How the call ended, as FreeSWITCH (here the simulator) saw it; the audit's
+            # own outcome stops at what Tollgate did (e.g. bridge_sent).
+            "outcome": ch.outcome or rec.get("outcome", "?"), "audit_outcome": rec.get("outcome", "?"),
+            "pin_tries": rec.get("pin_tries", "0"),
             "decision_ms": rec.get("decision_ms", ""), "scenario": what,
         })
     ctl.shutdown(grace=2)
