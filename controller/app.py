@@ -221,9 +221,11 @@ class Controller:
             if event is not None:
                 session.deliver(event)
 
+        def lost(reason: str) -> None:
+            session.deliver(Disconnected(session.uuid, reason))
+
         try:
-            park = channel_data(sock.start(route, lambda reason: session.deliver(Disconnected(session.uuid, reason))))
-            # (the ~90 channel headers are not kept)
+            park = channel_data(sock.start(route, lost))  # the ~90 channel headers are not kept
         except (CommandFailed, MalformedEvent) as exc:
             log.error("socket session failed before the call started: %s", exc)
             sock.close()

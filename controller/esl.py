@@ -186,8 +186,6 @@ class _Wire:
                 gevent.sleep(0)
             finally:
                 self._flush()  # even when interrupted: the others' commands must go
-        if self.closed.is_set() and not results[-1].ready():
-            raise NotConnected("Event Socket write failed")
         try:
             # Replies come in order: once the last is in, so are the others (one
             # timer per exchange, not one per command).
@@ -418,14 +416,17 @@ class SocketSession:
         if self.closed:
             gevent.sleep(timeout)  # nothing will come: wait as if nothing came
             return False
+        data = None
         try:
             with gevent.Timeout(timeout, False):
                 data = self.sock.recv(65536)
-                if not data:
-                    self._lost("socket closed")
-                    return False
-                for headers, body in self._frames.feed(data):
-                    self._frame(headers, body)
+            if data is None:
+                return True  # nothing came in time
+            if not data:
+                self._lost("socket closed")
+                return False
+            for headers, body in self._frames.feed(data):
+                self._frame(headers, body)
         except FramingError as exc:
             log.error("dropping the socket session: %s", exc)
             self._lost("bad frame")

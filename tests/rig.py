@@ -133,3 +133,19 @@ class Rig:
 def quiet_logs(caplog):
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+class RoundTrips:
+    """Counts what actually goes on the wire to Redis: one send per round trip."""
+
+    def __init__(self, monkeypatch):
+        import redis
+
+        self.sends = 0
+        original = redis.connection.AbstractConnection.send_packed_command
+
+        def counting(conn, command, check_health=True):
+            self.sends += 1
+            return original(conn, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)

@@ -9,20 +9,9 @@ from controller.errors import NotConnected
 from controller.esl import InboundConnection
 from controller.simulator import Simulator
 from controller.store.lane import Lane
+from tests.rig import RoundTrips
 
 pytestmark = pytest.mark.redis
-
-
-class CountingSends:
-    def __init__(self, monkeypatch):
-        self.sends = 0
-        original = redis.connection.AbstractConnection.send_packed_command
-
-        def counting(conn, command, check_health=True):
-            self.sends += 1
-            return original(conn, command, check_health)
-
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
 
 
 SCRIPT = "return {KEYS[1], ARGV[1]}"
@@ -38,7 +27,7 @@ def lane_and_sha(redis_url):
 def test_loads_of_one_turn_share_one_round_trip(lane_and_sha, monkeypatch):
     lane, sha = lane_and_sha
     lane.script(sha, SCRIPT, ["warm"], ["up"])  # the connection's own handshake is not counted
-    counter = CountingSends(monkeypatch)
+    counter = RoundTrips(monkeypatch)
     calls = [gevent.spawn(lane.script, sha, SCRIPT, [f"k{i}"], [f"v{i}"]) for i in range(20)]
     gevent.joinall(calls, raise_error=True)
     assert [c.value for c in calls] == [[f"k{i}", f"v{i}"] for i in range(20)]

@@ -82,6 +82,19 @@ class FreeSwitchSide:
         self.fs.close()
 
 
+OK = b"Content-Type: command/reply\nReply-Text: +OK\n\n"
+
+
+def session(frames=(OK,), timeout: float = 1.0, **fs_options):
+    """A FreeSWITCH side with these frames, our session on the other end, and the
+    reasons the session reports itself lost."""
+    fs = FreeSwitchSide(list(frames), **fs_options)
+    sock = SocketSession(fs.controller_side, timeout=timeout)
+    lost: list[str] = []
+    sock._on_lost = lost.append  # what start() would set, without its handshake
+    return fs, sock, lost
+
+
 def test_the_captured_session_from_connect_to_disconnect():
     fs = FreeSwitchSide(raw_frames(CAPTURE.read_bytes()))
     sock = SocketSession(fs.controller_side, timeout=2)
@@ -109,10 +122,7 @@ def test_the_captured_session_from_connect_to_disconnect():
 
 
 def test_no_reply_in_time_drops_the_session():
-    fs = FreeSwitchSide([b"Content-Type: command/reply\nReply-Text: +OK\n\n"], reply=False)
-    sock = SocketSession(fs.controller_side, timeout=0.2)
-    lost = []
-    sock._on_lost = lost.append
+    fs, sock, lost = session(timeout=0.2, reply=False)
     with pytest.raises(NotConnected, match="no reply to 'connect' in time"):
         sock.send("connect")
     assert sock.closed and lost == ["command reply timed out"]
@@ -122,10 +132,7 @@ def test_no_reply_in_time_drops_the_session():
 
 
 def test_a_corrupt_frame_ends_the_session_not_the_process():
-    fs = FreeSwitchSide([b"Content-Type: command/reply\nReply-Text: +OK\n\n"], close_at_end=False)
-    sock = SocketSession(fs.controller_side, timeout=1)
-    lost = []
-    sock._on_lost = lost.append
+    fs, sock, lost = session(close_at_end=False)
     assert sock.send("connect") == "+OK"
     fs.fs.sendall(b"Content-Length: 12x\nContent-Type: text/event-plain\n\n")
     assert sock.pump(1) is False
@@ -134,20 +141,18 @@ def test_a_corrupt_frame_ends_the_session_not_the_process():
 
 
 def test_freeswitch_going_away_reaches_a_waiting_call():
-    fs = FreeSwitchSide([b"Content-Type: command/reply\nReply-Text: +OK\n\n"], close_at_end=False)
-    sock = SocketSession(fs.controller_side, timeout=1)
-    session = CallSession("u1", sock, None, pump=sock.pump)
-    sock._on_lost = lambda reason: session.deliver(("lost", reason))
+    fs, sock, _ = session(close_at_end=False)
+    call = CallSession("u1", sock, None, pump=sock.pump)
+    sock._on_lost = lambda reason: call.deliver(("lost", reason))
     assert sock.send("connect") == "+OK"
     gevent.spawn_later(0.05, fs.fs.close)
-    assert session.mailbox.get(2) == ("lost", "socket closed")
-    assert session.mailbox.get(0.05) is None  # closed: waits as if nothing came, no spin
+    assert call.mailbox.get(2) == ("lost", "socket closed")
+    assert call.mailbox.get(0.05) is None  # closed: waits as if nothing came, no spin
     fs.close()
 
 
 def test_a_reply_nobody_asked_for_does_not_shift_the_next_one(caplog):
-    fs = FreeSwitchSide([b"Content-Type: command/reply\nReply-Text: +OK second\n\n"], close_at_end=False)
-    sock = SocketSession(fs.controller_side, timeout=1)
+    fs, sock, _ = session([b"Content-Type: command/reply\nReply-Text: +OK second\n\n"], close_at_end=False)
     fs.fs.sendall(b"Content-Type: command/reply\nReply-Text: +OK stray\n\n")
     sock.pump(0.2)
     assert "no command waiting" in caplog.text

@@ -3,12 +3,12 @@
 import time
 
 import pytest
-import redis
 
 from controller.errors import CorruptValue, InvalidInput, NotFound
 from controller.store import Store, keys
 from policies.decide import decide
 from policies.model import Verdict
+from tests.rig import RoundTrips
 
 pytestmark = pytest.mark.redis
 
@@ -21,20 +21,6 @@ def store(redis_url):
     s.admin.create_list("acme", "direction")
     s.admin.add_rule("acme", "premium", "allow", classes=["premium"], lists=["direction"])
     return s
-
-
-class RoundTrips:
-    """Counts what actually goes on the wire: one send per round trip."""
-
-    def __init__(self, monkeypatch):
-        self.sends = 0
-        original = redis.connection.AbstractConnection.send_packed_command
-
-        def counting(conn, command, check_health=True):
-            self.sends += 1
-            return original(conn, command, check_health)
-
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
 
 
 def commands_processed(r) -> int:

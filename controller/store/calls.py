@@ -58,18 +58,18 @@ class CallStore:
         self.audit = audit
         self.owner = owner
         self.lane = lane  # controller.store.lane.Lane for a real server, else None
-        self._script = None
         self._sha = ""
         self.use_script = False
 
     def enable_script(self) -> bool:
-        """Use the server-side load when the server runs Lua (real Redis does;
-        the embedded store does not): same data, less work per call."""
+        """Use the server-side load on a real Redis (over the lane): same data,
+        less work per call. The embedded store runs no Lua, and is in-process."""
+        if self.lane is None:
+            return False
         try:
             self._sha = self.r.script_load(LOAD_SCRIPT)
         except redis.RedisError:
             return False
-        self._script = self.r.register_script(LOAD_SCRIPT)
         self.use_script = True
         return True
 
@@ -92,10 +92,7 @@ class CallStore:
         if self.use_script:
             script_keys = [keys.claim(tenant, claim_uuid or "-"), *read_keys]
             args = [self.owner if claim_uuid else "", claim_ttl, dest]
-            if self.lane is not None:
-                out = self.lane.script(self._sha, LOAD_SCRIPT, script_keys, args)
-            else:
-                out = self._script(keys=script_keys, args=args)
+            out = self.lane.script(self._sha, LOAD_SCRIPT, script_keys, args)
             claimed = bool(out[0])
             raw_tenant, raw_ext, raw_pins, ext_auth = (_pairs(x) for x in out[1:5])
             cid_lists, raw_rules, raw_over, is_ext, lock_ttl = set(out[5]), out[6], _pairs(out[7]), out[8], out[9]
