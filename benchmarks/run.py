@@ -37,6 +37,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def cpu_times() -> tuple[int, int]:
+    """(steal, total) jiffies of the whole machine: on a VM the host takes some."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -136,12 +142,14 @@ class Bench:
         pid = self.controller.pid
         cpu0, cmd0, rt0 = cpu_seconds(pid), self.redis_commands(), self.proxy.round_trips
         sim0, redis0 = cpu_seconds(self.sim.proc.pid), cpu_seconds(self.redis.proc.pid)
+        steal0, total0 = cpu_times()
         result = self.sim("calls", rate=rate, count=count, dialed="0140000000", ext="2001" if pin else "1001",
                           keys=[], mode=self.mode, socket_port=self.listen_port, wait="ended",
                           timeout=60 + seconds)
         cpu1, cmd1, rt1 = cpu_seconds(pid), self.redis_commands(), self.proxy.round_trips
         sim1, redis1 = cpu_seconds(self.sim.proc.pid), cpu_seconds(self.redis.proc.pid)
-        result.update(cpu_s_per_call=round((cpu1 - cpu0) / count, 6),
+        steal1, total1 = cpu_times()
+        result.update(host_steal_pct=round(100 * (steal1 - steal0) / max(1, total1 - total0), 1),cpu_s_per_call=round((cpu1 - cpu0) / count, 6),
                       simulator_cpu_s_per_call=round((sim1 - sim0) / count, 6),
                       redis_cpu_s_per_call=round((redis1 - redis0) / count, 6),
                       redis_commands_per_call=round((cmd1 - cmd0 - 1) / count, 2),
@@ -155,7 +163,8 @@ class Bench:
             ok = (step["bridge_commands"] == step["placed"] and step["latency_ms"].get("p99", 1e9) < p99_limit_ms
                   and step["achieved_rate"] >= 0.95 * rate)
             steps.append({"rate": rate, "ok": ok, **{k: step[k] for k in ("achieved_rate", "latency_ms",
-                                                                          "bridge_commands", "placed")}})
+                                                                          "bridge_commands", "placed",
+                                                                          "host_steal_pct")}})
             if ok:
                 # The step's rate: it passed (every call bridged, p99 under the
                 # limit, at least 95% of the rate achieved; the pacing loop lands
