@@ -149,7 +149,8 @@ class Bench:
         cpu1, cmd1, rt1 = cpu_seconds(pid), self.redis_commands(), self.proxy.round_trips
         sim1, redis1 = cpu_seconds(self.sim.proc.pid), cpu_seconds(self.redis.proc.pid)
         steal1, total1 = cpu_times()
-        result.update(host_steal_pct=round(100 * (steal1 - steal0) / max(1, total1 - total0), 1),cpu_s_per_call=round((cpu1 - cpu0) / count, 6),
+        result.update(host_steal_pct=round(100 * (steal1 - steal0) / max(1, total1 - total0), 1),
+                      cpu_s_per_call=round((cpu1 - cpu0) / count, 6),
                       simulator_cpu_s_per_call=round((sim1 - sim0) / count, 6),
                       redis_cpu_s_per_call=round((redis1 - redis0) / count, 6),
                       redis_commands_per_call=round((cmd1 - cmd0 - 1) / count, 2),

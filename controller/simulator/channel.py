@@ -116,15 +116,14 @@ class Channel:
         h += list(extra)
         return h
 
-    def profile(self, prefix: str = "Caller") -> list[tuple[str, str]]:
-        if prefix == "Caller":  # the same for every event of the channel: built once
-            if self._profile is None:
-                self._profile = self._make_profile(prefix)
-            return self._profile
-        return self._make_profile(prefix)
+    def profile(self) -> list[tuple[str, str]]:
+        """The caller profile's headers: the same for every event of the channel, built once."""
+        if self._profile is None:
+            self._profile = self._make_profile()
+        return self._profile
 
-    def _make_profile(self, prefix: str) -> list[tuple[str, str]]:
-        p = prefix
+    def _make_profile(self) -> list[tuple[str, str]]:
+        p = "Caller"
         return [(f"{p}-Direction", "inbound"), (f"{p}-Logical-Direction", "inbound"), (f"{p}-Dialplan", "xml"),
                 (f"{p}-Caller-ID-Name", self.caller_name), (f"{p}-Caller-ID-Number", self.caller_id),
                 (f"{p}-Orig-Caller-ID-Name", self.caller_name), (f"{p}-Orig-Caller-ID-Number", self.caller_id),
