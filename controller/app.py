@@ -181,7 +181,7 @@ class Controller:
                    "Caller-Destination-Number": str(row.get("dest", "")), "variable_tollgate_managed": "true",
                    "Answer-State": "answered" if row.get("callstate") == "ACTIVE" else "ringing"}
         for name in ("tollgate_tenant", "tollgate_dialed", "tollgate_extension", "tollgate_language",
-                     "tollgate_country"):
+                     "tollgate_country", "tollgate_source", "sip_authorized", "user_name"):
             value = var(name)
             if value:
                 headers["variable_" + name] = value

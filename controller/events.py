@@ -58,11 +58,12 @@ class ChannelPark(Event):
     managed: bool
     tenant: str
     dialed: str
-    extension: str
-    caller_id: str
+    extension: str  # the directory user FreeSWITCH authenticated; '' when none
+    caller_id: str  # presented by the caller: never an identity on its own
     language: str = ""
     country: str = ""
     answered: bool = False
+    source: str = ""  # the gateway/trunk the dialplan says the call came through
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,15 +122,32 @@ def parse(h: Mapping[str, str]) -> Event | None:
     return _PARSERS[name](uuid, h)
 
 
+def authenticated_extension(h: Mapping[str, str]) -> str:
+    """The extension FreeSWITCH vouches for, never the presented caller ID.
+
+    `tollgate_extension` is what the dialplan set from `${user_name}` (see
+    freeswitch-conf/); without it, the directory user of a call that sofia
+    authenticated (`sip_authorized=true`, set on digest or ACL authentication,
+    with `user_name` from the directory). Caller-ID, From and any SIP header
+    are the caller's to write: they never name the extension.
+    """
+    ext = _get(h, "variable_tollgate_extension")
+    if ext:
+        return ext
+    if _get(h, "variable_sip_authorized") == "true":
+        return _get(h, "variable_user_name")
+    return ""
+
+
 def _park(uuid: str, h: Mapping[str, str]) -> ChannelPark:
-    caller = _get(h, "Caller-Caller-ID-Number")
     return ChannelPark(
         uuid=uuid,
         managed=_get(h, "variable_" + MANAGED_VARIABLE) == "true",
         tenant=_get(h, "variable_tollgate_tenant"),
         dialed=_get(h, "variable_tollgate_dialed") or _get(h, "Caller-Destination-Number"),
-        extension=_get(h, "variable_tollgate_extension") or caller,
-        caller_id=caller,
+        extension=authenticated_extension(h),
+        caller_id=_get(h, "Caller-Caller-ID-Number"),
+        source=_get(h, "variable_tollgate_source"),
         language=_get(h, "variable_tollgate_language"),
         country=_get(h, "variable_tollgate_country"),
         answered=_get(h, "Answer-State") == "answered",

@@ -4,8 +4,10 @@ Order of reasoning, top to bottom:
 1. emergency numbers pass, always (before anything that could fail);
 2. an unknown tenant is refused (fail closed), internal and service pass;
 3. the first enabled rule that matches decides, else the tenant's default;
-4. an allow that names lists needs the caller enabled on one of them;
-5. a PIN is needed when the rule says so or when the provider's switch and the
+4. a caller FreeSWITCH did not authenticate (and not from a trusted source) is
+   refused every chargeable class: it has no list entry and no PIN of its own;
+5. an allow that names lists needs the caller enabled on one of them;
+6. a PIN is needed when the rule says so or when the provider's switch and the
    extension's switch are both on for a chargeable class; a locked extension is
    refused without a prompt; an extension with no PIN set cannot pass a PIN step.
 """
@@ -13,6 +15,7 @@ Order of reasoning, top to bottom:
 from __future__ import annotations
 
 from policies.classes import ALWAYS_PASS, CHARGEABLE, CallClass
+from policies.identity import IdentityKind
 from policies.model import Decision, Rule, Snapshot, Verdict
 from policies.numbers import Classification, classify
 
@@ -33,8 +36,10 @@ def classify_snapshot(snap: Snapshot) -> Classification:
 def decide(snap: Snapshot) -> Decision:
     c = classify_snapshot(snap)
 
+    ident = snap.identity
+
     def verdict(v: Verdict, reason: str, detail: str, **kw) -> Decision:
-        return Decision(v, c.call_class, c.e164, reason, detail, **kw)
+        return Decision(v, c.call_class, c.e164, reason, detail, identity=ident.kind.value, region=c.region, **kw)
 
     if c.call_class is CallClass.EMERGENCY:
         return verdict(Verdict.ALLOW, "emergency", f"{c.note}: always allowed")
@@ -58,17 +63,21 @@ def decide(snap: Snapshot) -> Decision:
         granted = dict(rule=rule.name)
         pin_by_rule = rule.pin
         why = f"{c.note}: allowed by rule {rule.name!r}"
-        if rule.lists:
-            hit = next((lst for lst in rule.lists if lst in snap.caller_auth.lists), None)
-            if hit is None:
-                who = snap.extension.number if snap.extension else (snap.caller_id or "caller")
-                return verdict(
-                    Verdict.DENY, "not_authorized",
-                    f"{c.note}: {who} is not enabled on {', '.join(rule.lists)} (rule {rule.name!r})",
-                    rule=rule.name,
-                )
-            granted.update(authorized_list=hit, authorized_phone=snap.caller_auth.lists[hit])
-            why += f", caller on list {hit!r}"
+    if ident.kind is IdentityKind.NONE and c.call_class in CHARGEABLE:
+        # Only a caller ID the caller chose speaks for this call: nothing to
+        # match a list with, no PIN of its own to ask for (a rule's `pin` too).
+        return verdict(Verdict.DENY, "unknown_caller",
+                       f"{c.note}: refused for {ident.describe()}", **granted)
+    if rule is not None and rule.lists:
+        hit = next((lst for lst in rule.lists if lst in snap.caller_auth.lists), None)
+        if hit is None:
+            return verdict(
+                Verdict.DENY, "not_authorized",
+                f"{c.note}: {ident.describe()} is not enabled on {', '.join(rule.lists)} (rule {rule.name!r})",
+                rule=rule.name,
+            )
+        granted.update(authorized_list=hit, authorized_phone=snap.caller_auth.lists[hit])
+        why += f", caller on list {hit!r}"
 
     pin_by_extension = (
         snap.settings.pin_feature

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Mapping
 
 from policies.classes import CallClass, parse_class
+from policies.identity import UNKNOWN_CALLER, Identity
 
 LANGUAGES = ("en", "fr", "de")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -105,6 +106,12 @@ def _route(value: str) -> str:
     return v
 
 
+def _names(value: str) -> str:
+    """A comma-separated set of names (gateways, trunks), stored sorted."""
+    names = sorted({check_name("source", x.strip()) for x in str(value).split(",") if x.strip()})
+    return ",".join(names)
+
+
 ROUTE_FIELDS = frozenset({"e164", "dialed", "national", "gateway", "tenant", "extension"})
 
 
@@ -141,6 +148,14 @@ class TenantSettings:
     gateway: str = "default"
     default_action: str = "allow"
     fail_mode: str = "closed"
+    # Gateways / trunks (the dialplan's `tollgate_source`) whose presented caller
+    # ID may identify a caller on the lists. None by default: a caller ID is
+    # what a fraudster sets first.
+    trusted_sources: str = ""
+
+    @property
+    def trusted_source_set(self) -> frozenset[str]:
+        return frozenset(x for x in self.trusted_sources.split(",") if x)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, str]) -> "TenantSettings":
@@ -199,6 +214,7 @@ TENANT_PARSERS = {
     "gateway": lambda v: check_name("gateway", str(v).strip()),
     "default_action": _choice("allow", "deny"),
     "fail_mode": _choice("closed", "open"),
+    "trusted_sources": _names,
 }
 
 
@@ -300,6 +316,9 @@ class Snapshot:
     caller_auth: CallerAuth = field(default_factory=CallerAuth)
     locked_seconds: int = 0  # > 0: the extension is locked out for that long
     tenant_exists: bool = True
+    # Who the decision is about (policies.identity); unknown unless the store
+    # found an authenticated extension or a trusted caller ID: fail closed.
+    identity: Identity = UNKNOWN_CALLER
 
 
 @dataclass(frozen=True)
@@ -313,12 +332,16 @@ class Decision:
     authorized_list: str | None = None
     authorized_phone: str | None = None
     pin_holders: tuple[str, ...] = ()
+    identity: str = "none"  # IdentityKind value: what the caller was known as
+    region: str | None = None  # the number's region (ISO 3166), libphonenumber's
 
     def to_json(self) -> dict:
         return {
             "verdict": self.verdict.value,
             "class": self.call_class.value,
             "e164": self.e164,
+            "region": self.region,
+            "identity": self.identity,
             "rule": self.rule,
             "reason": self.reason,
             "detail": self.detail,

@@ -19,6 +19,7 @@ from typing import Mapping
 
 import phonenumbers
 from phonenumbers import PhoneNumberType as T
+from phonenumbers import region_code_for_number
 from phonenumbers import shortnumberinfo as sni
 
 from policies.classes import CallClass
@@ -57,6 +58,7 @@ class Classification:
     e164: str | None  # None for short codes, extensions and unreadable input
     note: str  # why, in a few words (goes into the decision's detail)
     dialable: bool = True  # False: letters, a SIP URI, 500 digits... nothing to place
+    region: str | None = None  # ISO 3166 region of a full number (libphonenumber's), "001" non-geographic
 
 
 @lru_cache(maxsize=256)
@@ -141,7 +143,7 @@ def classify(
 
     forced = _override(result.e164, overrides or {})
     if forced is not None:
-        return Classification(forced, result.e164, f"operator override for {result.e164}")
+        return Classification(forced, result.e164, f"operator override for {result.e164}", region=result.region)
     return result
 
 
@@ -156,7 +158,7 @@ def _by_numbering_plan(number: str, country: str) -> Classification | None:
             return None
         if sni.is_valid_short_number_for_region(short, country):
             cost = sni.expected_cost_for_region(short, country)
-            return Classification(_SHORT_COST_CLASS[cost], None, f"short code of {country}")
+            return Classification(_SHORT_COST_CLASS[cost], None, f"short code of {country}", region=country)
     try:
         parsed = phonenumbers.parse(number, country)
     except phonenumbers.NumberParseException:
@@ -166,14 +168,31 @@ def _by_numbering_plan(number: str, country: str) -> Classification | None:
     if parsed.country_code != home_code:
         # Foreign numbers are international whatever they are at home: a foreign
         # toll-free or mobile number is still billed as an international call.
-        return Classification(CallClass.INTERNATIONAL, e164, f"country code +{parsed.country_code}")
+        region = region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(parsed.country_code)
+        return _international(e164, parsed.country_code, region)
+    if len(phonenumbers.region_codes_for_country_code(home_code)) > 1 and \
+            not phonenumbers.is_valid_number_for_region(parsed, country):
+        # A calling code shared by several regions (+1 NANP, +7, +44 with the
+        # Crown Dependencies, +39/VA, +47/SJ, +61/CC/CX, +590...): a number of
+        # another region is a call abroad with that region's tariffs, even
+        # though no international prefix was dialed. Numbers valid in several
+        # regions (NANP toll-free, shared ranges) count as the tenant's own.
+        region = region_code_for_number(parsed)
+        if region is None:
+            return None  # no region of the code knows it
+        return _international(e164, parsed.country_code, region)
     # number_type() is UNKNOWN exactly when the number is not valid for its
     # region (is_valid_number() is built on the same lookup): one pass, not two.
     kind = phonenumbers.number_type(parsed)
     if kind == T.UNKNOWN:
         return None
     call_class = _TYPE_CLASS.get(kind, CallClass.UNKNOWN)
-    return Classification(call_class, e164, f"{call_class.value} number of {country}")
+    return Classification(call_class, e164, f"{call_class.value} number of {country}", region=country)
+
+
+def _international(e164: str, code: int, region: str | None) -> Classification:
+    where = f"{region} (+{code})" if region and region != "001" else f"+{code}"
+    return Classification(CallClass.INTERNATIONAL, e164, f"international number of {where}", region=region)
 
 
 def normalize_phone(text: str, country: str) -> str:

@@ -10,6 +10,7 @@ import gevent
 from controller.app import Config, Controller
 from controller.simulator import Caller, Simulator
 from controller.store import Store
+from controller.store.audit import settled_verdicts
 from policies.pin import hash_pin
 
 PEPPER = b"e2e-pepper-0123456789abcdef-0123"
@@ -84,7 +85,7 @@ class Rig:
         return targets[0] if len(targets) == 1 else targets
 
     def verdicts(self) -> list[dict]:
-        return [f for _, f in self.store.audit.read("acme", count=10_000) if f.get("kind") == "verdict"]
+        return settled_verdicts(self.store.audit.read("acme", count=10_000))
 
     @property
     def bridge_outcome(self) -> str:
@@ -93,7 +94,10 @@ class Rig:
         return "bridge_sent" if self.mode == "inbound" else "bridged"
 
     def verdict_of(self, ch) -> dict:
-        found = wait(lambda: [v for v in self.verdicts() if v["uuid"] == ch.uuid], message=f"audit of {ch.uuid}")
+        # "bridging" is what socket mode records before the bridge; the outcome
+        # entry that settles it follows the bridge's result.
+        found = wait(lambda: [v for v in self.verdicts() if v["uuid"] == ch.uuid and v["outcome"] != "bridging"],
+                     message=f"audit of {ch.uuid}")
         assert len(found) == 1, found
         return found[0]
 

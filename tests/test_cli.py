@@ -71,9 +71,20 @@ def test_french_seed_authorized_numbers(acme):
     # A person on another list is refused.
     got = check(tg, "--from", "1002", "--to", "0899123456")
     assert (got["verdict"], got["reason"]) == ("DENY", "not_authorized")
-    # Someone not listed at all, matched by presented caller ID instead.
+    # A listed mobile number identifies its owner only where the switch vouches
+    # for it: as one of the caller's own extension numbers, or as the caller ID
+    # of a call from a trunk the tenant trusts. Presented by 1003, it is a lie.
     ok(tg, "numbers", "add", "acme", "direction", "--first", "Jean", "--phone", "+33 6 12 34 56 78")
-    assert check(tg, "--from", "1003", "--caller-id", "0612345678", "--to", "0899123456")["verdict"] == "ALLOW"
+    spoofed = check(tg, "--from", "1003", "--caller-id", "0612345678", "--to", "0899123456")
+    assert (spoofed["verdict"], spoofed["reason"], spoofed["identity"]) == ("DENY", "not_authorized", "extension")
+    untrusted = check(tg, "--caller-id", "0612345678", "--source", "mobile-trunk", "--to", "0899123456")
+    assert (untrusted["verdict"], untrusted["reason"], untrusted["identity"]) == ("DENY", "unknown_caller", "none")
+    ok(tg, "tenant", "set", "acme", "trusted_sources=mobile-trunk")
+    trusted = check(tg, "--caller-id", "0612345678", "--source", "mobile-trunk", "--to", "0899123456")
+    assert (trusted["verdict"], trusted["identity"], trusted["identity_number"]) == \
+        ("ALLOW", "trusted_caller_id", "+33612345678")
+    ok(tg, "ext", "set", "acme", "1003", "--caller-id", "06 12 34 56 78")
+    assert check(tg, "--from", "1003", "--to", "0899123456")["verdict"] == "ALLOW"
 
 
 def test_german_seed_pin_protection(acme):
@@ -194,3 +205,17 @@ def test_audit_follow_prints_new_entries_as_they_come(acme, redis_url):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_check_names_the_identity_and_the_region_of_a_shared_calling_code(tg):
+    ok(tg, "tenant", "create", "usco", "country=US")
+    ok(tg, "ext", "add", "usco", "2001")
+    got = json.loads(ok(tg, "check", "usco", "--from", "2001", "--to", "1 876 555 0123", "--json"))
+    assert (got["class"], got["region"], got["identity"]) == ("international", "JM", "extension")
+    assert "JM (+1)" in got["detail"]
+    home = json.loads(ok(tg, "check", "usco", "--from", "2001", "--to", "(212) 555-0123", "--json"))
+    assert (home["class"], home["region"]) == ("national", "US")
+    nobody = json.loads(ok(tg, "check", "usco", "--caller-id", "2001", "--to", "(212) 555-0123", "--json"))
+    assert (nobody["verdict"], nobody["reason"], nobody["identity"]) == ("DENY", "unknown_caller", "none")
+    human = ok(tg, "check", "usco", "--from", "2001", "--to", "+1 876 555 0123")
+    assert "JM" in human and "extension 2001" in human

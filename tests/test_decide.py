@@ -6,6 +6,7 @@ import pytest
 
 from policies.classes import CallClass as C
 from policies.decide import decide
+from policies.identity import Identity, IdentityKind
 from policies.model import CallerAuth, Extension, Rule, Snapshot, TenantSettings, Verdict
 
 PREMIUM_LISTED = Rule("premium", "allow", classes=(C.PREMIUM,), lists=("direction",))
@@ -13,7 +14,8 @@ NO_INTL = Rule("no-intl", "deny", classes=(C.INTERNATIONAL,))
 
 
 def snap(dialed, *, pin_feature=False, pin_enabled=False, pins=None, rules=(), auth=None, locked=0,
-         default_action="allow", is_ext=False, tenant_exists=True, overrides=None, country="FR"):
+         default_action="allow", is_ext=False, tenant_exists=True, overrides=None, country="FR",
+         identity=Identity(IdentityKind.EXTENSION, "1001")):
     return Snapshot(
         tenant="acme",
         settings=TenantSettings(country=country, pin_feature=pin_feature, default_action=default_action),
@@ -26,6 +28,7 @@ def snap(dialed, *, pin_feature=False, pin_enabled=False, pins=None, rules=(), a
         caller_auth=CallerAuth(auth or {}),
         locked_seconds=locked,
         tenant_exists=tenant_exists,
+        identity=identity,
     )
 
 

@@ -56,7 +56,8 @@ def test_golden_stream_park_pin_bridge():
     assert kinds[0] == "auth/request" and "api/response" in kinds
     parsed = [e for e in typed(frames) if e is not None]
     park = next(e for e in parsed if isinstance(e, events.ChannelPark) and e.managed)
-    assert (park.tenant, park.dialed, park.extension) == ("acme", "0899123456", "1001")
+    # A loopback leg that nobody authenticated: its caller ID (1001) names no extension.
+    assert (park.tenant, park.dialed, park.extension, park.caller_id) == ("acme", "0899123456", "", "1001")
     pagd = next(e for e in parsed if isinstance(e, events.ExecuteComplete) and e.application == "play_and_get_digits")
     assert pagd.app_uuid == "d9898954-ee39-4f5d-9437-4ca583ae46fa"  # the Event-UUID we sent
     assert pagd.read_result == "success" and pagd.digits.reveal() == "1234"
@@ -161,3 +162,32 @@ def test_frame_reader_takes_any_bytes(data):
         frames_of(data, [7] * 300)
     except FramingError:
         pass
+
+
+def test_a_real_unauthenticated_sip_call_names_no_extension():
+    """Captured from FreeSWITCH 1.10 (SIPp, no digest auth): the From user is
+    whatever the caller wrote ("sipp"); no sip_authorized, no user_name. The
+    park must carry no extension, whatever the caller ID says."""
+    data = (FIXTURES / "06-inbound-sip-park.rx").read_bytes()
+    frames, _ = frames_of(data)
+    bodies = [parse_event_body(b) for h, b in frames if h.get("Content-Type") == "text/event-plain"]
+    marked = [h for h in bodies if h.get("variable_tollgate_managed") == "true"]
+    assert marked
+    for headers in marked:  # the channel as a recovery scan would read it
+        channel = events.channel_data(headers)
+        assert channel.extension == "" and channel.caller_id == "sipp"
+        assert headers.get("variable_sip_from_user") == "sipp" and "variable_sip_authorized" not in headers
+
+
+def test_extension_comes_from_what_freeswitch_authenticated():
+    base = {"Event-Name": "CHANNEL_PARK", "Unique-ID": "u1", "variable_tollgate_managed": "true",
+            "Caller-Caller-ID-Number": "+33612345678", "variable_sip_from_user": "1003"}
+    assert events.parse(base).extension == ""
+    # sofia's digest authentication: sip_authorized and the directory user
+    assert events.parse({**base, "variable_sip_authorized": "true", "variable_user_name": "1005"}).extension == "1005"
+    # a user_name without sip_authorized is not sofia's word for it
+    assert events.parse({**base, "variable_user_name": "1005"}).extension == ""
+    # the dialplan's tollgate_extension (set from ${user_name}) wins
+    assert events.parse({**base, "variable_tollgate_extension": "1004", "variable_sip_authorized": "true",
+                         "variable_user_name": "1004"}).extension == "1004"
+    assert events.parse({**base, "variable_tollgate_source": "trunk1"}).source == "trunk1"

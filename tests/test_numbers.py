@@ -1,5 +1,6 @@
 """Classification on real numbering plans (libphonenumber data)."""
 
+import phonenumbers
 import pytest
 
 from policies.classes import CallClass as C
@@ -98,3 +99,59 @@ def test_normalize_phone():
     for bad in ("abc", "", "*97", "+1"):
         with pytest.raises(ValueError):
             normalize_phone(bad, "FR")
+
+
+# -- calling codes shared by several regions (issue 14, part 2) ------------------------
+@pytest.mark.parametrize("tenant,dialed,region", [
+    ("US", "+1 416 555 0123", "CA"), ("US", "1 876 555 0123", "JM"), ("US", "1 268 464 1234", "AG"),
+    ("CA", "+1 212 555 0123", "US"), ("US", "+1 809 555 1234", "DO"),
+    ("GB", "07797 712345", "JE"), ("GB", "+44 1481 256789", "GG"), ("GB", "+44 7624 123456", "IM"),
+    ("JE", "+44 20 7946 0000", "GB"), ("IT", "06 698 12345", "VA"), ("RU", "8 701 234 5678", "KZ"),
+    ("KZ", "+7 912 345 6789", "RU"), ("NO", "+47 79 02 12 34", "SJ"), ("AU", "+61 8 9162 1234", "CC"),
+    ("MF", "+590 590 20 12 34", "GP"),
+])
+def test_a_number_of_another_region_of_the_same_calling_code_is_international(tenant, dialed, region):
+    c = classify(dialed, tenant)
+    assert (c.call_class, c.region) == (C.INTERNATIONAL, region), c
+    assert f"{region} (+" in c.note
+
+
+@pytest.mark.parametrize("tenant,dialed,cls", [
+    ("US", "+1 212 555 0123", C.NATIONAL), ("CA", "1 800 555 0123", C.TOLLFREE), ("US", "1 800 555 0123", C.TOLLFREE),
+    ("GB", "020 7946 0000", C.NATIONAL), ("JE", "01534 123456", C.NATIONAL), ("IT", "06 4567 8901", C.NATIONAL),
+    ("MF", "0590 27 12 34", C.NATIONAL),  # a range Saint-Martin shares with Saint-Barthélemy
+])
+def test_the_tenants_own_region_stays_domestic(tenant, dialed, cls):
+    c = classify(dialed, tenant)
+    assert (c.call_class, c.region) == (cls, tenant), c
+
+
+def _shared_code_examples():
+    """Every pair of regions sharing a calling code, with libphonenumber's own
+    example numbers: the search for more of this class of defect."""
+    for code, regions in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()):
+        regions = [r for r in regions if r != "001"]
+        if len(regions) < 2:
+            continue
+        for home in regions:
+            for other in regions:
+                if other == home:
+                    continue
+                for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE,
+                             phonenumbers.PhoneNumberType.PREMIUM_RATE):
+                    example = phonenumbers.example_number_for_type(other, kind)
+                    if example is not None:
+                        yield home, other, phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+
+def test_no_number_of_another_region_sharing_the_calling_code_is_domestic():
+    checked = 0
+    for home, other, e164 in _shared_code_examples():
+        parsed = phonenumbers.parse(e164)
+        c = classify(e164, home)
+        if phonenumbers.is_valid_number_for_region(parsed, home):
+            continue  # a range both regions share (NANP toll-free, GP/BL/MF): domestic on purpose
+        checked += 1
+        assert c.call_class is C.INTERNATIONAL, (home, other, e164, c)
+        assert c.region == phonenumbers.region_code_for_number(parsed)
+    assert checked > 500  # NANP alone gives hundreds of pairs

@@ -172,3 +172,30 @@ def test_sigterm_lets_calls_finish_and_flushes(redis_url, tmp_path):
         assert "shutting down: 1 call(s) in progress" in text and "Traceback" not in text
     finally:
         rig.close()
+
+
+@pytest.mark.parametrize("recorded,expected_cause", [("DENY", "OUTGOING_CALL_BARRED"), ("ALLOW", "")])
+def test_a_verdict_recorded_by_a_dead_controller_is_carried_out_not_decided_again(rig, recorded, expected_cause):
+    """The controller writes its verdict before acting. One that dies in between
+    leaves a parked call and the record: the survivor carries out that record
+    (even one it would not have decided itself) and writes no second verdict."""
+    # 1001 may call premium; B recorded the opposite to show whose verdict is carried out.
+    ch = rig.call("0899123456" if recorded == "DENY" else "0140000000", caller_id="1001"
+                  if recorded == "DENY" else "1005")
+    wait(lambda: ch.parked, message="the call parked")
+    rig.store.r.set(keys.claim("acme", ch.uuid), "B", ex=300)  # B's claim; B has no heartbeat: dead
+    record = {"uuid": ch.uuid, "extension": "1001", "verdict": recorded, "reason": "recorded_by_B",
+              "class": "premium" if recorded == "DENY" else "national",
+              "outcome": "refused" if recorded == "DENY" else "bridge_sent", "controller": "B"}
+    intent = {k: v for k, v in record.items() if k != "uuid" and k != "extension"}
+    rig.store.calls.record_verdict("acme", ch.uuid, record, intent, ttl=300)
+    rig.controller("A", recovery_interval=0.3)
+    rig.finish(ch, timeout=15)
+    if recorded == "DENY":
+        assert ch.hangup_cause == expected_cause and not ch.bridged
+    else:
+        assert ch.bridged
+    assert ch.cdr["tollgate_verdict"] == recorded and ch.cdr["tollgate_reason"] == "recorded_by_B"
+    v = rig.verdict_of(ch)  # exactly one verdict: B's
+    assert (v["controller"], v["reason"]) == ("B", "recorded_by_B")
+    rig.assert_clean()

@@ -28,6 +28,10 @@ def _row(tenant: str, fields: dict) -> list[str]:
         what = f"{fields.get('extension', '?')} -> {fields.get('dialed', '?')}"
         how = f"{fields.get('verdict', '')} {fields.get('reason', '')}".strip()
         extra = fields.get("detail", "")
+    elif fields.get("kind") == "outcome":
+        what = f"call {fields.get('uuid', '?')}"
+        how = f"{fields.get('outcome', '')} (recorded: {fields.get('recorded_outcome', '')})"
+        extra = ""
     else:
         what = f"{fields.get('action', '')} {fields.get('object', '')}"
         how = fields.get("actor", "")

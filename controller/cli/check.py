@@ -11,28 +11,38 @@ from policies.decide import decide
 
 @click.command()
 @click.argument("tenant")
-@click.option("--from", "extension", required=True, help="The calling extension.")
-@click.option("--caller-id", default="", help="Caller-ID number presented (default: the extension).")
+@click.option("--from", "extension", default="",
+              help="The extension FreeSWITCH authenticated for the call (its directory user). "
+                   "Leave it out for a call nobody authenticated (a trunk, an unregistered device).")
+@click.option("--caller-id", default="",
+              help="The caller-ID number presented. It identifies nobody unless the call comes "
+                   "through a --source the tenant trusts (setting trusted_sources).")
+@click.option("--source", default="", help="The gateway or trunk the dialplan names (tollgate_source).")
 @click.option("--to", "dialed", required=True, help="The number dialed, as the caller keyed it.")
 @json_option
 @pass_ctx
-def check(c: Ctx, tenant, extension, caller_id, dialed):
+def check(c: Ctx, tenant, extension, caller_id, source, dialed):
     """Dry run of the decision; nothing is written and no call is made."""
     settings = c.store.admin.get_tenant(tenant)
-    loaded = c.store.calls.load(tenant, extension, caller_id or extension, dialed, country_hint=settings.country)
-    d = decide(loaded.snapshot)
+    loaded = c.store.calls.load(tenant, extension, caller_id, dialed, source=source,
+                                country_hint=settings.country)
+    snap = loaded.snapshot
+    d = decide(snap)
     out = d.to_json()
-    out.update(tenant=tenant, extension=extension, dialed=dialed,
-               pin_holders=list(d.pin_holders), known_extension=loaded.snapshot.extension is not None)
+    out.update(tenant=tenant, extension=extension, caller_id=caller_id, source=source, dialed=dialed,
+               identity_number=snap.identity.number, pin_holders=list(d.pin_holders),
+               known_extension=snap.extension is not None)
     if c.json:
         return emit_json(out)
     pairs({
         "verdict": d.verdict.value,
         "class": d.call_class.value,
         "e164": d.e164 or "-",
+        "region": d.region or "-",
+        "identity": snap.identity.describe(),
         "rule": d.rule or "-",
         "reason": d.reason,
         "why": d.detail,
         **({"pin holders": ", ".join(d.pin_holders)} if d.pin_holders else {}),
-        **({"unknown extension": extension} if loaded.snapshot.extension is None else {}),
+        **({"unknown extension": extension} if extension and snap.extension is None else {}),
     })

@@ -277,14 +277,33 @@ class Simulator:
 
     # -- calls -----------------------------------------------------------------------
     def place_call(self, dialed: str, *, caller_id: str = "1001", caller_name: str = "Alice",
-                   tenant: str = "acme", extension: str | None = None, caller: Caller | None = None,
+                   tenant: str = "acme", extension: str | None = None, user: str | None = None,
+                   source: str = "", caller: Caller | None = None,
                    managed: bool = True, mode: str = "inbound", socket_address=None,
                    variables: dict[str, str] | None = None) -> Channel:
+        """A call leaving the PBX, as freeswitch-conf's dialplan hands it over.
+
+        user: the directory user sofia authenticated (digest or ACL): None, a
+        registered phone presenting its own number (the caller ID); "" for a
+        channel nobody authenticated (a public profile, a trunk). caller_id is
+        what the caller presents, whatever it is. extension: what the dialplan
+        puts in tollgate_extension, if not `${user_name}`. source: the trusted
+        gateway name the dialplan sets for calls from a trunk.
+        """
+        user = caller_id if user is None else user
+        channel_vars = {"domain_name": tenant, "sip_from_user": caller_id, "sip_from_host": tenant}
+        if user:
+            # What sofia_reg_parse_auth puts on an authenticated INVITE's channel.
+            channel_vars.update(sip_authorized="true", user_name=user, sip_auth_username=user,
+                                sip_auth_realm=tenant, number_alias=user)
         dialplan = {}
         if managed:
             dialplan = {"tollgate_tenant": tenant, "tollgate_dialed": dialed}
-            if extension:
-                dialplan["tollgate_extension"] = extension
+            if extension is not None or user:
+                # tollgate_extension=${user_name}, set only for an authenticated call.
+                dialplan["tollgate_extension"] = extension if extension is not None else user
+            if source:
+                dialplan["tollgate_source"] = source
         dialplan.update(variables or {})
         if managed:
             # Last, as freeswitch-conf's dialplan does: the controller's filter
@@ -292,7 +311,7 @@ class Simulator:
             dialplan["tollgate_managed"] = dialplan.pop("tollgate_managed", "true")
         ch = Channel(self, dialed=dialed, caller_id=caller_id, caller_name=caller_name, context="tollgate",
                      variables=dialplan, caller=caller or Caller(), mode=mode, socket_address=socket_address)
-        ch.vars["domain_name"] = tenant  # the caller's directory domain, which the dialplan makes the tenant
+        ch.vars.update(channel_vars)  # the caller's directory domain is the tenant
         self.channels[ch.uuid] = ch
         ch.greenlet = gevent.spawn(ch.run)
         return ch

@@ -35,6 +35,21 @@ def encode(kind: str, tenant: str, fields: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def settled_verdicts(entries: list[tuple[str, dict[str, str]]]) -> list[dict[str, str]]:
+    """A call's verdict is written before it is carried out, with the outcome
+    intended; an "outcome" entry follows when what happened differs (the
+    caller left, the bridge failed). The verdicts of `entries`, each with the
+    outcome that finally happened (`recorded_outcome` keeps the intended one)."""
+    final = {f.get("uuid"): f for _, f in entries if f.get("kind") == "outcome"}
+    out = []
+    for _, f in entries:
+        if f.get("kind") != "verdict":
+            continue
+        later = final.get(f.get("uuid"))
+        out.append({**f, "outcome": later["outcome"], "recorded_outcome": f.get("outcome", "")} if later else f)
+    return out
+
+
 BATCH_WINDOW = 0.002  # seconds a verdict may wait to share a write with others
 BATCH_MAX = 500
 
@@ -93,6 +108,19 @@ class Audit:
                 log.warning("audit write failed, %d entries spooled: %s", len(self.spool), exc)
                 return
 
+    def write_now(self, tenant: str, fields: dict[str, str], extra: list) -> None:
+        """Write one entry (and its extra commands) before the caller goes on:
+        a call's verdict, written before it is carried out so that no action
+        exists without its record. Shares the write with the other calls of
+        this turn of the event loop. On failure the entry is spooled (its extra
+        commands are not) and the error raised."""
+        entries = [*self._drain(), (tenant, fields, extra)]
+        try:
+            self._write(entries, corked=True)
+        except redis.RedisError:
+            self._spool(entries)
+            raise
+
     def append(self, kind: str, tenant: str, **fields: Any) -> bool:
         """Write now; on failure keep the entry in the spool. True when written."""
         entries = [*self._drain(), (tenant, encode(kind, tenant, fields), [])]
@@ -129,7 +157,7 @@ class Audit:
                 self.dropped += 1  # the oldest goes; counted so an operator can see it
             self.spool.append((tenant, fields))
 
-    def _write(self, entries) -> None:
+    def _write(self, entries, corked: bool = False) -> None:
         """Entries are (tenant, fields, extra operations). All or nothing from the
         caller's view: on error the caller spools them all (a MULTI makes the
         stream see them all or none, so a retry never duplicates)."""
@@ -139,7 +167,7 @@ class Audit:
             commands.append(("XADD", keys.audit(tenant), "MAXLEN", "~", STREAM_MAXLEN, "*", *flat))
             commands.extend(extra)
         if self.lane is not None:
-            self.lane.transaction(commands)
+            self.lane.transaction(commands, corked=corked)
             return
         pipe = self.r.pipeline(transaction=True)
         for command in commands:

@@ -9,12 +9,13 @@ small transaction of their own (they only happen on PIN calls).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
 from controller.store import codec, keys
-from controller.store.audit import Audit
+from controller.store.audit import Audit, encode
+from policies.identity import IdentityKind, resolve, valid_extension
 from policies.model import CallerAuth, Snapshot, TenantSettings
 from policies.numbers import caller_identities, clean
 
@@ -23,6 +24,9 @@ from policies.numbers import caller_identities, clean
 class Loaded:
     snapshot: Snapshot
     claimed: bool  # False: another controller owns this call
+    # The verdict a controller already recorded for this call ({} if none): it
+    # is carried out as it is, never decided (nor audited) a second time.
+    recorded: dict = field(default_factory=dict)
 
 
 # The same reads as the pipeline, run by Redis itself: one command to send and
@@ -44,6 +48,7 @@ out[7] = redis.call('LRANGE', KEYS[7], 0, -1)
 out[8] = redis.call('HGETALL', KEYS[8])
 out[9] = redis.call('SISMEMBER', KEYS[9], ARGV[3])
 out[10] = redis.call('TTL', KEYS[10])
+out[11] = redis.call('HGETALL', KEYS[11])
 return out
 """
 
@@ -73,22 +78,28 @@ class CallStore:
         self.use_script = True
         return True
 
-    def load(self, tenant: str, extension: str, caller_id: str, dialed: str, *,
+    def load(self, tenant: str, extension: str, caller_id: str, dialed: str, *, source: str = "",
              claim_uuid: str | None = None, claim_ttl: int = 120,
              country_hint: str | None = None) -> Loaded:
         """Claim (optional) and read everything in ONE round trip.
+
+        `extension` is the directory user FreeSWITCH authenticated ('' for none),
+        `caller_id` the number the caller presented and `source` the gateway or
+        trunk the dialplan says the call came through. The presented caller ID
+        is looked up only for a call with a source, and counts only when the
+        tenant trusts that source (policies.identity).
 
         `country_hint` is only used to normalize the presented caller ID before
         the tenant's own country is known (the channel's `tollgate_country` or
         the cached settings); the decision itself uses the stored settings.
         """
-        ext = extension if extension.isdigit() else ""
-        cids = caller_identities(caller_id, country_hint or "FR") if caller_id else ()
-        cid = next((c for c in cids if c != ext), None)
+        ext = extension if valid_extension(extension) else ""
+        cids = caller_identities(caller_id, country_hint or "FR") if caller_id and source else ()
+        cid = cids[0] if cids else None
         dest = clean(dialed) or ""
         read_keys = [keys.tenant(tenant), keys.ext(tenant, ext), keys.pins(tenant, ext), keys.ext_auth(tenant, ext),
                      keys.phone_auth(tenant, cid or "-"), keys.rules(tenant), keys.overrides(tenant),
-                     keys.exts(tenant), keys.locked(tenant, ext)]
+                     keys.exts(tenant), keys.locked(tenant, ext), keys.verdict(tenant, claim_uuid or "-")]
         if self.use_script:
             script_keys = [keys.claim(tenant, claim_uuid or "-"), *read_keys]
             args = [self.owner if claim_uuid else "", claim_ttl, dest]
@@ -96,6 +107,7 @@ class CallStore:
             claimed = bool(out[0])
             raw_tenant, raw_ext, raw_pins, ext_auth = (_pairs(x) for x in out[1:5])
             cid_lists, raw_rules, raw_over, is_ext, lock_ttl = set(out[5]), out[6], _pairs(out[7]), out[8], out[9]
+            recorded = _pairs(out[10])
         else:
             pipe = self.r.pipeline(transaction=False)
             if claim_uuid:
@@ -109,15 +121,20 @@ class CallStore:
             pipe.hgetall(read_keys[6])
             pipe.sismember(read_keys[7], dest)
             pipe.ttl(read_keys[8])
+            pipe.hgetall(read_keys[9])
             out = pipe.execute()
             claimed = bool(out.pop(0)) if claim_uuid else True
-            raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl = out
+            raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl, recorded = out
 
         settings = codec.tenant_settings(keys.tenant(tenant), raw_tenant) if raw_tenant else TenantSettings()
-        extension_obj = codec.extension(keys.ext(tenant, ext), ext, raw_ext, raw_pins) if raw_ext else None
-        auth = dict(ext_auth) if extension_obj else {}
-        for lst in sorted(cid_lists):
-            auth.setdefault(lst, cid)
+        identity = resolve(ext, cid, source, settings.trusted_source_set)
+        extension_obj = None
+        auth = {}
+        if identity.kind is IdentityKind.EXTENSION:
+            extension_obj = codec.extension(keys.ext(tenant, ext), ext, raw_ext, raw_pins) if raw_ext else None
+            auth = dict(ext_auth) if extension_obj else {}
+        elif identity.kind is IdentityKind.TRUSTED_CALLER_ID:
+            auth = {lst: cid for lst in sorted(cid_lists)}
         snap = Snapshot(
             tenant=tenant,
             settings=settings,
@@ -130,8 +147,9 @@ class CallStore:
             caller_auth=CallerAuth(auth),
             locked_seconds=max(int(lock_ttl or 0), 0) if lock_ttl != -1 else 1,
             tenant_exists=bool(raw_tenant),
+            identity=identity,
         )
-        return Loaded(snap, claimed)
+        return Loaded(snap, claimed, recorded if claim_uuid else {})
 
     def heartbeat(self, ttl: int) -> None:
         self.r.set(keys.controller(self.owner), f"{time.time():.0f}", ex=ttl)
@@ -193,19 +211,36 @@ class CallStore:
         pipe.expire(keys.call(tenant, call_uuid), ttl)
         pipe.execute()
 
-    def finish(self, tenant: str, uuid: str, verdict_fields: dict, *,
-               used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:
-        """Audit the verdict, mark the entry used, end the call's state: one write,
-        shared with other calls' when the controller batches (see Audit)."""
-        from controller.store.audit import encode
+    def record_verdict(self, tenant: str, uuid: str, record: dict, intent: dict, *, ttl: int,
+                       used_entry: tuple[str, str] | None = None, had_state: bool = False) -> None:
+        """Write the verdict BEFORE it is carried out, in one transaction: the
+        audit entry, the intent a survivor would carry out instead of deciding
+        again (`verdict:<uuid>`), the entry's last-used time, the end of the
+        call's in-progress state. One round trip, shared with the other calls
+        of this turn. On failure the audit entry is spooled and RedisError raised."""
+        extra = self._finishing(tenant, uuid, used_entry, had_state)
+        vkey = keys.verdict(tenant, uuid)
+        extra.append(("HSET", vkey, *[x for kv in intent.items() for x in kv]))
+        extra.append(("EXPIRE", vkey, ttl))
+        self.audit.write_now(tenant, encode("verdict", tenant, record), extra)
 
+    def finish(self, tenant: str, uuid: str, verdict_fields: dict, *, kind: str = "verdict",
+               used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:
+        """Audit what no recorded verdict covers (a call that ended undecided) or
+        correct a recorded verdict's outcome (kind "outcome"); batched with
+        other calls' writes when the controller batches (see Audit)."""
+        self.audit.submit(tenant, encode(kind, tenant, verdict_fields),
+                          self._finishing(tenant, uuid, used_entry, had_state))
+
+    @staticmethod
+    def _finishing(tenant: str, uuid: str, used_entry, had_state: bool) -> list:
         extra = []
         if used_entry:
             lst, phone = used_entry
             extra.append(("HSET", keys.entry(tenant, lst, phone), "last_used", f"{time.time():.0f}"))
         if uuid and had_state:  # only PIN dialogs write a call-in-progress key
             extra.append(("DEL", keys.call(tenant, uuid)))
-        self.audit.submit(tenant, encode("verdict", tenant, verdict_fields), extra)
+        return extra
 
     def calls(self) -> list[dict[str, str]]:
         found = []

@@ -88,6 +88,13 @@ def claim(t: str, uuid: str) -> str:
     return f"{_t(t)}:claim:{uuid}"  # string with TTL: which controller owns the call
 
 
+def verdict(t: str, uuid: str) -> str:
+    # hash with TTL: the verdict a controller recorded and is carrying out. A
+    # survivor that takes the call over carries out this one instead of
+    # deciding (and auditing) again.
+    return f"{_t(t)}:verdict:{uuid}"
+
+
 CALL_PATTERN = "tg:{*}:call:*"
 
 

@@ -1,7 +1,7 @@
 """The hot path's own Redis connections: send, read, nothing else.
 
-A call without a PIN makes two round trips (its load, and its share of a
-batched audit write). Through redis-py's pool each one cost several times
+A call without a PIN makes two round trips (its load, and its verdict written
+before it is carried out). Through redis-py's pool each one cost several times
 more Python than Redis spent on it: a readiness poll (one more syscall), pool
 observability counters, retry and deprecation wrappers, response callbacks.
 The lane keeps connections of the pool's own class and settings (same URL,
@@ -32,22 +32,24 @@ class Lane:
         self._idle: list = []  # [(connection, monotonic time it was put back)], used LIFO
         self._slots = gevent.lock.BoundedSemaphore(size)
         self._wait = wait  # for a free connection, as the pool's own timeout
-        self._cork: list = []  # [(command, AsyncResult)] asked for in this turn of the loop
+        self._cork: list = []  # [(commands, AsyncResult)] asked for in this turn of the loop
 
     def script(self, sha: str, body: str, keys: list[str], args: list) -> list:
         """EVALSHA, and EVAL when the server lost its script cache (a restart).
         Calls that ask in the same turn of the event loop share one round trip."""
         n = len(keys)
-        reply = self._corked(("EVALSHA", sha, n, *keys, *args))
+        reply = self._corked([("EVALSHA", sha, n, *keys, *args)])[0]
         if isinstance(reply, NoScriptError):
             reply = self.roundtrip([("EVAL", body, n, *keys, *args)])[0]
         if isinstance(reply, Exception):
             raise reply
         return reply
 
-    def transaction(self, commands: list[tuple]) -> list:
-        """MULTI ... EXEC in one write; raises the first error Redis reported."""
-        replies = self.roundtrip([("MULTI",), *commands, ("EXEC",)])
+    def transaction(self, commands: list[tuple], corked: bool = False) -> list:
+        """MULTI ... EXEC in one write; raises the first error Redis reported.
+        corked: share the write with the other calls of this turn (hot path)."""
+        group = [("MULTI",), *commands, ("EXEC",)]
+        replies = self._corked(group) if corked else self.roundtrip(group)
         for reply in replies[:-1]:
             if isinstance(reply, Exception):
                 raise reply
@@ -59,20 +61,22 @@ class Lane:
                 raise reply
         return result
 
-    def _corked(self, command: tuple):
-        """One command's reply, sent together with those of every call that asks in
-        this turn of the event loop: under load, calls arrive together (one read
-        of the Event Socket brings several parks), and one write and one read
-        serve them all. Alone, a call only yields once before its write."""
+    def _corked(self, commands: list[tuple]) -> list:
+        """The replies to a group of commands, sent together with those of every
+        call that asks in this turn of the event loop: under load, calls arrive
+        together (one read of the Event Socket brings several parks), and one
+        write and one read serve them all. Alone, a call only yields once
+        before its write. A group stays contiguous, so a MULTI ... EXEC of one
+        call is never interleaved with another's commands."""
         waiter = gevent.event.AsyncResult()
-        self._cork.append((command, waiter))
+        self._cork.append((commands, waiter))
         if len(self._cork) > 1:
             return waiter.get()  # the first caller of this turn answers it, whatever happens
         batch = None
         try:
             gevent.sleep(0)  # let this turn's other calls join
             batch, self._cork = self._cork, []
-            replies = self.roundtrip([c for c, _ in batch])
+            replies = self.roundtrip([c for group, _ in batch for c in group])
         except BaseException as exc:
             if batch is None:
                 batch, self._cork = self._cork, []
@@ -81,8 +85,10 @@ class Lane:
             for _, other in batch[1:]:
                 other.set_exception(failed)
             raise
-        for (_, w), reply in zip(batch, replies):
-            w.set(reply)
+        at = 0
+        for group, w in batch:
+            w.set(replies[at:at + len(group)])
+            at += len(group)
         return waiter.get()
 
     def roundtrip(self, commands: list[tuple]) -> list:

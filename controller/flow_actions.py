@@ -1,0 +1,145 @@
+"""Carrying a verdict out (SPEC §1.5): bridge, transfer, or announce and hang up.
+
+`plan()` says what will be done before anything is sent, so that the verdict
+and its intended outcome are recorded first (CallFlow.record); `carry_out()`
+then does it. Runs in the call's greenlet as part of `CallFlow`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+from controller import commands
+from controller.errors import ChannelGone
+from controller.events import HANDED_OVER, MANAGED_VARIABLE, Bridge, ExecuteComplete
+from policies.classes import CallClass
+from policies.model import ROUTE_FIELDS, Decision, Verdict
+from policies.numbers import clean, national_form
+
+if TYPE_CHECKING:
+    from controller.callflow import CallFlow
+
+REFUSED = "OUTGOING_CALL_BARRED"
+# reason -> (announcement, Q.850 cause name)
+DENY_ACTIONS = {
+    "locked": ("locked", REFUSED),
+    "service_unavailable": ("service_unavailable", "SERVICE_UNAVAILABLE"),
+}
+DEFAULT_DENY = ("not_authorized", REFUSED)
+
+
+class Plan(NamedTuple):
+    action: str  # bridge | transfer | refuse
+    route: str  # dial string or transfer target ('' for refuse)
+    outcome: str  # what the audit says once FreeSWITCH accepted it
+
+
+def plan(flow: "CallFlow", d: Decision) -> Plan:
+    if d.verdict is not Verdict.ALLOW:
+        return Plan("refuse", "", "refused")
+    route = _route(flow, d)
+    if _is_transfer(route):
+        return Plan("transfer", route, "transferred")
+    # Inbound mode hands the call to FreeSWITCH with the bridge (its events stop);
+    # socket mode follows the bridge and corrects the outcome when it knows.
+    return Plan("bridge", route, "bridge_sent" if flow.s.channel is not None else "bridging")
+
+
+def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
+    cdr = {
+        "tollgate_owner": flow.svc.cfg.controller_id,
+        "tollgate_verdict": d.verdict.value,
+        "tollgate_reason": d.reason,
+        "tollgate_rule": d.rule or "",
+        "tollgate_class": d.call_class.value,
+        "tollgate_pin_holder": flow.pin_holder,
+    }
+    if p.action == "bridge":
+        cdr["hangup_after_bridge"] = "true"  # a parked call stays up after its bridge otherwise
+        # From here FreeSWITCH alone sees the call through (see _bridge): the
+        # filter stops sending its events, a handful per call we would only drop.
+        cdr[MANAGED_VARIABLE] = HANDED_OVER
+    # One execution for all of them (empty ones would only unset), written
+    # together with what follows it.
+    first = commands.multiset({k: v for k, v in cdr.items() if v})
+    {"bridge": _bridge, "transfer": _transfer, "refuse": _refuse}[p.action](flow, d, p.route, first)
+
+
+def _transfer(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -> None:
+    event_uuid = flow.s.start_many([first, commands.transfer(route)])[-1]
+    flow.final_sent = True
+    flow.outcome = "transferred"
+    flow.s.wait_done(event_uuid, flow.svc.cfg.step_timeout, what="transfer")
+
+
+def _bridge(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -> None:
+    """The bridge and what ends the call whatever the bridge does, queued in one
+    write: once FreeSWITCH accepts them the call no longer needs us."""
+    # Refused (the caller left first): ChannelGone with no outcome, "abandoned".
+    s = flow.s
+    event_uuid = s.start_many([first, commands.bridge(route), commands.hangup_if_bridge_fails()])[1]
+    flow.final_sent = True
+    flow.outcome = "bridging"
+    if s.channel is not None:
+        # Inbound mode: its events stop here (tollgate_managed=done). How the
+        # bridge went is FreeSWITCH's CDR's to say, next to our variables.
+        flow.outcome = "bridge_sent"
+        return
+    # Socket mode: the session gets the call's events anyway; follow the bridge.
+    ev = s.wait_for(lambda e: isinstance(e, Bridge) or
+                    (isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid),
+                    flow.svc.cfg.bridge_timeout, what="bridge")
+    if isinstance(ev, Bridge):
+        flow.outcome = "bridged"
+        return
+    # Not connected: FreeSWITCH hangs the call up, by itself when unanswered
+    # (fixture 09), with the queued hangup when answered.
+    flow.outcome = "bridge_failed"
+    flow.log.warning("bridge failed (%s)", ev.originate_disposition[:40] or "no disposition")
+
+
+def _refuse(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -> None:
+    prompt, cause = DENY_ACTIONS.get(d.reason, DEFAULT_DENY)
+    flow.outcome = "refused"
+    s, step = flow.s, flow.svc.cfg.step_timeout
+    try:
+        steps = [first]
+        if not flow.park.answered and flow.pin_tries == 0:
+            steps.append(("pre_answer", None))  # early media: the refusal costs the caller nothing
+        steps.append(commands.playback(flow.svc.catalog.path(prompt, flow.language)))
+        s.wait_done(s.start_many(steps)[-1], step, what="announcement")
+        event_uuid = s.start(*commands.hangup(cause))
+        flow.final_sent = True
+        s.wait_done(event_uuid, step, what="hangup")
+    except ChannelGone:
+        pass  # our own hangup, or the caller's during the announcement: either way it is over
+
+
+def _route(flow: "CallFlow", d: Decision) -> str:
+    st = flow.settings
+    if st is None:
+        template = flow.svc.cfg.fallback_route
+    elif d.call_class in (CallClass.INTERNAL, CallClass.SERVICE):
+        template = st.internal_route
+    else:
+        template = st.route
+    dialed = clean(flow.park.dialed) or ""
+    values = {
+        "e164": lambda: d.e164 or dialed,
+        "dialed": lambda: dialed,
+        "national": lambda: national_form(d.e164, dialed),  # a phonenumbers format: only if used
+        "gateway": lambda: st.gateway if st else "default",
+        "tenant": lambda: flow.park.tenant,
+        "extension": lambda: flow.park.extension,
+    }
+    out = template
+    for name in ROUTE_FIELDS:
+        placeholder = "{" + name + "}"
+        if placeholder in out:
+            out = out.replace(placeholder, values[name]())
+    return out
+
+
+def _is_transfer(route: str) -> bool:
+    parts = route.split()
+    return len(parts) == 3 and parts[1] in ("XML", "xml")
