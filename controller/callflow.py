@@ -242,6 +242,8 @@ class CallFlow:
     def _recorded(self, intent: dict) -> Decision | None:
         """The verdict a controller recorded before it could carry it out (it died,
         lost its Event Socket, or stopped): carried out as it is, not audited again."""
+        if intent.get("verdict", "NONE") == "NONE":
+            return None  # only the guard of an undecided call's record: nothing to carry out
         try:
             d = Decision(Verdict(intent["verdict"]), CallClass(intent["class"]), intent.get("e164") or None,
                          intent["reason"], intent.get("detail", ""), rule=intent.get("rule") or None,
@@ -291,7 +293,7 @@ class CallFlow:
             return
         intent = {k: record[k] for k in INTENT_FIELDS if record.get(k)}
         try:
-            self.svc.store.calls.record_verdict(p.tenant, p.uuid, record, intent, ttl=self.svc.cfg.claim_ttl,
+            self.svc.store.calls.record_verdict(p.tenant, p.uuid, record, intent,
                                                 used_entry=self.used_entry, had_state=self.state_written)
         except redis.RedisError as exc:
             self.svc.metrics.redis_errors.labels("record_verdict").inc()

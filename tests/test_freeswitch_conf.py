@@ -84,7 +84,9 @@ class Dialplan:
 
 
 def chan(dest, **extra):
-    return {"destination_number": dest, "domain_name": "acme.example", "user_name": "1001", **extra}
+    """A registered phone's channel, as sofia leaves it after digest authentication."""
+    return {"destination_number": dest, "domain_name": "acme.example", "user_name": "1001",
+            "sip_authorized": "true", "caller_id_number": "1001", **extra}
 
 
 @pytest.mark.parametrize("path,last_app", [
@@ -103,6 +105,7 @@ def test_dialplan_sends_only_outside_calls_to_tollgate(path, last_app):
         sets = dict(a[1].split("=", 1) for a in actions if a[0] == "set")
         assert sets["tollgate_managed"] == "true" and sets["tollgate_dialed"] == dest
         assert sets["tollgate_tenant"] == "${domain_name}"
+        assert sets["tollgate_extension"] == "${user_name}"  # the authenticated user, never a caller ID
         assert actions[-1][0] == last_app
         if last_app == "hangup":
             assert actions[-2] == ("socket", "127.0.0.1:8084 async full")
@@ -116,6 +119,13 @@ def test_dialplan_sends_only_outside_calls_to_tollgate(path, last_app):
     assert name == "tollgate-emergency-bypass" and actions[-1] == ("bridge", "sofia/gateway/carrier/112")
     name, _ = dp.route(chan("112", tollgate_emergency_bypass="false"))
     assert name == "tollgate-outbound"
+    # A call sofia did not authenticate (a trunk, a public profile) still goes to
+    # Tollgate, but names no extension: whatever its caller ID, it is nobody.
+    unauthenticated = chan("0899123456", sip_authorized="", user_name="", caller_id_number="1001")
+    name, actions = dp.route(unauthenticated)
+    assert name == "tollgate-outbound" and actions[-1][0] == last_app
+    assert not [a for a in actions if a[1].startswith("tollgate_extension")]
+    assert not [a for a in actions if "caller_id" in a[1] or "sip_from" in a[1]]
     # Letters, SIP URIs: not ours (the stock dialplan's sip_uri / enum handle or reject them).
     assert dp.route(chan("sip:bob@example.com")) is None
 

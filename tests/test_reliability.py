@@ -188,7 +188,7 @@ def test_a_verdict_recorded_by_a_dead_controller_is_carried_out_not_decided_agai
               "class": "premium" if recorded == "DENY" else "national",
               "outcome": "refused" if recorded == "DENY" else "bridge_sent", "controller": "B"}
     intent = {k: v for k, v in record.items() if k != "uuid" and k != "extension"}
-    rig.store.calls.record_verdict("acme", ch.uuid, record, intent, ttl=300)
+    rig.store.calls.record_verdict("acme", ch.uuid, record, intent)
     rig.controller("A", recovery_interval=0.3)
     rig.finish(ch, timeout=15)
     if recorded == "DENY":

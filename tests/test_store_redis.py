@@ -137,3 +137,22 @@ def test_audit_spool_keeps_entries_while_redis_is_down(store, redis_server):
     redis_server.start()
     assert store.audit.flush() == 1
     assert store.audit.read("acme", count=1)[0][1]["verdict"] == "DENY"
+
+
+def test_a_spooled_verdict_that_did_reach_redis_is_not_written_twice(store):
+    """Redis killed right after EXEC: the transaction is in the append-only file
+    but its reply never came, so the controller spooled the verdict. Its guard
+    key (written in the same transaction) keeps the replay from duplicating it."""
+    from controller.store.audit import encode
+
+    record = {"uuid": "u-dup", "verdict": "ALLOW", "outcome": "bridge_sent"}
+    store.calls.record_verdict("acme", "u-dup", record, {"verdict": "ALLOW"})
+    store.audit._spool([("acme", encode("verdict", "acme", record), [])])  # as if the reply was lost
+    store.audit._spool([("acme", encode("verdict", "acme", {"uuid": "u-new", "verdict": "DENY"}), [])])
+    assert store.audit.flush() == 2
+    uuids = [f.get("uuid") for _, f in store.audit.read("acme", count=100) if f.get("kind") == "verdict"]
+    assert uuids.count("u-dup") == 1 and uuids.count("u-new") == 1
+    assert store.audit.replays_skipped == 1
+    # the replayed one now has its guard too: a second replay would be skipped as well
+    assert store.r.hget(keys.verdict("acme", "u-new"), "audited")
+    assert 0 < store.r.ttl(keys.verdict("acme", "u-new")) <= 600

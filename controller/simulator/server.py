@@ -1,205 +1,26 @@
-"""The simulator's Event Socket server, its API commands and the `socket` application."""
+"""The simulator: its channels, the Event Socket server, and the `socket` application.
+
+A client connection is `connection.Connection`; the `api` commands are in `api`."""
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import time
 import uuid as uuidlib
 
 import gevent
 import gevent.socket
-from gevent.queue import Queue
 from gevent.server import StreamServer
 
-from controller.simulator import wire
+from controller.simulator import api, wire
 from controller.simulator.callers import Caller
 from controller.simulator.channel import Channel
+from controller.simulator.connection import Connection, connect_to
 
 log = logging.getLogger("tollgate.simulator")
 
 CORE_UUID = "2b88d2b3-7ad5-4cd0-bab1-d702c158cd3c"
-GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
-
-
-def _filter_value(header: str, name: str, channel: Channel) -> str | None:
-    if header == "Event-Name":
-        return name
-    if header == "Unique-ID":
-        return channel.uuid
-    if header.startswith("variable_"):
-        # DTMF events carry no variables (so a variable filter drops them).
-        return None if name == "DTMF" else channel.vars.get(header[9:])
-    return None
-
-
-def _connect(address, timeout: float):
-    """create_connection() without its getaddrinfo() when the host is an address
-    already: gevent resolves in a thread pool, a hop per call that serialized
-    every socket-mode call behind it."""
-    host, port = address
-    try:
-        family = gevent.socket.AF_INET6 if ":" in host else gevent.socket.AF_INET
-        gevent.socket.inet_pton(family, host)
-    except OSError:
-        return gevent.socket.create_connection(address, timeout=timeout)
-    sock = gevent.socket.socket(family, gevent.socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-class Connection:
-    """One client of the Event Socket: inbound (ours to authenticate) or a socket-app session."""
-
-    ids = itertools.count(1)
-
-    def __init__(self, sim: "Simulator", sock, channel: Channel | None = None):
-        self.sim = sim
-        self.sock = sock
-        # as mod_event_socket does: replies and events go out at once
-        sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_NODELAY, 1)
-        self.id = next(self.ids)
-        self.channel = channel  # socket mode: the session's own channel
-        self.authed = channel is not None
-        self.events: set[str] = set()
-        self.all_events = False
-        self.filters: list[tuple[str, str]] = []
-        self.myevents = False
-        self.out: Queue = Queue()
-        self.closed = False
-        self.writer = gevent.spawn(self._write)
-
-    def _write(self) -> None:
-        out = self.out
-        while True:
-            data = out.get()
-            if data is None:
-                break
-            if not out.empty():  # what queued up meanwhile goes in the same write
-                parts = [data]
-                while not out.empty() and out.peek() is not None:
-                    parts.append(out.get())
-                data = b"".join(parts)
-            try:
-                self.sock.sendall(data)
-            except OSError:
-                break
-        self._close_socket()
-
-    def send(self, data: bytes) -> None:
-        if not self.closed:
-            self.out.put(data)
-
-    def close(self, notice: bytes | None = None) -> None:
-        if self.closed:
-            return
-        if notice:
-            self.out.put(notice)
-        self.closed = True
-        self.out.put(None)
-        self.sim.connections.discard(self)
-        self.sim.inbound.discard(self)
-
-    def _close_socket(self) -> None:
-        self.closed = True
-        self.sim.connections.discard(self)
-        self.sim.inbound.discard(self)
-        try:
-            # shutdown first: the reader's makefile() keeps the descriptor open,
-            # and a close() alone would never send the FIN FreeSWITCH sends.
-            self.sock.shutdown(2)
-        except OSError:
-            pass
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def wants(self, name: str, channel: Channel) -> bool:
-        """Decided from the channel itself, so no header list is built for nobody."""
-        if self.myevents:
-            return channel is self.channel
-        if not (self.all_events or name in self.events):
-            return False
-        if not self.filters:
-            return True
-        return any(_filter_value(h, name, channel) == v for h, v in self.filters)
-
-    # -- the command loop ------------------------------------------------------------
-    def serve(self) -> None:
-        if not self.authed:
-            self.send(wire.auth_request())
-        self.command_loop(wire.CommandReader(self.sock.makefile("rb")))
-        self.close()
-
-    def command_loop(self, reader: wire.CommandReader) -> None:
-        while not self.closed:
-            try:
-                cmd = reader.read()
-            except OSError:
-                cmd = None
-            if cmd is None:
-                break
-            if self.sim.record:
-                self.sim.commands.append((self.id, cmd[0]))
-            self.handle(*cmd)
-
-    def handle(self, line: str, headers: dict, body: str) -> None:
-        verb, _, rest = line.partition(" ")
-        if not self.authed:
-            if verb == "auth" and rest == self.sim.password:
-                self.authed = True
-                self.send(wire.command_reply("+OK accepted"))
-            elif verb == "auth":
-                self.send(wire.command_reply("-ERR invalid"))
-                self.close(wire.disconnect_notice(GOODBYE))
-            else:
-                self.send(wire.command_reply("-ERR command not found"))
-            return
-        if verb == "event":
-            fmt, _, names = rest.partition(" ")
-            for n in names.split():
-                if n == "ALL":
-                    self.all_events = True
-                else:
-                    self.events.add(n)
-            self.send(wire.command_reply(f"+OK event listener enabled {fmt}"))
-        elif verb == "filter":
-            header, _, value = rest.partition(" ")
-            self.filters.append((header, value))
-            self.send(wire.command_reply(f"+OK filter added. [{header}]=[{value}]"))
-        elif verb == "api":
-            self.send(wire.api_response(self.sim.api(rest)))
-        elif verb == "bgapi":
-            job = str(uuidlib.uuid4())
-            self.send(wire.command_reply(f"+OK Job-UUID: {job}"))
-            result = self.sim.api(rest)
-            if self.all_events or "BACKGROUND_JOB" in self.events:
-                self.send(wire.event_plain(self.sim.base_headers(
-                    "BACKGROUND_JOB", "mod_event_socket.c", "api_exec", "1572") +
-                    [("Job-UUID", job), ("Job-Command", rest.partition(" ")[0]), ("Job-Result", result)]))
-        elif verb == "sendmsg":
-            self.send(wire.command_reply(self.sim.sendmsg(self, rest.strip(), headers, body)))
-        elif verb == "myevents":
-            self.myevents = True
-            self.send(wire.command_reply("+OK Events Enabled"))
-        elif verb == "linger":
-            self.send(wire.command_reply("+OK will linger"))
-        elif verb in ("exit", "quit"):
-            self.send(wire.command_reply("+OK bye"))
-            self.close(wire.disconnect_notice(GOODBYE))
-        elif verb == "noevents":
-            self.events.clear()
-            self.all_events = False
-            self.send(wire.command_reply("+OK no longer listening for events"))
-        else:
-            self.send(wire.command_reply("-ERR command not found"))
 
 
 class Simulator:
@@ -380,84 +201,13 @@ class Simulator:
         return "-ERR unknown call-command"
 
     def api(self, line: str) -> str:
-        parts = line.split()
-        if not parts:
-            return "-ERR no command\n"
-        cmd, args = parts[0], parts[1:]
-        ch = self.channels.get(args[0]) if args else None
-        if cmd == "uuid_exists":
-            return "true" if ch else "false"
-        if cmd == "uuid_getvar":
-            if not ch:
-                return "-ERR No such channel!\n"
-            return ch.vars.get(args[1], "_undef_") if len(args) > 1 else "-ERR Usage\n"
-        if cmd == "uuid_setvar":
-            if not ch or len(args) < 2:
-                return "-ERR No such channel!\n"
-            if len(args) > 2:
-                ch.vars[args[1]] = " ".join(args[2:])
-            else:
-                ch.vars.pop(args[1], None)  # no value: unset
-            return "+OK"
-        if cmd == "uuid_kill":
-            if not ch:
-                return "-ERR No such channel!\n"
-            gevent.spawn(ch.hangup, args[1] if len(args) > 1 else "NORMAL_CLEARING")
-            return "+OK\n"
-        if cmd == "uuid_break":
-            if not ch:
-                return "-ERR No such channel!\n"
-            ch.break_app()
-            return "+OK"
-        if cmd == "show" and args[:1] == ["channels"]:
-            return self._show_channels(args[1:])
-        if cmd == "hash" and args:
-            return self._hash(args[0])
-        if cmd == "status":
-            return f"UP 0 years\n{len(self.channels)} session(s)\n"
-        return f"-ERR {cmd} Command not found!\n"
-
-    def _hash(self, spec: str) -> str:
-        """mod_hash's api: insert / insert_ifempty / select / delete on realm/key[/value]."""
-        op, _, rest = spec.partition("/")
-        realm, _, rest = rest.partition("/")
-        key, _, value = rest.partition("/")
-        k = (realm, key)
-        if op == "insert":
-            self.hash_db[k] = value
-            return "+OK\n"
-        if op == "insert_ifempty":
-            if k in self.hash_db:
-                return "-ERR key already exists\n"
-            self.hash_db[k] = value
-            return "+OK\n"
-        if op == "select":
-            return self.hash_db.get(k, "")
-        if op == "delete":
-            return "+OK\n" if self.hash_db.pop(k, None) is not None else "-ERR Not found\n"
-        return "-ERR Usage: hash [insert|insert_ifempty|select|delete]/realm/key[/value]\n"
-
-    def _show_channels(self, args: list[str]) -> str:
-        rows = [{
-            "uuid": c.uuid, "direction": "inbound", "created": time.strftime("%Y-%m-%d %H:%M:%S",
-                                                                              time.localtime(c.created)),
-            "created_epoch": str(int(c.created)), "name": c.name, "state": "CS_EXECUTE",
-            "cid_name": c.caller_name, "cid_num": c.caller_id, "dest": c.dialed,
-            "application": c.application, "application_data": c.application_data, "context": c.context,
-            "callstate": {"ringing": "RINGING", "early": "EARLY", "answered": "ACTIVE"}.get(c.state, "HANGUP"),
-            "call_uuid": c.uuid,
-        } for c in self.channels.values() if c.state != "hangup"]
-        if len(args) >= 2 and args[0] == "like":
-            rows = [r for r in rows if args[1] in r["name"] or args[1] in r["uuid"]]
-        if not rows:
-            return '{"row_count":0}'
-        return json.dumps({"row_count": len(rows), "rows": rows})
+        return api.run(self, line)
 
     # -- the socket application ------------------------------------------------------------
     def connect_socket(self, ch: Channel) -> bool:
         """What `socket HOST:PORT async full` does: connect, then take commands for this channel."""
         try:
-            sock = _connect(ch.socket_address, timeout=2)
+            sock = connect_to(ch.socket_address, timeout=2)
         except OSError as exc:
             log.warning("socket application could not connect to %s: %s", ch.socket_address, exc)
             return False

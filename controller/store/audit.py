@@ -5,7 +5,10 @@ fields so that `redis-cli XRANGE` is readable; `before`/`after` of a change are
 JSON. PINs never get here: callers pass holder names, never digits or hashes.
 
 When Redis is down, entries wait in a bounded local spool and are written
-first on the next successful append or an explicit flush.
+first on the next successful append or an explicit flush. A call's verdict
+also marks its guard key (`verdict:<uuid>`) in the same transaction, so a
+spooled verdict whose write did reach Redis (the reply was lost: Redis killed
+right after EXEC) is not written a second time.
 """
 
 from __future__ import annotations
@@ -50,6 +53,16 @@ def settled_verdicts(entries: list[tuple[str, dict[str, str]]]) -> list[dict[str
     return out
 
 
+GUARD_TTL = 600  # seconds a verdict's guard (and the intent beside it) lives
+
+
+def _guard(tenant: str, fields: dict[str, str]) -> str | None:
+    """The key that says a call's verdict is in the stream."""
+    if fields.get("kind") == "verdict" and fields.get("uuid"):
+        return keys.verdict(tenant, fields["uuid"])
+    return None
+
+
 BATCH_WINDOW = 0.002  # seconds a verdict may wait to share a write with others
 BATCH_MAX = 500
 
@@ -60,6 +73,7 @@ class Audit:
         self.lane = lane  # controller.store.lane.Lane for a real server, else None
         self.spool: collections.deque[tuple[str, dict[str, str]]] = collections.deque(maxlen=SPOOL_MAX)
         self.dropped = 0
+        self.replays_skipped = 0  # spooled verdicts found already written
         self._batch: list[tuple[str, dict[str, str], list]] | None = None  # None: write at once
         self._wake = None
 
@@ -78,12 +92,7 @@ class Audit:
         """An encoded entry plus extra Redis commands, as tuples ("HSET", key, ...)."""
         entry = (tenant, fields, extra or [])
         if self._batch is None:
-            entries = [*self._drain(), entry]
-            try:
-                self._write(entries)
-            except redis.RedisError:
-                self._spool(entries)
-                raise
+            self._send([entry])
             return
         self._batch.append(entry)
         self._wake.set()
@@ -100,11 +109,9 @@ class Audit:
     def drain_batch(self) -> None:
         while self._batch:
             batch, self._batch[:] = self._batch[:BATCH_MAX], self._batch[BATCH_MAX:]
-            entries = [*self._drain(), *batch]
             try:
-                self._write(entries)
+                self._send(batch)
             except redis.RedisError as exc:
-                self._spool(entries)
                 log.warning("audit write failed, %d entries spooled: %s", len(self.spool), exc)
                 return
 
@@ -114,42 +121,68 @@ class Audit:
         exists without its record. Shares the write with the other calls of
         this turn of the event loop. On failure the entry is spooled (its extra
         commands are not) and the error raised."""
-        entries = [*self._drain(), (tenant, fields, extra)]
-        try:
-            self._write(entries, corked=True)
-        except redis.RedisError:
-            self._spool(entries)
-            raise
+        self._send([(tenant, fields, extra)], corked=True)
 
     def append(self, kind: str, tenant: str, **fields: Any) -> bool:
         """Write now; on failure keep the entry in the spool. True when written."""
-        entries = [*self._drain(), (tenant, encode(kind, tenant, fields), [])]
         try:
-            self._write(entries)
+            self._send([(tenant, encode(kind, tenant, fields), [])])
             return True
         except redis.RedisError as exc:
-            self._spool(entries)
             log.warning("audit write failed, entry spooled (%d waiting): %s", len(self.spool), exc)
             return False
 
     def flush(self) -> int:
         if self._batch:
             self.drain_batch()
-        pending = self._drain()
-        if not pending:
+        if not self.spool:
             return 0
+        waiting = len(self.spool)
         try:
-            self._write(pending)
+            self._send([])
         except redis.RedisError:
-            self._spool(pending)
             return 0
-        return len(pending)
+        return waiting
+
+    def _send(self, new: list, corked: bool = False) -> None:
+        """The spooled entries first, then `new`, in one transaction. On failure
+        everything waits in the spool and the error is raised."""
+        try:
+            entries = [*self._drain(), *new]
+        except redis.RedisError:
+            self._spool(new)
+            raise
+        if not entries:
+            return
+        try:
+            self._write(entries, corked=corked)
+        except redis.RedisError:
+            self._spool(entries)
+            raise
 
     def _drain(self) -> list[tuple[str, dict[str, str], list]]:
-        """The spooled entries, in order (their extra operations were not kept)."""
-        items = [(tenant, fields, []) for tenant, fields in self.spool]
+        """The spooled entries, in order, less the verdicts whose guard says they
+        did reach the stream (their extra operations were not kept)."""
+        if not self.spool:
+            return []
+        items = list(self.spool)
+        guards = [_guard(tenant, fields) for tenant, fields in items]
+        present: set[str] = set()
+        if any(guards):
+            pipe = self.r.pipeline(transaction=False)
+            for g in guards:
+                if g:
+                    pipe.exists(g)
+            found = iter(pipe.execute())
+            present = {g for g in guards if g and next(found)}
         self.spool.clear()
-        return items
+        out = []
+        for (tenant, fields), g in zip(items, guards):
+            if g in present:
+                self.replays_skipped += 1
+                continue
+            out.append((tenant, fields, []))
+        return out
 
     def _spool(self, entries) -> None:
         for tenant, fields, _extra in entries:
@@ -166,6 +199,9 @@ class Audit:
             flat = [x for item in fields.items() for x in item]
             commands.append(("XADD", keys.audit(tenant), "MAXLEN", "~", STREAM_MAXLEN, "*", *flat))
             commands.extend(extra)
+            guard = _guard(tenant, fields)
+            if guard:
+                commands += [("HSET", guard, "audited", fields["ts"]), ("EXPIRE", guard, GUARD_TTL)]
         if self.lane is not None:
             self.lane.transaction(commands, corked=corked)
             return

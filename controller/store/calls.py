@@ -211,7 +211,7 @@ class CallStore:
         pipe.expire(keys.call(tenant, call_uuid), ttl)
         pipe.execute()
 
-    def record_verdict(self, tenant: str, uuid: str, record: dict, intent: dict, *, ttl: int,
+    def record_verdict(self, tenant: str, uuid: str, record: dict, intent: dict, *,
                        used_entry: tuple[str, str] | None = None, had_state: bool = False) -> None:
         """Write the verdict BEFORE it is carried out, in one transaction: the
         audit entry, the intent a survivor would carry out instead of deciding
@@ -219,9 +219,8 @@ class CallStore:
         call's in-progress state. One round trip, shared with the other calls
         of this turn. On failure the audit entry is spooled and RedisError raised."""
         extra = self._finishing(tenant, uuid, used_entry, had_state)
-        vkey = keys.verdict(tenant, uuid)
-        extra.append(("HSET", vkey, *[x for kv in intent.items() for x in kv]))
-        extra.append(("EXPIRE", vkey, ttl))
+        # The audit adds the key's TTL with the guard it keeps in the same key.
+        extra.append(("HSET", keys.verdict(tenant, uuid), *[x for kv in intent.items() for x in kv]))
         self.audit.write_now(tenant, encode("verdict", tenant, record), extra)
 
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *, kind: str = "verdict",

@@ -1,0 +1,89 @@
+"""The simulator's `api` commands, with FreeSWITCH 1.10's reply texts (fixture 05)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+import gevent
+
+if TYPE_CHECKING:
+    from controller.simulator.server import Simulator
+
+
+def run(sim: "Simulator", line: str) -> str:
+    parts = line.split()
+    if not parts:
+        return "-ERR no command\n"
+    cmd, args = parts[0], parts[1:]
+    ch = sim.channels.get(args[0]) if args else None
+    if cmd == "uuid_exists":
+        return "true" if ch else "false"
+    if cmd == "uuid_getvar":
+        if not ch:
+            return "-ERR No such channel!\n"
+        return ch.vars.get(args[1], "_undef_") if len(args) > 1 else "-ERR Usage\n"
+    if cmd == "uuid_setvar":
+        if not ch or len(args) < 2:
+            return "-ERR No such channel!\n"
+        if len(args) > 2:
+            ch.vars[args[1]] = " ".join(args[2:])
+        else:
+            ch.vars.pop(args[1], None)  # no value: unset
+        return "+OK"
+    if cmd == "uuid_kill":
+        if not ch:
+            return "-ERR No such channel!\n"
+        gevent.spawn(ch.hangup, args[1] if len(args) > 1 else "NORMAL_CLEARING")
+        return "+OK\n"
+    if cmd == "uuid_break":
+        if not ch:
+            return "-ERR No such channel!\n"
+        ch.break_app()
+        return "+OK"
+    if cmd == "show" and args[:1] == ["channels"]:
+        return _show_channels(sim, args[1:])
+    if cmd == "hash" and args:
+        return _hash(sim, args[0])
+    if cmd == "status":
+        return f"UP 0 years\n{len(sim.channels)} session(s)\n"
+    return f"-ERR {cmd} Command not found!\n"
+
+
+def _hash(sim: "Simulator", spec: str) -> str:
+    """mod_hash's api: insert / insert_ifempty / select / delete on realm/key[/value]."""
+    op, _, rest = spec.partition("/")
+    realm, _, rest = rest.partition("/")
+    key, _, value = rest.partition("/")
+    k = (realm, key)
+    if op == "insert":
+        sim.hash_db[k] = value
+        return "+OK\n"
+    if op == "insert_ifempty":
+        if k in sim.hash_db:
+            return "-ERR key already exists\n"
+        sim.hash_db[k] = value
+        return "+OK\n"
+    if op == "select":
+        return sim.hash_db.get(k, "")
+    if op == "delete":
+        return "+OK\n" if sim.hash_db.pop(k, None) is not None else "-ERR Not found\n"
+    return "-ERR Usage: hash [insert|insert_ifempty|select|delete]/realm/key[/value]\n"
+
+
+def _show_channels(sim: "Simulator", args: list[str]) -> str:
+    rows = [{
+        "uuid": c.uuid, "direction": "inbound", "created": time.strftime("%Y-%m-%d %H:%M:%S",
+                                                                          time.localtime(c.created)),
+        "created_epoch": str(int(c.created)), "name": c.name, "state": "CS_EXECUTE",
+        "cid_name": c.caller_name, "cid_num": c.caller_id, "dest": c.dialed,
+        "application": c.application, "application_data": c.application_data, "context": c.context,
+        "callstate": {"ringing": "RINGING", "early": "EARLY", "answered": "ACTIVE"}.get(c.state, "HANGUP"),
+        "call_uuid": c.uuid,
+    } for c in sim.channels.values() if c.state != "hangup"]
+    if len(args) >= 2 and args[0] == "like":
+        rows = [r for r in rows if args[1] in r["name"] or args[1] in r["uuid"]]
+    if not rows:
+        return '{"row_count":0}'
+    return json.dumps({"row_count": len(rows), "rows": rows})

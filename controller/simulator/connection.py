@@ -1,0 +1,204 @@
+"""One Event Socket client of the simulator: inbound (ours to authenticate) or
+the session a `socket` application opened. Speaks the captured wire format."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid as uuidlib
+from typing import TYPE_CHECKING
+
+import gevent
+import gevent.socket
+from gevent.queue import Queue
+
+from controller.simulator import wire
+from controller.simulator.channel import Channel
+
+if TYPE_CHECKING:
+    from controller.simulator.server import Simulator
+
+log = logging.getLogger("tollgate.simulator")
+
+GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+
+
+def _filter_value(header: str, name: str, channel: Channel) -> str | None:
+    if header == "Event-Name":
+        return name
+    if header == "Unique-ID":
+        return channel.uuid
+    if header.startswith("variable_"):
+        # DTMF events carry no variables (so a variable filter drops them).
+        return None if name == "DTMF" else channel.vars.get(header[9:])
+    return None
+
+
+def connect_to(address, timeout: float):
+    """create_connection() without its getaddrinfo() when the host is an address
+    already: gevent resolves in a thread pool, a hop per call that serialized
+    every socket-mode call behind it."""
+    host, port = address
+    try:
+        family = gevent.socket.AF_INET6 if ":" in host else gevent.socket.AF_INET
+        gevent.socket.inet_pton(family, host)
+    except OSError:
+        return gevent.socket.create_connection(address, timeout=timeout)
+    sock = gevent.socket.socket(family, gevent.socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Connection:
+    """One client of the Event Socket: inbound (ours to authenticate) or a socket-app session."""
+
+    ids = itertools.count(1)
+
+    def __init__(self, sim: "Simulator", sock, channel: Channel | None = None):
+        self.sim = sim
+        self.sock = sock
+        # as mod_event_socket does: replies and events go out at once
+        sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_NODELAY, 1)
+        self.id = next(self.ids)
+        self.channel = channel  # socket mode: the session's own channel
+        self.authed = channel is not None
+        self.events: set[str] = set()
+        self.all_events = False
+        self.filters: list[tuple[str, str]] = []
+        self.myevents = False
+        self.out: Queue = Queue()
+        self.closed = False
+        self.writer = gevent.spawn(self._write)
+
+    def _write(self) -> None:
+        out = self.out
+        while True:
+            data = out.get()
+            if data is None:
+                break
+            if not out.empty():  # what queued up meanwhile goes in the same write
+                parts = [data]
+                while not out.empty() and out.peek() is not None:
+                    parts.append(out.get())
+                data = b"".join(parts)
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                break
+        self._close_socket()
+
+    def send(self, data: bytes) -> None:
+        if not self.closed:
+            self.out.put(data)
+
+    def close(self, notice: bytes | None = None) -> None:
+        if self.closed:
+            return
+        if notice:
+            self.out.put(notice)
+        self.closed = True
+        self.out.put(None)
+        self.sim.connections.discard(self)
+        self.sim.inbound.discard(self)
+
+    def _close_socket(self) -> None:
+        self.closed = True
+        self.sim.connections.discard(self)
+        self.sim.inbound.discard(self)
+        try:
+            # shutdown first: the reader's makefile() keeps the descriptor open,
+            # and a close() alone would never send the FIN FreeSWITCH sends.
+            self.sock.shutdown(2)
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def wants(self, name: str, channel: Channel) -> bool:
+        """Decided from the channel itself, so no header list is built for nobody."""
+        if self.myevents:
+            return channel is self.channel
+        if not (self.all_events or name in self.events):
+            return False
+        if not self.filters:
+            return True
+        return any(_filter_value(h, name, channel) == v for h, v in self.filters)
+
+    # -- the command loop ------------------------------------------------------------
+    def serve(self) -> None:
+        if not self.authed:
+            self.send(wire.auth_request())
+        self.command_loop(wire.CommandReader(self.sock.makefile("rb")))
+        self.close()
+
+    def command_loop(self, reader: wire.CommandReader) -> None:
+        while not self.closed:
+            try:
+                cmd = reader.read()
+            except OSError:
+                cmd = None
+            if cmd is None:
+                break
+            if self.sim.record:
+                self.sim.commands.append((self.id, cmd[0]))
+            self.handle(*cmd)
+
+    def handle(self, line: str, headers: dict, body: str) -> None:
+        verb, _, rest = line.partition(" ")
+        if not self.authed:
+            if verb == "auth" and rest == self.sim.password:
+                self.authed = True
+                self.send(wire.command_reply("+OK accepted"))
+            elif verb == "auth":
+                self.send(wire.command_reply("-ERR invalid"))
+                self.close(wire.disconnect_notice(GOODBYE))
+            else:
+                self.send(wire.command_reply("-ERR command not found"))
+            return
+        if verb == "event":
+            fmt, _, names = rest.partition(" ")
+            for n in names.split():
+                if n == "ALL":
+                    self.all_events = True
+                else:
+                    self.events.add(n)
+            self.send(wire.command_reply(f"+OK event listener enabled {fmt}"))
+        elif verb == "filter":
+            header, _, value = rest.partition(" ")
+            self.filters.append((header, value))
+            self.send(wire.command_reply(f"+OK filter added. [{header}]=[{value}]"))
+        elif verb == "api":
+            self.send(wire.api_response(self.sim.api(rest)))
+        elif verb == "bgapi":
+            job = str(uuidlib.uuid4())
+            self.send(wire.command_reply(f"+OK Job-UUID: {job}"))
+            result = self.sim.api(rest)
+            if self.all_events or "BACKGROUND_JOB" in self.events:
+                self.send(wire.event_plain(self.sim.base_headers(
+                    "BACKGROUND_JOB", "mod_event_socket.c", "api_exec", "1572") +
+                    [("Job-UUID", job), ("Job-Command", rest.partition(" ")[0]), ("Job-Result", result)]))
+        elif verb == "sendmsg":
+            self.send(wire.command_reply(self.sim.sendmsg(self, rest.strip(), headers, body)))
+        elif verb == "myevents":
+            self.myevents = True
+            self.send(wire.command_reply("+OK Events Enabled"))
+        elif verb == "linger":
+            self.send(wire.command_reply("+OK will linger"))
+        elif verb in ("exit", "quit"):
+            self.send(wire.command_reply("+OK bye"))
+            self.close(wire.disconnect_notice(GOODBYE))
+        elif verb == "noevents":
+            self.events.clear()
+            self.all_events = False
+            self.send(wire.command_reply("+OK no longer listening for events"))
+        else:
+            self.send(wire.command_reply("-ERR command not found"))
+
+
