@@ -1,9 +1,12 @@
 """What a call reads and writes: one round trip to claim and load, one to record.
 
 `load()` puts the claim (SET NX EX) and every read a decision needs in one
-pipeline. `finish()` writes the audit verdict, the entry's last-used time and
-the end of the call state in one pipeline too. PIN failures and lockouts are a
-small transaction of their own (they only happen on PIN calls).
+pipeline (or one Lua script), including a verdict another controller recorded
+for the call. `record_verdict()` writes the verdict before it is carried out:
+the audit entry, that intent, the entry's last-used time and the end of the
+call state in one transaction. `finish()` audits what no recorded verdict
+covers. PIN failures and lockouts are a small transaction of their own (they
+only happen on PIN calls).
 """
 
 from __future__ import annotations
