@@ -17,7 +17,8 @@ from controller.simulator import Caller, Simulator
 from controller.store import Store
 from policies.pin import hash_pin
 
-# (who, extension, dialed, caller script, what it shows)
+# (who, extension FreeSWITCH authenticated, dialed, caller script, what it shows
+#  [, the caller ID the phone presents when it is not its own number])
 SCRIPT = [
     ("Élise (direction list)", "1001", "0899 12 34 56", Caller(), "authorized person reaches a premium number"),
     ("Karl (sales list)", "1002", "0899 12 34 56", Caller(), "person on another list is refused"),
@@ -35,6 +36,7 @@ SCRIPT = [
     ("lobby phone", "1004", "06 12 34 56 78", Caller(hangup_at="prompt", hangup_delay=0.3),
      "caller hangs up during the prompt"),
     ("Élise (direction list)", "1001", "3949", Caller(), "premium short code, authorized"),
+    ("unlisted phone", "1005", "0899 12 34 56", Caller(), "presents Élise's 1001 as caller ID: refused", "1001"),
 ]
 
 
@@ -74,11 +76,11 @@ def run_demo(mode: str = "inbound", as_json: bool = False, verbose: bool = False
     ctl.start()
     _wait(lambda: ctl.connected and (mode == "socket" and ctl.server.bound_port or sim.inbound_clients()), 10)
     channels = []
-    for who, ext, dialed, caller, what in SCRIPT:
+    for who, ext, dialed, caller, what, *presented in SCRIPT:
         kw = {}
         if mode == "socket":
             kw = {"mode": "socket", "socket_address": ("127.0.0.1", ctl.server.bound_port)}
-        ch = sim.place_call(dialed, caller_id=ext, caller=caller, **kw)
+        ch = sim.place_call(dialed, caller_id=presented[0] if presented else ext, user=ext, caller=caller, **kw)
         channels.append((who, ext, dialed, what, ch))
         gevent.sleep(0.01)
     ok = _wait(lambda: not sim.live() and len(results) >= len(channels), 30)

@@ -14,6 +14,7 @@ EXPECTED = [  # (verdict, reason, how the call ended)
     ("ALLOW", "service", "bridged"), ("ALLOW", "allowed", "bridged"),
     ("DENY", "bad_pin", "refused"), ("ALLOW", "emergency", "bridged"),
     ("NONE", "abandoned", "abandoned"), ("ALLOW", "allowed", "bridged"),
+    ("DENY", "not_authorized", "refused"),  # 1005 presenting 1001's number
 ]
 
 
@@ -26,4 +27,4 @@ def test_demo_places_every_scripted_call(mode):
     assert [(r["verdict"], r["reason"], r["outcome"]) for r in rows] == EXPECTED
     assert [r["pin_holder"] for r in rows if r["reason"] == "pin_ok"] == ["Anna", "Ben"]
     refused = [r["cause"] for r in rows if r["outcome"] == "refused"]
-    assert refused == ["OUTGOING_CALL_BARRED"] * 3
+    assert refused == ["OUTGOING_CALL_BARRED"] * 4
