@@ -181,7 +181,8 @@ class Controller:
                    "Caller-Destination-Number": str(row.get("dest", "")), "variable_tollgate_managed": "true",
                    "Answer-State": "answered" if row.get("callstate") == "ACTIVE" else "ringing"}
         for name in ("tollgate_tenant", "tollgate_dialed", "tollgate_extension", "tollgate_language",
-                     "tollgate_country", "tollgate_source", "sip_authorized", "user_name"):
+                     "tollgate_country", "tollgate_source", "sip_authorized", "user_name",
+                     "tollgate_unattended", "transfer_source", "sip_refer_to", "sip_h_Diversion", "sip_history_info"):
             value = var(name)
             if value:
                 headers["variable_" + name] = value

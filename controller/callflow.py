@@ -34,7 +34,7 @@ from controller.prompt_catalog import Catalog
 from controller.session import CallSession, EslLost, StepTimeout
 from controller.store import Store
 from policies.classes import CallClass
-from policies.decide import decide
+from policies.decide import decide, full_at_admission
 from policies.model import Decision, TenantSettings, Verdict, check_name
 
 log = logging.getLogger("tollgate.call")
@@ -42,7 +42,7 @@ log = logging.getLogger("tollgate.call")
 MAX_RESUMES = 3
 # What a recorded verdict keeps for whoever has to carry it out instead of us.
 INTENT_FIELDS = ("verdict", "class", "e164", "reason", "rule", "detail", "authorized_list",
-                 "pin_holder", "identity", "region", "outcome", "controller")
+                 "pin_holder", "identity", "region", "outcome", "controller", "max_seconds")
 
 
 @dataclass
@@ -211,7 +211,8 @@ class CallFlow:
         hint = p.country or (cached.country if cached else self.svc.cfg.default_country)
         try:
             loaded = self.svc.store.calls.load(
-                tenant, p.extension, p.caller_id, p.dialed, source=p.source, claim_uuid=p.uuid,
+                tenant, p.extension, p.caller_id, p.dialed, source=p.source, unattended=p.unattended,
+                claim_uuid=p.uuid,
                 claim_ttl=self.svc.cfg.claim_ttl, country_hint=hint)
         except (redis.RedisError, CorruptValue) as exc:
             self.svc.metrics.redis_errors.labels("load").inc()
@@ -248,7 +249,8 @@ class CallFlow:
             d = Decision(Verdict(intent["verdict"]), CallClass(intent["class"]), intent.get("e164") or None,
                          intent["reason"], intent.get("detail", ""), rule=intent.get("rule") or None,
                          authorized_list=intent.get("authorized_list") or None,
-                         identity=intent.get("identity", "none"), region=intent.get("region") or None)
+                         identity=intent.get("identity", "none"), region=intent.get("region") or None,
+                         max_seconds=int(intent.get("max_seconds") or 0))
         except (KeyError, ValueError) as exc:
             self.log.error("unreadable recorded verdict (%s): deciding again", _one_line(exc))
             return None
@@ -282,22 +284,32 @@ class CallFlow:
 
     def _record(self) -> None:
         """The verdict goes to the audit before anything is sent to FreeSWITCH
-        (one round trip, shared with the other calls of this turn). Without
-        Redis it waits in the spool: the call is carried out all the same
-        (a refusal, an emergency call), and the record follows."""
-        self.recorded_outcome = self.plan.outcome
-        record = self._fields(self.plan.outcome)
-        p = self.park
+        (one round trip, shared with the other calls of this turn), taking its
+        velocity counts in the same script. Without Redis it waits in the spool:
+        the call is carried out all the same (a refusal, an emergency call), and
+        the record follows."""
         if self.degraded:
-            self._write(record)
+            self.recorded_outcome = self.plan.outcome
+            self._write(self._fields(self.plan.outcome))
             return
-        intent = {k: record[k] for k in INTENT_FIELDS if record.get(k)}
         try:
-            self.svc.store.calls.record_verdict(p.tenant, p.uuid, record, intent,
-                                                used_entry=self.used_entry, had_state=self.state_written)
+            full = self._write_record()
+            if full:
+                # Another call took the last place since the load: refused after all.
+                self._settle(full_at_admission(self.decision, *full))
+                self._write_record()
         except redis.RedisError as exc:
             self.svc.metrics.redis_errors.labels("record_verdict").inc()
             self.log.error("verdict write failed, spooled: %s", _one_line(exc))
+
+    def _write_record(self) -> tuple[int, int] | None:
+        self.recorded_outcome = self.plan.outcome
+        record = self._fields(self.plan.outcome)
+        intent = {k: record[k] for k in INTENT_FIELDS if record.get(k)}
+        p, d = self.park, self.decision
+        return self.svc.store.calls.record_verdict(
+            p.tenant, p.uuid, record, intent, used_entry=self.used_entry, had_state=self.state_written,
+            admit=d.admit if d.verdict is Verdict.ALLOW else ())
 
     # -- helpers ---------------------------------------------------------------
     def write_state(self, state: str) -> None:
@@ -338,6 +350,9 @@ class CallFlow:
             "class": d.call_class.value if d else "",
             "e164": d.e164 if d else "",
             "region": (d.region or "") if d else "",
+            "unattended": (d.unattended if d else p.unattended) or "",
+            "count": str(d.count) if d and d.count else "",
+            "max_seconds": str(d.max_seconds) if d and d.max_seconds else "",
             "verdict": d.verdict.value if d else "NONE",
             "reason": d.reason if d else outcome,
             "rule": d.rule if d else "",

@@ -104,6 +104,15 @@ def hangup_if_bridge_fails() -> tuple[str, str]:
     return "hangup", "${originate_disposition}"
 
 
+def time_limit(seconds: int) -> tuple[str, str]:
+    """The call's longest duration, kept by FreeSWITCH's scheduler (mod_dptools
+    `sched_hangup`): it holds even if no controller is left. Queued right before
+    the bridge, so ringing counts towards it."""
+    if not 0 < int(seconds) <= 86400:
+        raise UnsafeCommand(f"time limit {seconds!r} out of range")
+    return "sched_hangup", f"+{int(seconds)} ALLOTTED_TIMEOUT"
+
+
 def playback(path: str) -> tuple[str, str]:
     return "playback", _line(path, "prompt path")
 

@@ -64,6 +64,7 @@ class ChannelPark(Event):
     country: str = ""
     answered: bool = False
     source: str = ""  # the gateway/trunk the dialplan says the call came through
+    unattended: str = ""  # forward | transfer | originated: nobody at the phone placed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,32 @@ def authenticated_extension(h: Mapping[str, str]) -> str:
     return ""
 
 
+UNATTENDED = ("forward", "transfer", "originated")
+
+
+def unattended_kind(h: Mapping[str, str]) -> str:
+    """Why nobody at a phone is placing this call, from what FreeSWITCH reports.
+
+    The dialplan says so first (`tollgate_unattended`, set where it forwards a
+    call or an application originates one). Without it, FreeSWITCH's own marks:
+    `transfer_source` (switch_ivr_session_transfer, e.g. `<epoch>:<uuid>:bl_xfer:
+    <dest>/<context>/XML`) and sofia's `sip_refer_to` for a transfer; an
+    incoming Diversion or History-Info header (`sip_h_Diversion`,
+    `sip_history_info`) for a forward. Headers are the caller's to write, but
+    they can only make a call stricter (no PIN possible), never looser.
+    """
+    said = _get(h, "variable_tollgate_unattended")
+    if said in UNATTENDED:
+        return said
+    if said:
+        return "originated"  # an unknown word from the dialplan: the strictest reading
+    if _get(h, "variable_transfer_source") or _get(h, "variable_sip_refer_to"):
+        return "transfer"
+    if _get(h, "variable_sip_h_Diversion") or _get(h, "variable_sip_history_info"):
+        return "forward"
+    return ""
+
+
 def _park(uuid: str, h: Mapping[str, str]) -> ChannelPark:
     return ChannelPark(
         uuid=uuid,
@@ -148,6 +175,7 @@ def _park(uuid: str, h: Mapping[str, str]) -> ChannelPark:
         extension=authenticated_extension(h),
         caller_id=_get(h, "Caller-Caller-ID-Number"),
         source=_get(h, "variable_tollgate_source"),
+        unattended=unattended_kind(h),
         language=_get(h, "variable_tollgate_language"),
         country=_get(h, "variable_tollgate_country"),
         answered=_get(h, "Answer-State") == "answered",

@@ -65,8 +65,13 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
     {"bridge": _bridge, "transfer": _transfer, "refuse": _refuse}[p.action](flow, d, p.route, first)
 
 
+def _limited(d: Decision, steps: list) -> list:
+    """A duration limit goes in front of the bridge or transfer it bounds."""
+    return [steps[0], commands.time_limit(d.max_seconds), *steps[1:]] if d.max_seconds else steps
+
+
 def _transfer(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -> None:
-    event_uuid = flow.s.start_many([first, commands.transfer(route)])[-1]
+    event_uuid = flow.s.start_many(_limited(d, [first, commands.transfer(route)]))[-1]
     flow.final_sent = True
     flow.outcome = "transferred"
     flow.s.wait_done(event_uuid, flow.svc.cfg.step_timeout, what="transfer")
@@ -77,7 +82,8 @@ def _bridge(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -
     write: once FreeSWITCH accepts them the call no longer needs us."""
     # Refused (the caller left first): ChannelGone with no outcome, "abandoned".
     s = flow.s
-    event_uuid = s.start_many([first, commands.bridge(route), commands.hangup_if_bridge_fails()])[1]
+    steps = _limited(d, [first, commands.bridge(route), commands.hangup_if_bridge_fails()])
+    event_uuid = s.start_many(steps)[-2]
     flow.final_sent = True
     flow.outcome = "bridging"
     if s.channel is not None:

@@ -3,21 +3,31 @@
 Order of reasoning, top to bottom:
 1. emergency numbers pass, always (before anything that could fail);
 2. an unknown tenant is refused (fail closed), internal and service pass;
-3. the first enabled rule that matches decides, else the tenant's default;
+3. the first enabled rule that matches and holds now (its schedule, in the
+   tenant's time zone) decides, else the tenant's default;
 4. a caller FreeSWITCH did not authenticate (and not from a trusted source) is
    refused every chargeable class: it has no list entry and no PIN of its own;
 5. an allow that names lists needs the caller enabled on one of them;
-6. a PIN is needed when the rule says so or when the provider's switch and the
-   extension's switch are both on for a chargeable class; a locked extension is
+6. velocity limits: a call past its limit's count in the window is refused;
+7. a PIN is needed when the rule says so or when the provider's switch and the
+   extension's switch are both on for a chargeable class; nobody can key one
+   on a call nobody at the phone placed (forward, transfer, PBX-originated):
+   refused unless the rule allows unattended calls; a locked extension is
    refused without a prompt; an extension with no PIN set cannot pass a PIN step.
+Duration limits ride along with an ALLOW (or CHALLENGE) as `max_seconds`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
+
 from policies.classes import ALWAYS_PASS, CHARGEABLE, CallClass
 from policies.identity import IdentityKind
+from policies.limits import count_key, ordinal, window_text
 from policies.model import Decision, Rule, Snapshot, Verdict
 from policies.numbers import Classification, classify
+from policies.schedule import zone_for
 
 
 def classify_snapshot(snap: Snapshot) -> Classification:
@@ -33,13 +43,21 @@ def classify_snapshot(snap: Snapshot) -> Classification:
     )
 
 
+def local_time(snap: Snapshot) -> tuple[dt.datetime, str]:
+    """Now in the tenant's zone (UTC where the tenant's country has several and
+    none is set: `tollgate tenant set … timezone=` says which)."""
+    zone = zone_for(snap.settings.timezone, snap.settings.country)
+    now = dt.datetime.fromtimestamp(snap.now or 0, dt.timezone.utc)
+    return (now.astimezone(zone), str(zone)) if zone else (now, "UTC")
+
+
 def decide(snap: Snapshot) -> Decision:
     c = classify_snapshot(snap)
-
     ident = snap.identity
 
     def verdict(v: Verdict, reason: str, detail: str, **kw) -> Decision:
-        return Decision(v, c.call_class, c.e164, reason, detail, identity=ident.kind.value, region=c.region, **kw)
+        return Decision(v, c.call_class, c.e164, reason, detail, identity=ident.kind.value, region=c.region,
+                        unattended=snap.unattended, **kw)
 
     if c.call_class is CallClass.EMERGENCY:
         return verdict(Verdict.ALLOW, "emergency", f"{c.note}: always allowed")
@@ -50,19 +68,20 @@ def decide(snap: Snapshot) -> Decision:
     if c.call_class in ALWAYS_PASS:
         return verdict(Verdict.ALLOW, c.call_class.value, f"{c.note}: not restricted")
 
-    rule = _first_match(snap.rules, c)
+    rule, off_hours = _first_match(snap, c)
     if rule is None:
         if snap.settings.default_action == "deny":
-            return verdict(Verdict.DENY, "default_deny", f"{c.note}: no rule matches and the tenant's default is deny")
+            return verdict(Verdict.DENY, "default_deny",
+                           f"{c.note}: no rule matches{off_hours} and the tenant's default is deny")
         granted = dict(rule=None)
         pin_by_rule = False
-        why = f"{c.note}: no rule matches, tenant default allows"
+        why = f"{c.note}: no rule matches{off_hours}, tenant default allows"
     elif rule.action == "deny":
-        return verdict(Verdict.DENY, "rule_deny", f"{c.note}: rule {rule.name!r} denies", rule=rule.name)
+        return verdict(Verdict.DENY, "rule_deny", f"{c.note}: rule {rule.name!r} denies{off_hours}", rule=rule.name)
     else:
         granted = dict(rule=rule.name)
         pin_by_rule = rule.pin
-        why = f"{c.note}: allowed by rule {rule.name!r}"
+        why = f"{c.note}: allowed by rule {rule.name!r}{off_hours}"
     if ident.kind is IdentityKind.NONE and c.call_class in CHARGEABLE:
         # Only a caller ID the caller chose speaks for this call: nothing to
         # match a list with, no PIN of its own to ask for (a rule's `pin` too).
@@ -79,6 +98,26 @@ def decide(snap: Snapshot) -> Decision:
         granted.update(authorized_list=hit, authorized_phone=snap.caller_auth.lists[hit])
         why += f", caller on list {hit!r}"
 
+    admit, max_seconds = [], 0
+    for lim in snap.limits:
+        if not lim.applies(c.call_class):
+            continue
+        if lim.kind == "duration":
+            max_seconds = min(max_seconds or lim.seconds, lim.seconds)
+            continue
+        subject = lim.subject(ident)
+        if subject is None:
+            continue
+        n = snap.counts.get(count_key(lim, subject), 0)
+        if n >= lim.max:
+            return verdict(Verdict.DENY, "velocity_exceeded",
+                           f"refused: {ordinal(n + 1)} {c.call_class.value} call in {window_text(lim.window)}"
+                           f" ({subject}), limit {lim.max} (limit {lim.name!r})", count=n + 1, **granted)
+        admit.append((lim.name, subject, lim.max, lim.window))
+    if max_seconds:
+        why += f", at most {max_seconds}s"
+    granted.update(admit=tuple(admit), max_seconds=max_seconds)
+
     pin_by_extension = (
         snap.settings.pin_feature
         and snap.extension is not None
@@ -87,6 +126,14 @@ def decide(snap: Snapshot) -> Decision:
     )
     if not (pin_by_rule or pin_by_extension):
         return verdict(Verdict.ALLOW, "allowed", why, **granted)
+    if snap.unattended:
+        # A forward, a transfer, a call the PBX placed: nobody can key a PIN.
+        if rule is not None and rule.unattended:
+            return verdict(Verdict.ALLOW, "allowed_unattended",
+                           f"{why}; {snap.unattended} allowed without a PIN by the rule", **granted)
+        return verdict(Verdict.DENY, "unattended_chargeable",
+                       f"{why}, but it needs a PIN and nobody at the phone placed it ({snap.unattended})",
+                       **granted)
     if not snap.settings.pin_feature:
         # The provider has not enabled PINs for this customer: a rule that asks
         # for one cannot be satisfied, and passing it silently would defeat it.
@@ -101,8 +148,29 @@ def decide(snap: Snapshot) -> Decision:
     return verdict(Verdict.CHALLENGE, "pin_required", f"{why}; PIN required", pin_holders=holders, **granted)
 
 
-def _first_match(rules: tuple[Rule, ...], c: Classification) -> Rule | None:
-    for rule in rules:
-        if rule.matches(c.call_class, c.e164):
-            return rule
-    return None
+def _first_match(snap: Snapshot, c: Classification) -> tuple[Rule | None, str]:
+    """The first enabled rule that matches and holds now, and a note on the ones
+    skipped because of their schedule (for the explanation)."""
+    local, zone, skipped = None, "", []
+    for rule in snap.rules:
+        if not rule.matches(c.call_class, c.e164):
+            continue
+        if rule.schedule is not None:
+            if local is None:
+                local, zone = local_time(snap)
+            if not rule.schedule.holds(local):
+                skipped.append(f"rule {rule.name!r} holds only {rule.schedule.describe()}")
+                continue
+        note = f" ({'; '.join(skipped)}; now {local:%a %H:%M} {zone})" if skipped else ""
+        return rule, note
+    note = f" ({'; '.join(skipped)}; now {local:%a %H:%M} {zone})" if skipped else ""
+    return None, note
+
+
+def full_at_admission(d: Decision, index: int, count: int) -> Decision:
+    """The decision once the store found velocity count `index` (1-based in
+    d.admit) full when it came to take it: another call took the last place."""
+    name, subject, most, window = d.admit[index - 1]
+    return replace(d, verdict=Verdict.DENY, reason="velocity_exceeded", count=count + 1, admit=(),
+                   pin_holders=(), detail=f"refused: {ordinal(count + 1)} {d.call_class.value} call in "
+                   f"{window_text(window)} ({subject}), limit {most} (limit {name!r})")

@@ -15,6 +15,8 @@ from typing import Mapping
 
 from policies.classes import CallClass, parse_class
 from policies.identity import UNKNOWN_CALLER, Identity
+from policies.limits import Limit
+from policies.schedule import Schedule, check_zone
 
 LANGUAGES = ("en", "fr", "de")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -152,6 +154,8 @@ class TenantSettings:
     # ID may identify a caller on the lists. None by default: a caller ID is
     # what a fraudster sets first.
     trusted_sources: str = ""
+    # IANA zone for rule schedules and daily counts; '' = the country's only zone.
+    timezone: str = ""
 
     @property
     def trusted_source_set(self) -> frozenset[str]:
@@ -215,6 +219,7 @@ TENANT_PARSERS = {
     "default_action": _choice("allow", "deny"),
     "fail_mode": _choice("closed", "open"),
     "trusted_sources": _names,
+    "timezone": check_zone,
 }
 
 
@@ -241,6 +246,10 @@ class Rule:
     lists: tuple[str, ...] = ()
     pin: bool = False
     enabled: bool = True
+    # Also allows calls nobody at the phone placed (forwards, transfers, calls
+    # the PBX originates): without it, such a call that would need a PIN is refused.
+    unattended: bool = False
+    schedule: Schedule | None = None  # holds only in this window (tenant's time zone)
 
     def matches(self, call_class: CallClass, e164: str | None) -> bool:
         if not self.enabled:
@@ -261,6 +270,8 @@ class Rule:
             "lists": list(self.lists),
             "pin": self.pin,
             "enabled": self.enabled,
+            **({"unattended": True} if self.unattended else {}),
+            **({"schedule": self.schedule.to_json()} if self.schedule else {}),
         }
 
     @classmethod
@@ -276,6 +287,8 @@ class Rule:
                 lists=tuple(check_name("list", str(x)) for x in data.get("lists", [])),
                 pin=bool(data.get("pin", False)),
                 enabled=bool(data.get("enabled", True)),
+                unattended=bool(data.get("unattended", False)),
+                schedule=Schedule.from_json(data["schedule"]) if data.get("schedule") else None,
             )
         except KeyError as exc:
             raise ValueError(f"rule is missing {exc.args[0]!r}") from None
@@ -319,6 +332,11 @@ class Snapshot:
     # Who the decision is about (policies.identity); unknown unless the store
     # found an authenticated extension or a trusted caller ID: fail closed.
     identity: Identity = UNKNOWN_CALLER
+    # "forward", "transfer", "originated": nobody at the phone placed this call.
+    unattended: str = ""
+    now: float = 0.0  # epoch seconds, for schedules (the store's clock)
+    limits: tuple[Limit, ...] = ()
+    counts: Mapping[str, int] = field(default_factory=dict)  # limits.count_key -> calls in its window
 
 
 @dataclass(frozen=True)
@@ -334,6 +352,11 @@ class Decision:
     pin_holders: tuple[str, ...] = ()
     identity: str = "none"  # IdentityKind value: what the caller was known as
     region: str | None = None  # the number's region (ISO 3166), libphonenumber's
+    # Velocity counts to take if the call goes ahead: (limit, subject, max, window).
+    admit: tuple[tuple[str, str, int, int], ...] = ()
+    max_seconds: int = 0  # the longest the call may last (0: no limit)
+    unattended: str = ""
+    count: int = 0  # the count that refused it (velocity_exceeded)
 
     def to_json(self) -> dict:
         return {
@@ -342,6 +365,8 @@ class Decision:
             "e164": self.e164,
             "region": self.region,
             "identity": self.identity,
+            "unattended": self.unattended or None,
+            "max_seconds": self.max_seconds or None,
             "rule": self.rule,
             "reason": self.reason,
             "detail": self.detail,

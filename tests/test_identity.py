@@ -19,6 +19,7 @@ from controller.store import Store
 from controller.store.admin import Admin
 from controller.store.audit import Audit
 from controller.store.calls import CallStore
+from controller.store.limits import Limits
 from policies.classes import CallClass as C
 from policies.decide import decide
 from policies.identity import UNKNOWN_CALLER, Identity, IdentityKind, resolve
@@ -36,7 +37,8 @@ INTERNATIONAL = ["+447911123456", "0044207946000", "+12125550123"]
 def fresh_store() -> Store:
     r = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
     audit = Audit(r)
-    return Store(r=r, audit=audit, admin=Admin(r, audit, "test"), calls=CallStore(r, audit))
+    admin = Admin(r, audit, "test")
+    return Store(r=r, audit=audit, admin=admin, calls=CallStore(r, audit), limits=Limits(admin))
 
 
 @pytest.fixture(scope="module")

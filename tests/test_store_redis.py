@@ -32,15 +32,20 @@ def test_both_load_paths_read_the_same_snapshot(store, script):
     store.admin.add_entry("acme", "direction", "Élise", "Dupont", "+33611223344")
     store.admin.set_override("acme", "+881", "premium")
     store.calls.record_pin_failure("acme", "1001", 1, 60)  # locked
-    reference = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c0", country_hint="FR")
+    store.limits.add("acme", {"name": "hourly", "max": 3, "window": 3600})
+    store.limits.add("acme", {"name": "tenant-day", "scope": "tenant", "max": 50, "window": 86400})
+    store.r.zadd(keys.velocity("acme", "hourly", "ext:1001"), {"a": 9990.0, "b": 5000.0})  # one in the window
+    at = {"country_hint": "FR", "now": 10000.0}
+    reference = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c0", **at)
     if script:
         assert store.calls.enable_script()
-    got = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c1", country_hint="FR")
-    again = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c1", country_hint="FR")
+    got = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c1", **at)
+    again = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c1", **at)
     assert got.claimed and not again.claimed
     assert got.snapshot == reference.snapshot
     assert got.snapshot.locked_seconds > 0 and got.snapshot.destination_is_extension
     assert got.snapshot.caller_auth.lists == {"direction": "+33611223344"}
+    assert got.snapshot.counts == {"hourly|ext:1001": 1, "tenant-day|tenant": 0}
 
 
 def test_lua_load_is_one_command_on_the_wire(store, monkeypatch):
@@ -58,8 +63,8 @@ def test_decision_state_loads_in_one_round_trip(store, monkeypatch):
     loaded = store.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="uuid-1", country_hint="FR")
     assert counter.sends == 1
     monkeypatch.undo()
-    # 11 commands in the pipeline (+1 for the INFO that measures it).
-    assert commands_processed(store.r) - before - 1 == 11
+    # 12 commands in the pipeline (+1 for the INFO that measures it).
+    assert commands_processed(store.r) - before - 1 == 12
     assert loaded.claimed and loaded.snapshot.extension.number == "1001"
     assert store.r.ttl(keys.claim("acme", "uuid-1")) > 0
     again = store.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="uuid-1")

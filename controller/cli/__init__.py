@@ -16,6 +16,7 @@ from controller.cli.check import check
 from controller.cli.context import Ctx, pass_ctx
 from controller.cli.entries import lists, numbers
 from controller.cli.ext import ext
+from controller.cli.limits import limits
 from controller.cli.rules import rules
 from controller.cli.tenant import tenant
 from controller.errors import AlreadyExists, InvalidInput, NotFound, TollgateError
@@ -44,7 +45,7 @@ def unlock(c: Ctx, tenant_name, number):
     click.echo(f"extension {number} unlocked" if was else f"extension {number} was not locked")
 
 
-for command in (tenant, ext, lists, numbers, rules, check, audit):
+for command in (tenant, ext, lists, numbers, rules, limits, check, audit):
     cli.add_command(command)
 
 

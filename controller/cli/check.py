@@ -19,13 +19,16 @@ from policies.decide import decide
                    "through a --source the tenant trusts (setting trusted_sources).")
 @click.option("--source", default="", help="The gateway or trunk the dialplan names (tollgate_source).")
 @click.option("--to", "dialed", required=True, help="The number dialed, as the caller keyed it.")
+@click.option("--unattended", type=click.Choice(["forward", "transfer", "originated"]), default=None,
+              help="A call nobody at the phone placed: a forward or transfer by --from, or one the PBX places.")
 @json_option
 @pass_ctx
-def check(c: Ctx, tenant, extension, caller_id, source, dialed):
-    """Dry run of the decision; nothing is written and no call is made."""
+def check(c: Ctx, tenant, extension, caller_id, source, dialed, unattended):
+    """Dry run of the decision (with today's counts and the time now); nothing is
+    written and no call is made."""
     settings = c.store.admin.get_tenant(tenant)
     loaded = c.store.calls.load(tenant, extension, caller_id, dialed, source=source,
-                                country_hint=settings.country)
+                                unattended=unattended or "", country_hint=settings.country)
     snap = loaded.snapshot
     d = decide(snap)
     out = d.to_json()
@@ -41,6 +44,8 @@ def check(c: Ctx, tenant, extension, caller_id, source, dialed):
         "region": d.region or "-",
         "identity": snap.identity.describe(),
         "rule": d.rule or "-",
+        **({"unattended": d.unattended} if d.unattended else {}),
+        **({"longest call": f"{d.max_seconds}s"} if d.max_seconds else {}),
         "reason": d.reason,
         "why": d.detail,
         **({"pin holders": ", ".join(d.pin_holders)} if d.pin_holders else {}),

@@ -6,7 +6,9 @@ import click
 
 from controller.cli.context import Ctx, json_option, pass_ctx
 from controller.cli.output import emit_json, table
+from controller.errors import InvalidInput
 from policies.classes import CallClass
+from policies.schedule import parse as parse_schedule
 
 
 @click.group()
@@ -25,10 +27,26 @@ def rules():
 @click.option("--pin", is_flag=True, help="Ask for a PIN whatever the extension's setting.")
 @click.option("--position", type=int, default=None, help="1 = first; default: last.")
 @click.option("--disabled", is_flag=True)
+@click.option("--unattended", is_flag=True,
+              help="Also allow, without a PIN, calls nobody at the phone placed (forwards, transfers, "
+                   "calls the PBX originates).")
+@click.option("--days", default="", help="The rule holds only on these days: mon-fri, or mon,wed,sat.")
+@click.option("--hours", default="", help="... and only in these hours: 08:00-18:00, or 22:00-06:00.")
+@click.option("--holidays", default="", help="... and not on these dates: 2026-12-25,2027-01-01.")
 @json_option
 @pass_ctx
-def add(c: Ctx, tenant, name, action, classes, prefixes, lists, pin, position, disabled):
-    rule = c.store.admin.add_rule(tenant, name, action, classes, prefixes, lists, pin, position, not disabled)
+def add(c: Ctx, tenant, name, action, classes, prefixes, lists, pin, position, disabled, unattended,
+        days, hours, holidays):
+    """Add a rule. With --days/--hours/--holidays it holds only then, in the
+    tenant's time zone (setting timezone); at other times the next rule decides."""
+    schedule = None
+    if days or hours or holidays:
+        try:
+            schedule = parse_schedule(days, hours, holidays).to_json()
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+    rule = c.store.admin.add_rule(tenant, name, action, classes, prefixes, lists, pin, position, not disabled,
+                                  unattended=unattended, schedule=schedule)
     emit_json(rule.to_json()) if c.json else click.echo(f"rule {rule.name} added")
 
 
@@ -40,9 +58,10 @@ def list_(c: Ctx, tenant):
     found = c.store.admin.rules(tenant)
     if c.json:
         return emit_json([r.to_json() for r in found])
-    table(["#", "name", "action", "classes", "prefixes", "lists", "pin", "enabled"],
+    table(["#", "name", "action", "classes", "prefixes", "lists", "pin", "unattended", "holds", "enabled"],
           [[i, r.name, r.action, ",".join(x.value for x in r.classes) or "*", ",".join(r.prefixes) or "*",
-            ",".join(r.lists) or "-", "yes" if r.pin else "no", "yes" if r.enabled else "no"]
+            ",".join(r.lists) or "-", "yes" if r.pin else "no", "yes" if r.unattended else "no",
+            r.schedule.describe() if r.schedule else "always", "yes" if r.enabled else "no"]
            for i, r in enumerate(found, start=1)])
 
 

@@ -402,6 +402,16 @@ def _hangup(ch: Channel, arg: str) -> str:
     raise Hungup()
 
 
+def _sched_hangup(ch: Channel, arg: str) -> str:
+    """mod_dptools' `sched_hangup +SECONDS [CAUSE]`: the core's scheduler hangs the
+    channel up then, whatever runs on it and whoever controls it."""
+    when, _, cause = arg.strip().partition(" ")
+    seconds = float(when.lstrip("+") or "0")
+    ch.sim.scheduled_hangups.append((ch.uuid, seconds, cause or "ALLOTTED_TIMEOUT"))
+    gevent.spawn_later(seconds * ch.sim.scale, ch.hangup, cause.strip() or "ALLOTTED_TIMEOUT")
+    return "_none_"
+
+
 def _sleep(ch: Channel, arg: str) -> str:
     ch.pause(int(arg or "0") / 1000)
     return "_none_"
@@ -410,5 +420,5 @@ def _sleep(ch: Channel, arg: str) -> str:
 APPS = {
     "answer": _answer, "pre_answer": _pre_answer, "set": _set, "multiset": _multiset, "unset": _unset, "playback": _playback,
     "play_and_get_digits": _play_and_get_digits, "bridge": _bridge, "transfer": _transfer,
-    "hangup": _hangup, "sleep": _sleep,
+    "hangup": _hangup, "sleep": _sleep, "sched_hangup": _sched_hangup,
 }

@@ -37,6 +37,7 @@ class Simulator:
         self.played: list[tuple[str, str]] = []
         self.bridges: list[tuple[str, str]] = []
         self.transfers: list[tuple[str, str]] = []
+        self.scheduled_hangups: list[tuple[str, float, str]] = []  # (uuid, seconds, cause)
         self.sequence = itertools.count(1000)
         self.hash_db: dict[tuple[str, str], str] = {}
         self._dates: tuple[int, str, str] = (-1, "", "")
@@ -99,7 +100,7 @@ class Simulator:
     # -- calls -----------------------------------------------------------------------
     def place_call(self, dialed: str, *, caller_id: str = "1001", caller_name: str = "Alice",
                    tenant: str = "acme", extension: str | None = None, user: str | None = None,
-                   source: str = "", caller: Caller | None = None,
+                   source: str = "", unattended: str = "", caller: Caller | None = None,
                    managed: bool = True, mode: str = "inbound", socket_address=None,
                    variables: dict[str, str] | None = None) -> Channel:
         """A call leaving the PBX, as freeswitch-conf's dialplan hands it over.
@@ -125,6 +126,10 @@ class Simulator:
                 dialplan["tollgate_extension"] = extension if extension is not None else user
             if source:
                 dialplan["tollgate_source"] = source
+        if unattended and managed:
+            dialplan["tollgate_unattended"] = unattended
+            if unattended == "forward":
+                channel_vars["sip_h_Diversion"] = f"<sip:{extension}@{tenant}>;reason=unconditional"
         dialplan.update(variables or {})
         if managed:
             # Last, as freeswitch-conf's dialplan does: the controller's filter
@@ -132,6 +137,9 @@ class Simulator:
             dialplan["tollgate_managed"] = dialplan.pop("tollgate_managed", "true")
         ch = Channel(self, dialed=dialed, caller_id=caller_id, caller_name=caller_name, context="tollgate",
                      variables=dialplan, caller=caller or Caller(), mode=mode, socket_address=socket_address)
+        if unattended == "transfer":
+            # switch_ivr_session_transfer: "<epoch>:<uuid>:bl_xfer:<dest>/<context>/<dialplan>"
+            channel_vars["transfer_source"] = f"{int(time.time())}:{ch.uuid}:bl_xfer:{dialed}/default/XML"
         ch.vars.update(channel_vars)  # the caller's directory domain is the tenant
         self.channels[ch.uuid] = ch
         ch.greenlet = gevent.spawn(ch.run)

@@ -12,6 +12,7 @@ from controller.store.audit import Audit
 from controller.store.calls import CallStore
 from controller.store.connection import POOL_SIZE, check_schema, connect
 from controller.store.lane import Lane
+from controller.store.limits import Limits
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Store:
     audit: Audit
     admin: Admin
     calls: CallStore
+    limits: Limits
 
     @classmethod
     def open(cls, url: str | None, *, actor: str = "cli", owner: str = "tollgate",
@@ -31,4 +33,5 @@ class Store:
         # is an in-process object, with nothing to save on a socket).
         lane = Lane(r, POOL_SIZE, timeout) if url else None
         audit = Audit(r, lane)
-        return cls(r=r, audit=audit, admin=Admin(r, audit, actor), calls=CallStore(r, audit, owner, lane))
+        admin = Admin(r, audit, actor)
+        return cls(r=r, audit=audit, admin=admin, calls=CallStore(r, audit, owner, lane), limits=Limits(admin))

@@ -19,6 +19,7 @@ from controller.store.audit import Audit
 from policies.classes import parse_class
 from policies.model import LANGUAGES, Rule, TenantSettings, check_name, check_prefix
 from policies.numbers import normalize_phone
+from policies.schedule import zone_for
 
 def _valid(kind: str, value: str) -> str:
     try:
@@ -326,15 +327,20 @@ class Admin:
 
     def add_rule(self, t: str, name: str, action: str, classes: Iterable[str] = (),
                  prefixes: Iterable[str] = (), lists: Iterable[str] = (), pin: bool = False,
-                 position: int | None = None, enabled: bool = True) -> Rule:
+                 position: int | None = None, enabled: bool = True, unattended: bool = False,
+                 schedule: dict | None = None) -> Rule:
         settings = self.get_tenant(t)
         current = list(self.rules(t))
         try:
             rule = Rule.from_json({"name": name, "action": action, "classes": list(classes),
                                    "prefixes": list(prefixes), "lists": list(lists),
-                                   "pin": pin, "enabled": enabled})
+                                   "pin": pin, "enabled": enabled, "unattended": unattended,
+                                   "schedule": schedule})
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
+        if rule.schedule and zone_for(settings.timezone, settings.country) is None:
+            raise InvalidInput(f"{settings.country} has several time zones: set the tenant's timezone "
+                               f"(tollgate tenant set {t} timezone=...) before a scheduled rule")
         if any(r.name == rule.name for r in current):
             raise AlreadyExists(f"rule {rule.name!r} already exists in tenant {t!r}")
         if rule.lists and rule.action == "deny":

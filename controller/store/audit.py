@@ -184,6 +184,10 @@ class Audit:
             out.append((tenant, fields, []))
         return out
 
+    def keep(self, tenant: str, fields: dict[str, str]) -> None:
+        """Spool one entry a caller could not write (written with the next one)."""
+        self._spool([(tenant, fields, [])])
+
     def _spool(self, entries) -> None:
         for tenant, fields, _extra in entries:
             if len(self.spool) == self.spool.maxlen:

@@ -11,14 +11,16 @@ only happen on PIN calls).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
 import redis
 
 from controller.store import codec, keys
-from controller.store.audit import Audit, encode
+from controller.store.audit import GUARD_TTL, STREAM_MAXLEN, Audit, encode
 from policies.identity import IdentityKind, resolve, valid_extension
+from policies.limits import count_key
 from policies.model import CallerAuth, Snapshot, TenantSettings
 from policies.numbers import caller_identities, clean
 
@@ -52,7 +54,52 @@ out[8] = redis.call('HGETALL', KEYS[8])
 out[9] = redis.call('SISMEMBER', KEYS[9], ARGV[3])
 out[10] = redis.call('TTL', KEYS[10])
 out[11] = redis.call('HGETALL', KEYS[11])
+out[12] = redis.call('LRANGE', KEYS[12], 0, -1)
+-- Velocity counts of every velocity limit, for the tenant and for this call's
+-- possible subjects (ARGV[6..]); keys under the tenant's hash tag (ARGV[4]).
+local counts, subjects = {}, {}
+for i = 6, #ARGV do subjects[#subjects + 1] = ARGV[i] end
+for _, item in ipairs(out[12]) do
+  local ok, lim = pcall(cjson.decode, item)
+  if ok and type(lim) == 'table' and lim.kind == 'velocity' and lim.name and lim.window then
+    local whose = subjects
+    if lim.scope == 'tenant' then whose = {'tenant'} end
+    for _, subject in ipairs(whose) do
+      counts[#counts + 1] = lim.name .. '|' .. subject
+      counts[#counts + 1] = redis.call('ZCOUNT', ARGV[4] .. lim.name .. ':' .. subject,
+                                       tonumber(ARGV[5]) - tonumber(lim.window), '+inf')
+    end
+  end
+end
+out[13] = counts
 return out
+"""
+
+# A verdict that takes velocity counts: admitted (counted, audited, intent
+# written) only if every count is still under its limit, all in one script so
+# that two calls at once cannot both take the last place. KEYS: the audit
+# stream, the verdict's guard/intent key, then one sorted set per count.
+ADMIT_SCRIPT = """
+local now, n = tonumber(ARGV[1]), tonumber(ARGV[5])
+for i = 1, n do
+  local c = redis.call('ZCOUNT', KEYS[2 + i], now - tonumber(ARGV[5 + 2 * i]), '+inf')
+  if c >= tonumber(ARGV[4 + 2 * i]) then return {i, c} end
+end
+for i = 1, n do
+  local window = tonumber(ARGV[5 + 2 * i])
+  redis.call('ZADD', KEYS[2 + i], now, ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2 + i], '-inf', '(' .. (now - window))
+  redis.call('EXPIRE', KEYS[2 + i], window + 60)
+end
+local at = 6 + 2 * n
+local fields = {}
+for j = 1, tonumber(ARGV[at]) do fields[j] = ARGV[at + j] end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
+-- the entry's other writes (the intent among them), then its guard
+for _, command in ipairs(cjson.decode(ARGV[at + #fields + 1])) do redis.call(unpack(command)) end
+redis.call('HSET', KEYS[2], 'audited', ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return {0, 0}
 """
 
 
@@ -67,6 +114,7 @@ class CallStore:
         self.owner = owner
         self.lane = lane  # controller.store.lane.Lane for a real server, else None
         self._sha = ""
+        self._admit_sha = ""
         self.use_script = False
 
     def enable_script(self) -> bool:
@@ -76,14 +124,15 @@ class CallStore:
             return False
         try:
             self._sha = self.r.script_load(LOAD_SCRIPT)
+            self._admit_sha = self.r.script_load(ADMIT_SCRIPT)
         except redis.RedisError:
             return False
         self.use_script = True
         return True
 
     def load(self, tenant: str, extension: str, caller_id: str, dialed: str, *, source: str = "",
-             claim_uuid: str | None = None, claim_ttl: int = 120,
-             country_hint: str | None = None) -> Loaded:
+             unattended: str = "", claim_uuid: str | None = None, claim_ttl: int = 120,
+             country_hint: str | None = None, now: float | None = None) -> Loaded:
         """Claim (optional) and read everything in ONE round trip.
 
         `extension` is the directory user FreeSWITCH authenticated ('' for none),
@@ -100,17 +149,21 @@ class CallStore:
         cids = caller_identities(caller_id, country_hint or "FR") if caller_id and source else ()
         cid = cids[0] if cids else None
         dest = clean(dialed) or ""
+        now = time.time() if now is None else now
+        subjects = [x for x in (f"ext:{ext}" if ext else "", f"cid:{cid}" if cid else "") if x]
         read_keys = [keys.tenant(tenant), keys.ext(tenant, ext), keys.pins(tenant, ext), keys.ext_auth(tenant, ext),
                      keys.phone_auth(tenant, cid or "-"), keys.rules(tenant), keys.overrides(tenant),
-                     keys.exts(tenant), keys.locked(tenant, ext), keys.verdict(tenant, claim_uuid or "-")]
+                     keys.exts(tenant), keys.locked(tenant, ext), keys.verdict(tenant, claim_uuid or "-"),
+                     keys.limits(tenant)]
         if self.use_script:
             script_keys = [keys.claim(tenant, claim_uuid or "-"), *read_keys]
-            args = [self.owner if claim_uuid else "", claim_ttl, dest]
+            args = [self.owner if claim_uuid else "", claim_ttl, dest, keys.velocity_prefix(tenant),
+                    f"{now:.3f}", *subjects]
             out = self.lane.script(self._sha, LOAD_SCRIPT, script_keys, args)
             claimed = bool(out[0])
             raw_tenant, raw_ext, raw_pins, ext_auth = (_pairs(x) for x in out[1:5])
             cid_lists, raw_rules, raw_over, is_ext, lock_ttl = set(out[5]), out[6], _pairs(out[7]), out[8], out[9]
-            recorded = _pairs(out[10])
+            recorded, raw_limits, counts = _pairs(out[10]), out[11], _pairs(out[12])
         else:
             pipe = self.r.pipeline(transaction=False)
             if claim_uuid:
@@ -125,9 +178,12 @@ class CallStore:
             pipe.sismember(read_keys[7], dest)
             pipe.ttl(read_keys[8])
             pipe.hgetall(read_keys[9])
+            pipe.lrange(read_keys[10], 0, -1)
             out = pipe.execute()
             claimed = bool(out.pop(0)) if claim_uuid else True
-            raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl, recorded = out
+            (raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl, recorded,
+             raw_limits) = out
+            counts = self._counts(tenant, raw_limits, subjects, now)
 
         settings = codec.tenant_settings(keys.tenant(tenant), raw_tenant) if raw_tenant else TenantSettings()
         identity = resolve(ext, cid, source, settings.trusted_source_set)
@@ -151,8 +207,27 @@ class CallStore:
             locked_seconds=max(int(lock_ttl or 0), 0) if lock_ttl != -1 else 1,
             tenant_exists=bool(raw_tenant),
             identity=identity,
+            unattended=unattended,
+            now=now,
+            limits=codec.limits(keys.limits(tenant), raw_limits),
+            counts={k: int(v) for k, v in counts.items()},
         )
         return Loaded(snap, claimed, recorded if claim_uuid else {})
+
+    def _counts(self, tenant: str, raw_limits: list[str], subjects: list[str], now: float) -> dict:
+        """The embedded store's counterpart of the script's counts (in process: the
+        second pipeline costs no round trip)."""
+        wanted = []
+        for lim in codec.limits(keys.limits(tenant), raw_limits):
+            if lim.kind == "velocity":
+                for subject in (["tenant"] if lim.scope == "tenant" else subjects):
+                    wanted.append((count_key(lim, subject), keys.velocity(tenant, lim.name, subject), lim.window))
+        if not wanted:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for _, key, window in wanted:
+            pipe.zcount(key, now - window, "+inf")
+        return {name: n for (name, _, _), n in zip(wanted, pipe.execute())}
 
     def heartbeat(self, ttl: int) -> None:
         self.r.set(keys.controller(self.owner), f"{time.time():.0f}", ex=ttl)
@@ -215,16 +290,50 @@ class CallStore:
         pipe.execute()
 
     def record_verdict(self, tenant: str, uuid: str, record: dict, intent: dict, *,
-                       used_entry: tuple[str, str] | None = None, had_state: bool = False) -> None:
+                       used_entry: tuple[str, str] | None = None, had_state: bool = False,
+                       admit: tuple = (), now: float | None = None) -> tuple[int, int] | None:
         """Write the verdict BEFORE it is carried out, in one transaction: the
         audit entry, the intent a survivor would carry out instead of deciding
         again (`verdict:<uuid>`), the entry's last-used time, the end of the
         call's in-progress state. One round trip, shared with the other calls
-        of this turn. On failure the audit entry is spooled and RedisError raised."""
+        of this turn. On failure the audit entry is spooled and RedisError raised.
+
+        admit: the velocity counts the call takes, (limit, subject, max, window).
+        The counts are checked and taken in the same script as the write; if one
+        is full by now (another call took the last place) nothing is written and
+        (its 1-based index in `admit`, its count) is returned."""
         extra = self._finishing(tenant, uuid, used_entry, had_state)
         # The audit adds the key's TTL with the guard it keeps in the same key.
         extra.append(("HSET", keys.verdict(tenant, uuid), *[x for kv in intent.items() for x in kv]))
-        self.audit.write_now(tenant, encode("verdict", tenant, record), extra)
+        fields = encode("verdict", tenant, record)
+        if not admit:
+            self.audit.write_now(tenant, fields, extra)
+            return None
+        now = time.time() if now is None else now
+        counters = [keys.velocity(tenant, name, subject) for name, subject, _, _ in admit]
+        if self.lane is None:  # in process: nothing runs between the check and the write
+            pipe = self.r.pipeline(transaction=False)
+            for key, (_, _, _, window) in zip(counters, admit):
+                pipe.zcount(key, now - window, "+inf")
+            for i, (n, (_, _, most, _)) in enumerate(zip(pipe.execute(), admit), start=1):
+                if n >= most:
+                    return i, n
+            for key, (_, _, _, window) in zip(counters, admit):
+                extra += [("ZADD", key, now, uuid), ("ZREMRANGEBYSCORE", key, "-inf", f"({now - window}"),
+                          ("EXPIRE", key, window + 60)]
+            self.audit.write_now(tenant, fields, extra)
+            return None
+        flat_fields = [x for kv in fields.items() for x in kv]
+        args = [f"{now:.3f}", uuid, STREAM_MAXLEN, GUARD_TTL, len(admit),
+                *[x for _, _, most, window in admit for x in (most, window)],
+                len(flat_fields), *flat_fields, json.dumps(extra)]
+        try:
+            out = self.lane.script(self._admit_sha, ADMIT_SCRIPT, [keys.audit(tenant), keys.verdict(tenant, uuid),
+                                                                    *counters], args)
+        except redis.RedisError:
+            self.audit.keep(tenant, fields)
+            raise
+        return (int(out[0]), int(out[1])) if int(out[0]) else None
 
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *, kind: str = "verdict",
                used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:

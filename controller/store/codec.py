@@ -6,6 +6,7 @@ import json
 
 from controller.errors import CorruptValue
 from policies.classes import parse_class
+from policies.limits import Limit
 from policies.model import Extension, Rule, TenantSettings
 
 
@@ -50,6 +51,31 @@ def rules(key: str, items: list[str]) -> tuple[Rule, ...]:
         except (ValueError, TypeError) as exc:
             raise CorruptValue(key, f"rule #{i + 1}: {exc}") from None
     return tuple(out)
+
+
+_LIMITS_CACHE: dict[tuple, tuple[Limit, ...]] = {}
+
+
+def limits(key: str, items: list[str]) -> tuple[Limit, ...]:
+    """Parsed once per distinct content, like the settings: read on every call."""
+    token = tuple(items)
+    found = _LIMITS_CACHE.get(token)
+    if found is not None:
+        return found
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(Limit.from_json(json.loads(item)))
+        except (ValueError, TypeError) as exc:
+            raise CorruptValue(key, f"limit #{i + 1}: {exc}") from None
+    if len(_LIMITS_CACHE) > 4096:
+        _LIMITS_CACHE.clear()
+    _LIMITS_CACHE[token] = tuple(out)
+    return tuple(out)
+
+
+def limit_json(limit: Limit) -> str:
+    return json.dumps(limit.to_json(), sort_keys=True, separators=(",", ":"))
 
 
 def overrides(key: str, raw: dict[str, str]) -> dict:

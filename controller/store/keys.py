@@ -72,6 +72,19 @@ def rules(t: str) -> str:
     return f"{_t(t)}:rules"  # list of JSON rule objects, in evaluation order
 
 
+def limits(t: str) -> str:
+    return f"{_t(t)}:limits"  # list of JSON limit objects (velocity, duration)
+
+
+def velocity_prefix(t: str) -> str:
+    # + "<limit>:<subject>": sorted set of call uuids scored by time (one window)
+    return f"{_t(t)}:vel:"
+
+
+def velocity(t: str, limit: str, subject: str) -> str:
+    return f"{velocity_prefix(t)}{limit}:{subject}"
+
+
 def overrides(t: str) -> str:
     return f"{_t(t)}:overrides"  # hash: E.164 prefix -> class
 

@@ -1,0 +1,103 @@
+"""End to end, in inbound and socket mode: the fraud controls of issue 12 on
+calls through the simulator, a real redis-server and the real controller."""
+
+import datetime as dt
+import logging
+
+import pytest
+
+from controller.simulator import Caller
+from policies.schedule import zone_for
+from tests.rig import Rig
+
+pytestmark = [pytest.mark.redis, pytest.mark.e2e]
+
+OUTSIDE = "+33155501234"  # the outside caller of a forward or a transfer
+
+
+@pytest.fixture(params=["inbound", "socket"])
+def rig(redis_url, request, caplog):
+    caplog.set_level(logging.DEBUG)
+    r = Rig(redis_url, mode=request.param)
+    r.provision()  # 1001 listed on "direction"; 1002 disabled; 1003/1004 with IVR authentication
+    r.store.admin.add_entry("acme", "direction", "Anna", "Accueil", "1003")
+    r.controller("c1")
+    yield r
+    r.close()
+
+
+def test_a_forward_to_a_premium_number_is_refused_unless_a_rule_allows_it(rig):
+    # 1003 is listed, but its calls need a PIN, and nobody is there to key it.
+    fwd = rig.call("0899123456", caller_id=OUTSIDE, user="", extension="1003", unattended="forward")
+    rig.finish(fwd)
+    assert not fwd.bridged and fwd.hangup_cause == "OUTGOING_CALL_BARRED"
+    v = rig.verdict_of(fwd)
+    assert (v["reason"], v["unattended"], v["extension"], v["identity"]) == \
+        ("unattended_chargeable", "forward", "1003", "extension")
+    rig.store.admin.add_rule("acme", "premium-forwards", "allow", classes=["premium"], lists=["direction"],
+                             position=1, unattended=True)
+    again = rig.call("0899123456", caller_id=OUTSIDE, user="", extension="1003", unattended="forward")
+    rig.finish(again)
+    assert again.bridged and rig.verdict_of(again)["reason"] == "allowed_unattended"
+    assert not [p for u, p in rig.sim.played if u == again.uuid and "enter_pin" in p]
+    rig.assert_clean()
+
+
+def test_a_blind_transfer_abroad_is_decided_for_the_transferring_extension(rig):
+    # 1002's entry is disabled: it may not call abroad, nor have someone else do it.
+    xfer = rig.call("+442079460000", caller_id=OUTSIDE, user="", extension="1002", unattended="transfer")
+    rig.finish(xfer)
+    assert not xfer.bridged and xfer.hangup_cause == "OUTGOING_CALL_BARRED"
+    v = rig.verdict_of(xfer)
+    assert (v["reason"], v["unattended"], v["extension"], v["caller_id"]) == \
+        ("not_authorized", "transfer", "1002", OUTSIDE)
+    assert xfer.vars["transfer_source"].split(":")[2] == "bl_xfer"  # as switch_ivr_session_transfer writes it
+    rig.assert_clean()
+
+
+def test_the_eleventh_international_call_in_an_hour_is_refused(rig):
+    rig.store.limits.add("acme", {"name": "intl-hourly", "classes": ["international"], "max": 10, "window": 3600})
+    calls = [rig.call(f"+44207946{i:04d}", caller_id="1001") for i in range(10)]
+    rig.finish(*calls)
+    assert all(c.bridged for c in calls)
+    eleventh = rig.call("+442079469999", caller_id="1001")
+    national = rig.call("0140000000", caller_id="1001")
+    other = rig.call("+442079460000", caller_id="1003")  # another extension: its own count (PIN aside)
+    rig.finish(eleventh, national, other)
+    assert not eleventh.bridged and national.bridged
+    v = rig.verdict_of(eleventh)
+    assert (v["reason"], v["count"]) == ("velocity_exceeded", "11")
+    assert "11th international call in 60 minutes (ext:1001), limit 10" in v["detail"]
+    assert rig.verdict_of(other)["reason"] != "velocity_exceeded"
+    assert rig.store.r.zcard("tg:{acme}:vel:intl-hourly:ext:1001") == 10
+    rig.assert_clean()
+
+
+def test_freeswitch_cuts_a_call_at_its_longest_duration(rig):
+    rig.store.limits.add("acme", {"name": "intl-10m", "kind": "duration", "classes": ["international"],
+                                  "seconds": 600})
+    # Simulated time runs 100x: 600 s are 6 real seconds; this caller would talk 20 (2,000 s).
+    long_call = rig.call("+442079460000", caller_id="1001", caller=Caller(talk_seconds=20))
+    rig.finish(long_call, timeout=15)
+    assert long_call.bridged and long_call.hangup_cause == "ALLOTTED_TIMEOUT"
+    assert (long_call.uuid, 600, "ALLOTTED_TIMEOUT") in rig.sim.scheduled_hangups
+    assert rig.verdict_of(long_call)["max_seconds"] == "600"
+    short = rig.call("0140000000", caller_id="1001")  # national: no limit
+    rig.finish(short)
+    assert short.hangup_cause == "NORMAL_CLEARING" and short.uuid not in {u for u, _, _ in rig.sim.scheduled_hangups}
+    rig.assert_clean()
+
+
+def test_a_night_call_is_refused_by_the_schedule(rig):
+    # A window that is never now: it closes an hour before the current Paris hour.
+    now = dt.datetime.now(zone_for("", "FR"))
+    start, end = (now.hour + 2) % 24, (now.hour + 23) % 24
+    rig.store.admin.add_rule("acme", "intl-office", "allow", classes=["international"], lists=["direction"],
+                             position=1, schedule={"hours": f"{start:02d}:00-{end:02d}:00"})
+    rig.store.admin.add_rule("acme", "intl-closed", "deny", classes=["international"], position=2)
+    ch = rig.call("+442079460000", caller_id="1001")
+    rig.finish(ch)
+    v = rig.verdict_of(ch)
+    assert not ch.bridged and (v["reason"], v["rule"]) == ("rule_deny", "intl-closed")
+    assert "rule 'intl-office' holds only every day" in v["detail"] and "Europe/Paris" in v["detail"]
+    rig.assert_clean()
