@@ -25,7 +25,7 @@ import redis
 
 from controller import commands
 from controller.errors import ChannelGone, CommandFailed, CorruptValue
-from controller.events import PIN_VARIABLE, ChannelPark
+from controller.events import PIN_VARIABLE, CallEnded, ChannelPark
 from controller.flow_actions import Plan, carry_out, plan
 from controller.flow_degraded import claim_on_freeswitch, degraded
 from controller.flow_pin import challenge
@@ -33,8 +33,10 @@ from controller.metrics import Metrics
 from controller.prompt_catalog import Catalog
 from controller.session import CallSession, EslLost, StepTimeout
 from controller.store import Store
+from controller.store.calls import counted_spec, tenant_day
 from policies.classes import CallClass
 from policies.decide import decide, full_at_admission
+from policies.limits import PLACE_BOUND
 from policies.model import Decision, TenantSettings, Verdict, check_name
 
 log = logging.getLogger("tollgate.call")
@@ -67,6 +69,20 @@ class Services:
     settings_cache: dict[str, TenantSettings] = field(default_factory=dict)
     observers: list = field(default_factory=list)  # callables(record: dict)
     metrics: Metrics = field(default_factory=Metrics)
+
+    def ended(self, end: CallEnded) -> None:
+        """A counted call is over: give its place back, add its minutes. Called
+        from the event handler: the Redis write runs in a greenlet of its own."""
+        gevent.spawn(self._ended, end)
+
+    def _ended(self, end: CallEnded) -> None:
+        try:
+            check_name("tenant", end.tenant)
+            self.store.calls.call_ended(end.tenant, end.uuid, end.counted, end.billsec)
+        except (ValueError, redis.RedisError) as exc:
+            # The place lapses by itself (its score is the latest it may be held).
+            self.metrics.redis_errors.labels("call_ended").inc()
+            log.error("[%s] end of a counted call not recorded: %s", end.uuid, _one_line(exc))
 
 
 class CallLog(logging.LoggerAdapter):
@@ -107,6 +123,9 @@ class CallFlow:
         self.degraded = False  # decided without Redis: nothing to record it in first
         self.plan: Plan | None = None
         self.recorded_outcome: str | None = None  # the outcome the recorded verdict says
+        self.recorded_at = 0.0  # when: the day a budget counts the call in
+        self.talked = 0  # seconds a socket-mode call was followed bridged (its billed time)
+        self.followed = False  # socket mode followed a counted call to its end
 
     # -- the flow --------------------------------------------------------------
     def run(self) -> None:
@@ -212,8 +231,8 @@ class CallFlow:
         try:
             loaded = self.svc.store.calls.load(
                 tenant, p.extension, p.caller_id, p.dialed, source=p.source, unattended=p.unattended,
-                claim_uuid=p.uuid,
-                claim_ttl=self.svc.cfg.claim_ttl, country_hint=hint)
+                claim_uuid=p.uuid, claim_ttl=self.svc.cfg.claim_ttl, country_hint=hint,
+                zone_hint=cached.timezone if cached else "")
         except (redis.RedisError, CorruptValue) as exc:
             self.svc.metrics.redis_errors.labels("load").inc()
             self.log.error("cannot read Tollgate state: %s", _one_line(exc))
@@ -304,14 +323,23 @@ class CallFlow:
 
     def _write_record(self) -> tuple[int, int] | None:
         self.recorded_outcome = self.plan.outcome
+        self.recorded_at = time.time()
         record = self._fields(self.plan.outcome)
         intent = {k: record[k] for k in INTENT_FIELDS if record.get(k)}
-        p, d = self.park, self.decision
+        p, d, st = self.park, self.decision, self.settings
         return self.svc.store.calls.record_verdict(
             p.tenant, p.uuid, record, intent, used_entry=self.used_entry, had_state=self.state_written,
-            admit=d.admit if d.verdict is Verdict.ALLOW else ())
+            admit=d.admit if d.verdict is Verdict.ALLOW else (), now=self.recorded_at,
+            span=(d.max_seconds or PLACE_BOUND) + 300, zone_hint=st.timezone if st else "",
+            country_hint=st.country if st else self.svc.cfg.default_country)
 
     # -- helpers ---------------------------------------------------------------
+    def counted_spec(self) -> str:
+        st = self.settings
+        day = tenant_day(self.recorded_at or time.time(), st.timezone if st else "",
+                         st.country if st else self.svc.cfg.default_country)
+        return counted_spec(self.decision.counted, day)
+
     def write_state(self, state: str) -> None:
         """The call-in-progress key (`tollgate calls`), for calls that take a while."""
         self.state_written = True
@@ -388,6 +416,12 @@ class CallFlow:
         self.log.info("%s %s -> %s class=%s rule=%s verdict=%s reason=%s outcome=%s %sms",
                       p.tenant, p.extension or "-", record["dialed"], record["class"], record["rule"] or "-",
                       record["verdict"], record["reason"], self.outcome, record["decision_ms"] or "-")
+        d = self.decision
+        if d is not None and d.counted and (self.followed or self.outcome not in ("bridge_sent", "transferred")):
+            # Its place was taken, but the call never got through (or socket mode
+            # followed it to its end): give it back now rather than when it lapses.
+            self.store_quietly(self.svc.store.calls.call_ended, p.tenant, p.uuid, self.counted_spec(),
+                               self.talked)
         if self.recorded_outcome is None:
             self._write(record)  # ended undecided (abandoned, watchdog...): the only record
         elif self.outcome != self.recorded_outcome:

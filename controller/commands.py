@@ -51,7 +51,10 @@ def subscribe() -> str:
 def filter_managed() -> str:
     # Only marked channels' events reach us: FreeSWITCH drops the rest (and
     # DTMF events, which carry no variables; play_and_get_digits does not need them).
-    return "filter variable_tollgate_managed true"
+    # "counted": a bridged call holding a concurrency place or spending a budget,
+    # followed to its CHANNEL_HANGUP_COMPLETE. A value in slashes is a regex for
+    # mod_event_socket (switch_regex_perform).
+    return "filter variable_tollgate_managed /^(true|counted)$/"
 
 
 def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = None) -> str:

@@ -17,7 +17,7 @@ import gevent.pool
 from controller import commands
 from controller.callflow import CallFlow, Services
 from controller.errors import CommandFailed
-from controller.events import ChannelPark, Disconnected, MalformedEvent, parse
+from controller.events import ChannelPark, Disconnected, MalformedEvent, call_ended, parse
 from controller.session import CallSession, Transport
 
 log = logging.getLogger("tollgate.dispatch")
@@ -38,6 +38,10 @@ class Dispatcher:
         # lookups decide that, before anything is parsed.
         session = self.calls.get(headers.get("Unique-ID", ""))
         if session is None and headers.get("Event-Name") != "CHANNEL_PARK":
+            if headers.get("variable_tollgate_counted"):
+                ended = call_ended(headers)  # a counted call FreeSWITCH saw through
+                if ended is not None:
+                    self.svc.ended(ended)
             return
         try:
             event = parse(headers)

@@ -16,6 +16,9 @@ MANAGED_VARIABLE = "tollgate_managed"
 # Its value once FreeSWITCH has the call's bridge: the Event Socket filter
 # (tollgate_managed=true) stops sending that channel's events from then on.
 HANDED_OVER = "done"
+# ... and once FreeSWITCH has the bridge of a call whose end we must see (it
+# holds a concurrency place or spends a budget): the filter keeps its events.
+COUNTED = "counted"
 
 # What the controller subscribes to (and nothing else).
 SUBSCRIBED = (
@@ -91,6 +94,8 @@ class Bridge(Event):
 @dataclass(frozen=True, slots=True)
 class Hangup(Event):
     cause: str
+    complete: bool = False  # CHANNEL_HANGUP_COMPLETE (the channel's variables are final)
+    billsec: int = 0  # on CHANNEL_HANGUP_COMPLETE: seconds billed from the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,32 @@ class Disconnected(Event):
 
     reason: str
     source: object = None  # the connection that went away (None: the session's own)
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded(Event):
+    """The end of a bridged call that holds a concurrency place or spends a budget
+    (CHANNEL_HANGUP_COMPLETE of a channel marked `tollgate_counted`)."""
+
+    tenant: str
+    counted: str
+    billsec: int
+
+
+def call_ended(h: Mapping[str, str]) -> CallEnded | None:
+    if _get(h, "Event-Name") != "CHANNEL_HANGUP_COMPLETE":
+        return None
+    counted, uuid = _get(h, "variable_tollgate_counted"), _get(h, "Unique-ID")
+    if not counted or not uuid:
+        return None
+    return CallEnded(uuid, _get(h, "variable_tollgate_tenant"), counted, _billsec(h))
+
+
+def _billsec(h: Mapping[str, str]) -> int:
+    try:
+        return max(int(_get(h, "variable_billsec") or "0"), 0)
+    except ValueError:
+        return 0
 
 
 class MalformedEvent(ValueError):
@@ -201,7 +232,8 @@ _PARSERS = {
     "CHANNEL_ANSWER": lambda u, h: Answer(u),
     "CHANNEL_BRIDGE": lambda u, h: Bridge(u),
     "CHANNEL_HANGUP": lambda u, h: Hangup(u, _get(h, "Hangup-Cause") or "NORMAL_CLEARING"),
-    "CHANNEL_HANGUP_COMPLETE": lambda u, h: Hangup(u, _get(h, "Hangup-Cause") or "NORMAL_CLEARING"),
+    "CHANNEL_HANGUP_COMPLETE": lambda u, h: Hangup(u, _get(h, "Hangup-Cause") or "NORMAL_CLEARING", True,
+                                                   _billsec(h)),
 }
 
 

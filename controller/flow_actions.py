@@ -7,12 +7,15 @@ then does it. Runs in the call's greenlet as part of `CallFlow`.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, NamedTuple
 
 from controller import commands
 from controller.errors import ChannelGone
-from controller.events import HANDED_OVER, MANAGED_VARIABLE, Bridge, ExecuteComplete
+from controller.session import StepTimeout
+from controller.events import COUNTED, HANDED_OVER, MANAGED_VARIABLE, Bridge, ExecuteComplete
 from policies.classes import CallClass
+from policies.limits import PLACE_BOUND
 from policies.model import ROUTE_FIELDS, Decision, Verdict
 from policies.numbers import clean, national_form
 
@@ -59,6 +62,11 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
         # From here FreeSWITCH alone sees the call through (see _bridge): the
         # filter stops sending its events, a handful per call we would only drop.
         cdr[MANAGED_VARIABLE] = HANDED_OVER
+    if d.counted and p.action != "refuse":
+        # Its end gives a place back or adds to a budget: the filter keeps
+        # passing its events (`counted`), and CHANNEL_HANGUP_COMPLETE says which.
+        cdr["tollgate_counted"] = flow.counted_spec()
+        cdr[MANAGED_VARIABLE] = COUNTED
     # One execution for all of them (empty ones would only unset), written
     # together with what follows it.
     first = commands.multiset({k: v for k, v in cdr.items() if v})
@@ -97,6 +105,17 @@ def _bridge(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -
                     flow.svc.cfg.bridge_timeout, what="bridge")
     if isinstance(ev, Bridge):
         flow.outcome = "bridged"
+        if d.counted:
+            # Socket mode sees the whole call anyway: follow it to its end, then
+            # give the place back and count its minutes.
+            since = time.monotonic()
+            try:
+                s.wait_for(lambda e: False, d.max_seconds or PLACE_BOUND, what="end of a counted call")
+            except (ChannelGone, StepTimeout):
+                pass
+            end = s.wait_hangup_complete(5.0)
+            flow.talked = end.billsec if end else int(time.monotonic() - since)
+            flow.followed = True
         return
     # Not connected: FreeSWITCH hangs the call up, by itself when unanswered
     # (fixture 09), with the queued hangup when answered.

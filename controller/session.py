@@ -153,6 +153,20 @@ class CallSession:
             if predicate(event):
                 return event
 
+    def wait_hangup_complete(self, timeout: float) -> Hangup | None:
+        """After the hangup, the CHANNEL_HANGUP_COMPLETE that follows it (final
+        variables: the billed seconds); None if it does not come in time."""
+        if isinstance(self.gone, Hangup) and self.gone.complete:
+            return self.gone
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            event = self.mailbox.get(remaining)
+            if isinstance(event, Hangup) and event.complete:
+                return event
+            if isinstance(event, Disconnected):
+                return None
+        return None
+
     def api(self, command: str, timeout: float | None = None) -> str:
         return self.send(command, timeout)
 

@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from policies.classes import ALWAYS_PASS, CHARGEABLE, CallClass
 from policies.identity import IdentityKind
-from policies.limits import count_key, ordinal, window_text
+from policies.limits import Limit, count_key, ordinal, window_text
 from policies.model import Decision, Rule, Snapshot, Verdict
 from policies.numbers import Classification, classify
 from policies.schedule import zone_for
@@ -109,11 +109,11 @@ def decide(snap: Snapshot) -> Decision:
         if subject is None:
             continue
         n = snap.counts.get(count_key(lim, subject), 0)
-        if n >= lim.max:
-            return verdict(Verdict.DENY, "velocity_exceeded",
-                           f"refused: {ordinal(n + 1)} {c.call_class.value} call in {window_text(lim.window)}"
-                           f" ({subject}), limit {lim.max} (limit {lim.name!r})", count=n + 1, **granted)
-        admit.append((lim.name, subject, lim.max, lim.window))
+        full = _full(lim, subject, n, c.call_class.value)
+        if full:
+            return verdict(Verdict.DENY, full[0], full[1], count=full[2], **granted)
+        most = lim.minutes * 60 if lim.kind == "budget" else lim.max
+        admit.append((lim.kind, lim.name, subject, most, lim.window if lim.kind == "velocity" else 0))
     if max_seconds:
         why += f", at most {max_seconds}s"
     granted.update(admit=tuple(admit), max_seconds=max_seconds)
@@ -167,10 +167,24 @@ def _first_match(snap: Snapshot, c: Classification) -> tuple[Rule | None, str]:
     return None, note
 
 
+def _full(lim, subject: str, n: int, what: str) -> tuple[str, str, int] | None:
+    """(reason, explanation, count) when a limit leaves no room for this call."""
+    if lim.kind == "velocity" and n >= lim.max:
+        return ("velocity_exceeded", f"refused: {ordinal(n + 1)} {what} call in {window_text(lim.window)}"
+                f" ({subject}), limit {lim.max} (limit {lim.name!r})", n + 1)
+    if lim.kind == "concurrency" and n >= lim.max:
+        return ("concurrency_exceeded", f"refused: {n} {what} calls already in progress ({subject}), "
+                f"limit {lim.max} at once (limit {lim.name!r})", n + 1)
+    if lim.kind == "budget" and n >= lim.minutes * 60:
+        return ("budget_exhausted", f"refused: {n // 60} of {lim.minutes} minutes of {what} calls used today "
+                f"({subject}), until midnight in the tenant's time zone (limit {lim.name!r})", n)
+    return None
+
+
 def full_at_admission(d: Decision, index: int, count: int) -> Decision:
-    """The decision once the store found velocity count `index` (1-based in
-    d.admit) full when it came to take it: another call took the last place."""
-    name, subject, most, window = d.admit[index - 1]
-    return replace(d, verdict=Verdict.DENY, reason="velocity_exceeded", count=count + 1, admit=(),
-                   pin_holders=(), detail=f"refused: {ordinal(count + 1)} {d.call_class.value} call in "
-                   f"{window_text(window)} ({subject}), limit {most} (limit {name!r})")
+    """The decision once the store found admission `index` (1-based in d.admit)
+    full when it came to take it: another call took the last place."""
+    kind, name, subject, most, window = d.admit[index - 1]
+    lim = Limit(name, kind=kind, max=most, window=window or 3600, minutes=most // 60)
+    reason, detail, n = _full(lim, subject, count, d.call_class.value)
+    return replace(d, verdict=Verdict.DENY, reason=reason, count=n, admit=(), pin_holders=(), detail=detail)

@@ -7,6 +7,10 @@
   count it was given has reached the limit.
 - duration: a call of the classes lasts at most `seconds`; the bridge carries
   the limit, so FreeSWITCH enforces it even if no controller is left.
+- concurrency: at most `max` calls of the classes at once (a sorted set of
+  call ids, each with the time its place lapses; the end of the call frees it).
+- budget: at most `minutes` of the classes a day (the tenant's day), counted
+  from each call's billed seconds when it ends.
 Empty `classes`: every chargeable class.
 """
 
@@ -18,7 +22,10 @@ from typing import Mapping
 from policies.classes import CHARGEABLE, CallClass, parse_class
 from policies.identity import Identity, IdentityKind
 
-KINDS = ("velocity", "duration")
+KINDS = ("velocity", "duration", "concurrency", "budget")
+# How long a concurrency place is held when the end of a call is never seen (a
+# controller died with it): the longest a call may last without a duration limit.
+PLACE_BOUND = 4 * 3600
 SCOPES = ("extension", "tenant")
 
 
@@ -31,6 +38,7 @@ class Limit:
     max: int = 0  # velocity: calls per window
     window: int = 3600  # velocity: seconds
     seconds: int = 0  # duration: the longest call
+    minutes: int = 0  # budget: minutes a day
 
     def applies(self, call_class: CallClass) -> bool:
         return call_class in self.classes if self.classes else call_class in CHARGEABLE
@@ -47,15 +55,23 @@ class Limit:
 
     def describe(self) -> str:
         what = "/".join(c.value for c in self.classes) or "chargeable"
+        per = "per extension" if self.scope == "extension" else "per tenant"
         if self.kind == "duration":
             return f"{what} calls last at most {self.seconds}s"
-        per = "per extension" if self.scope == "extension" else "per tenant"
+        if self.kind == "concurrency":
+            return f"at most {self.max} {what} calls at once {per}"
+        if self.kind == "budget":
+            return f"at most {self.minutes} minutes of {what} calls a day {per}"
         return f"at most {self.max} {what} calls in {window_text(self.window)} {per}"
 
     def to_json(self) -> dict:
         out = {"name": self.name, "kind": self.kind, "classes": [c.value for c in self.classes]}
         if self.kind == "velocity":
             out.update(scope=self.scope, max=self.max, window=self.window)
+        elif self.kind == "concurrency":
+            out.update(scope=self.scope, max=self.max)
+        elif self.kind == "budget":
+            out.update(scope=self.scope, minutes=self.minutes)
         else:
             out.update(seconds=self.seconds)
         return out
@@ -76,7 +92,7 @@ class Limit:
             limit = cls(name=check_name("limit", str(data["name"])), kind=kind,
                         classes=tuple(parse_class(str(c)) for c in data.get("classes", [])), scope=scope,
                         max=int(data.get("max", 0)), window=int(data.get("window", 3600)),
-                        seconds=int(data.get("seconds", 0)))
+                        seconds=int(data.get("seconds", 0)), minutes=int(data.get("minutes", 0)))
         except KeyError as exc:
             raise ValueError(f"limit is missing {exc.args[0]!r}") from None
         except TypeError as exc:
@@ -85,6 +101,10 @@ class Limit:
             raise ValueError("a velocity limit needs max 1..1000000 and window 60..2678400 seconds")
         if kind == "duration" and not 10 <= limit.seconds <= 86400:
             raise ValueError("a duration limit needs seconds 10..86400")
+        if kind == "concurrency" and not 1 <= limit.max <= 100_000:
+            raise ValueError("a concurrency limit needs max 1..100000")
+        if kind == "budget" and not 1 <= limit.minutes <= 1440 * 1000:
+            raise ValueError("a budget limit needs minutes 1..1440000")
         return limit
 
 

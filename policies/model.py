@@ -352,11 +352,17 @@ class Decision:
     pin_holders: tuple[str, ...] = ()
     identity: str = "none"  # IdentityKind value: what the caller was known as
     region: str | None = None  # the number's region (ISO 3166), libphonenumber's
-    # Velocity counts to take if the call goes ahead: (limit, subject, max, window).
-    admit: tuple[tuple[str, str, int, int], ...] = ()
+    # What the call takes if it goes ahead: (kind, limit, subject, max, window)
+    # with kind velocity | concurrency | budget (max: seconds for a budget).
+    admit: tuple[tuple[str, str, str, int, int], ...] = ()
     max_seconds: int = 0  # the longest the call may last (0: no limit)
     unattended: str = ""
-    count: int = 0  # the count that refused it (velocity_exceeded)
+    count: int = 0  # the count that refused it (velocity, concurrency, budget)
+
+    @property
+    def counted(self) -> tuple[tuple[str, str, str], ...]:
+        """(kind, limit, subject) of what the end of the call must give back or add to."""
+        return tuple((k, n, s) for k, n, s, _, _ in self.admit if k in ("concurrency", "budget"))
 
     def to_json(self) -> dict:
         return {

@@ -116,7 +116,7 @@ SHORTER = Limit("shorter", kind="duration", seconds=300)
 def test_the_eleventh_call_in_the_hour_is_refused_with_the_count():
     counts = {count_key(INTL_HOURLY, "ext:1003"): 9}
     ok = decide(snap("+4930123456", limits=[INTL_HOURLY], counts=counts))
-    assert ok.verdict is Verdict.ALLOW and ok.admit == (("intl-hourly", "ext:1003", 10, 3600),)
+    assert ok.verdict is Verdict.ALLOW and ok.admit == (("velocity", "intl-hourly", "ext:1003", 10, 3600),)
     counts = {count_key(INTL_HOURLY, "ext:1003"): 10}
     d = decide(snap("+4930123456", limits=[INTL_HOURLY], counts=counts))
     assert (d.verdict, d.reason, d.count) == (Verdict.DENY, "velocity_exceeded", 11)
@@ -131,7 +131,7 @@ def test_the_eleventh_call_in_the_hour_is_refused_with_the_count():
 def test_a_tenant_wide_limit_counts_everyone_and_a_race_lost_at_admission_refuses():
     counts = {count_key(TENANT_DAILY, "tenant"): 99}
     d = decide(snap("0612345678", limits=[TENANT_DAILY, INTL_HOURLY], counts=counts))
-    assert d.admit == (("tenant-daily", "tenant", 100, 86400),)
+    assert d.admit == (("velocity", "tenant-daily", "tenant", 100, 86400),)
     lost = full_at_admission(d, 1, 100)
     assert (lost.verdict, lost.reason, lost.count, lost.admit) == (Verdict.DENY, "velocity_exceeded", 101, ())
     assert "101st mobile call in 1 day (tenant), limit 100" in lost.detail

@@ -8,7 +8,7 @@ import pytest
 
 from controller.simulator import Caller
 from policies.schedule import zone_for
-from tests.rig import Rig
+from tests.rig import Rig, wait
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
@@ -100,4 +100,42 @@ def test_a_night_call_is_refused_by_the_schedule(rig):
     v = rig.verdict_of(ch)
     assert not ch.bridged and (v["reason"], v["rule"]) == ("rule_deny", "intl-closed")
     assert "rule 'intl-office' holds only every day" in v["detail"] and "Europe/Paris" in v["detail"]
+    rig.assert_clean()
+
+
+def test_at_most_four_chargeable_calls_at_once_for_the_tenant(rig):
+    rig.store.limits.add("acme", {"name": "four-lines", "kind": "concurrency", "scope": "tenant", "max": 4})
+    long_talk = Caller(talk_seconds=1.5)
+    first = [rig.call(f"014000000{i}", caller_id="1001", caller=long_talk) for i in range(4)]
+    wait(lambda: all(c.bridged for c in first), message="four calls talking")
+    fifth = rig.call("0140000009", caller_id="1002")
+    internal = rig.call("1002", caller_id="1001")  # not chargeable: not counted
+    rig.finish(fifth, internal)
+    assert not fifth.bridged and internal.bridged
+    v = rig.verdict_of(fifth)
+    assert v["reason"] == "concurrency_exceeded" and "4 national calls already in progress (tenant)" in v["detail"]
+    rig.finish(*first, timeout=15)
+    # The ends gave the places back: the next call goes through.
+    wait(lambda: rig.store.r.zcard("tg:{acme}:conc:four-lines:tenant") == 0, message="places given back")
+    after = rig.call("0140000009", caller_id="1002")
+    rig.finish(after)
+    assert after.bridged
+    rig.assert_clean()
+
+
+def test_a_daily_budget_spent_refuses_until_the_next_day(rig):
+    rig.store.limits.add("acme", {"name": "intl-day", "kind": "budget", "classes": ["international"],
+                                  "minutes": 1})
+    # 0.7 s of real talk is 70 simulated seconds: over the minute after one call.
+    first = rig.call("+442079460000", caller_id="1001", caller=Caller(talk_seconds=0.7))
+    rig.finish(first)
+    assert first.bridged
+    wait(lambda: any(int(rig.store.r.get(k) or 0) >= 60 for k in rig.store.r.scan_iter("tg:{acme}:budget:*")),
+         message="the call's minutes counted")
+    second = rig.call("+442079460001", caller_id="1001")
+    national = rig.call("0140000000", caller_id="1001")
+    rig.finish(second, national)
+    assert not second.bridged and national.bridged
+    v = rig.verdict_of(second)
+    assert v["reason"] == "budget_exhausted" and "of 1 minutes of international calls used today" in v["detail"]
     rig.assert_clean()

@@ -29,22 +29,35 @@ def limits():
 @limits.command("add")
 @click.argument("tenant")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["velocity", "duration"]), default="velocity", show_default=True)
+@click.option("--kind", type=click.Choice(["velocity", "concurrency", "budget", "duration"]), default="velocity",
+              show_default=True)
 @click.option("--class", "classes", multiple=True, type=click.Choice([c.value for c in CallClass]),
               help="Classes counted (repeatable); default: every chargeable class.")
 @click.option("--scope", type=click.Choice(["extension", "tenant"]), default="extension", show_default=True,
               help="velocity: count per extension (or trusted caller ID), or for the whole tenant.")
-@click.option("--max", "most", type=int, default=0, help="velocity: calls allowed in the window.")
+@click.option("--max", "most", type=int, default=0,
+              help="velocity: calls allowed in the window; concurrency: calls at once.")
+@click.option("--minutes", type=int, default=0, help="budget: minutes a day (the tenant's day).")
 @click.option("--window", default="1h", show_default=True, help="velocity: the window, e.g. 1h, 10m, 1d.")
 @click.option("--duration", "longest", default="", help="duration: the longest call, e.g. 10m.")
 @json_option
 @pass_ctx
-def add(c: Ctx, tenant, name, kind, classes, scope, most, window, longest):
+def add(c: Ctx, tenant, name, kind, classes, scope, most, minutes, window, longest):
     """Add a limit, e.g. at most 10 international calls an hour per extension:
-    tollgate limits add acme intl-hourly --class international --max 10 --window 1h"""
+    tollgate limits add acme intl-hourly --class international --max 10 --window 1h
+
+    at most 4 chargeable calls at once for the tenant:
+    tollgate limits add acme four-lines --kind concurrency --scope tenant --max 4
+
+    an hour of international calls a day per extension:
+    tollgate limits add acme intl-day --kind budget --class international --minutes 60"""
     data = {"name": name, "kind": kind, "classes": list(classes)}
     if kind == "velocity":
         data.update(scope=scope, max=most, window=_seconds(window))
+    elif kind == "concurrency":
+        data.update(scope=scope, max=most)
+    elif kind == "budget":
+        data.update(scope=scope, minutes=minutes)
     else:
         if not longest:
             raise InvalidInput("a duration limit needs --duration (e.g. 10m)")
@@ -79,6 +92,7 @@ def remove(c: Ctx, tenant, name):
 @click.option("--subject", required=True, help="Whose count: ext:1003, cid:+33612345678 or tenant.")
 @pass_ctx
 def reset(c: Ctx, tenant, name, subject):
-    """Forget a count (to let an extension call again before its window ends)."""
+    """Forget a count (to let an extension call again before its window ends, or
+    its budget before the day ends)."""
     removed = c.store.limits.reset(tenant, name, subject)
     click.echo(f"count {name} of {subject} reset" if removed else f"{subject} had no count for {name}")

@@ -94,6 +94,7 @@ class Channel:
         self.t_park: float | None = None  # perf_counter when CHANNEL_PARK went out
         self.t_bridge: float | None = None  # ... and when the bridge command came in
         self.greenlet: gevent.Greenlet | None = None
+        self.answered_at: float | None = None  # monotonic, for billsec
         self._profile: list[tuple[str, str]] | None = None
 
     # -- events ------------------------------------------------------------------
@@ -251,6 +252,8 @@ class Channel:
             except re.error:
                 pass
         self.vars["digits_dialed"] = digits or "none"
+        if self.answered_at is not None:  # billed seconds, in the simulated clock
+            self.vars["billsec"] = str(int((time.monotonic() - self.answered_at) / (self.sim.scale or 1)))
         hook = self.vars.get("api_hangup_hook")
         if hook:
             self.sim.api(hook)  # hangup state: before CHANNEL_HANGUP_COMPLETE and the CDR
@@ -285,6 +288,7 @@ class Channel:
 def _answer(ch: Channel, _arg: str) -> str:
     if ch.state != "answered":
         ch.state = "answered"
+        ch.answered_at = time.monotonic()
         ch.emit("CHANNEL_ANSWER")
     return "_none_"
 
@@ -377,6 +381,8 @@ def _bridge(ch: Channel, arg: str) -> str:
             raise Hungup()
         return "_none_"
     ch.vars["originate_disposition"] = "SUCCESS"
+    if ch.answered_at is None:
+        ch.answered_at = time.monotonic()
     ch.state = "answered"
     ch.bridged = True
     ch.outcome = "bridged"

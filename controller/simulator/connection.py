@@ -4,6 +4,7 @@ the session a `socket` application opened. Speaks the captured wire format."""
 from __future__ import annotations
 
 import itertools
+import re
 import logging
 import uuid as uuidlib
 from typing import TYPE_CHECKING
@@ -32,6 +33,16 @@ def _filter_value(header: str, name: str, channel: Channel) -> str | None:
         # DTMF events carry no variables (so a variable filter drops them).
         return None if name == "DTMF" else channel.vars.get(header[9:])
     return None
+
+
+def _filter_matches(found: str | None, wanted: str) -> bool:
+    """mod_event_socket: a value in slashes is a regular expression, else a
+    case-insensitive comparison."""
+    if found is None:
+        return False
+    if wanted.startswith("/") and wanted.endswith("/") and len(wanted) > 1:
+        return re.search(wanted[1:-1], found) is not None
+    return found.lower() == wanted.lower()
 
 
 def connect_to(address, timeout: float):
@@ -129,7 +140,7 @@ class Connection:
             return False
         if not self.filters:
             return True
-        return any(_filter_value(h, name, channel) == v for h, v in self.filters)
+        return any(_filter_matches(_filter_value(h, name, channel), v) for h, v in self.filters)
 
     # -- the command loop ------------------------------------------------------------
     def serve(self) -> None:

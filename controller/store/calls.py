@@ -20,7 +20,8 @@ import redis
 from controller.store import codec, keys
 from controller.store.audit import GUARD_TTL, STREAM_MAXLEN, Audit, encode
 from policies.identity import IdentityKind, resolve, valid_extension
-from policies.limits import count_key
+from policies.limits import PLACE_BOUND, count_key
+from policies.schedule import zone_for
 from policies.model import CallerAuth, Snapshot, TenantSettings
 from policies.numbers import caller_identities, clean
 
@@ -55,19 +56,27 @@ out[9] = redis.call('SISMEMBER', KEYS[9], ARGV[3])
 out[10] = redis.call('TTL', KEYS[10])
 out[11] = redis.call('HGETALL', KEYS[11])
 out[12] = redis.call('LRANGE', KEYS[12], 0, -1)
--- Velocity counts of every velocity limit, for the tenant and for this call's
--- possible subjects (ARGV[6..]); keys under the tenant's hash tag (ARGV[4]).
-local counts, subjects = {}, {}
-for i = 6, #ARGV do subjects[#subjects + 1] = ARGV[i] end
+-- The counts of every limit, for the tenant and for this call's possible
+-- subjects (ARGV[9..]); keys under the tenant's hash tag (prefixes ARGV[4],
+-- ARGV[6], ARGV[7]); ARGV[5] now, ARGV[8] the tenant's day.
+local counts, subjects, now = {}, {}, tonumber(ARGV[5])
+for i = 9, #ARGV do subjects[#subjects + 1] = ARGV[i] end
 for _, item in ipairs(out[12]) do
   local ok, lim = pcall(cjson.decode, item)
-  if ok and type(lim) == 'table' and lim.kind == 'velocity' and lim.name and lim.window then
+  if ok and type(lim) == 'table' and lim.name and lim.kind ~= 'duration' then
     local whose = subjects
     if lim.scope == 'tenant' then whose = {'tenant'} end
     for _, subject in ipairs(whose) do
+      local n = 0
+      if lim.kind == 'velocity' then
+        n = redis.call('ZCOUNT', ARGV[4] .. lim.name .. ':' .. subject, now - tonumber(lim.window), '+inf')
+      elseif lim.kind == 'concurrency' then
+        n = redis.call('ZCOUNT', ARGV[6] .. lim.name .. ':' .. subject, now, '+inf')
+      elseif lim.kind == 'budget' then
+        n = tonumber(redis.call('GET', ARGV[7] .. lim.name .. ':' .. subject .. ':' .. ARGV[8]) or '0')
+      end
       counts[#counts + 1] = lim.name .. '|' .. subject
-      counts[#counts + 1] = redis.call('ZCOUNT', ARGV[4] .. lim.name .. ':' .. subject,
-                                       tonumber(ARGV[5]) - tonumber(lim.window), '+inf')
+      counts[#counts + 1] = n
     end
   end
 end
@@ -75,23 +84,39 @@ out[13] = counts
 return out
 """
 
-# A verdict that takes velocity counts: admitted (counted, audited, intent
-# written) only if every count is still under its limit, all in one script so
-# that two calls at once cannot both take the last place. KEYS: the audit
-# stream, the verdict's guard/intent key, then one sorted set per count.
+# A verdict that takes places under limits: admitted (counted, audited, intent
+# written) only if every limit still has room, all in one script so that two
+# calls at once cannot both take the last place. KEYS: the audit stream, the
+# verdict's guard/intent key, then one key per limit. Per limit in ARGV: kind
+# (v velocity, c concurrency, b budget), max, and the window (v) or how long
+# the place is held if the call's end is never seen (c).
 ADMIT_SCRIPT = """
 local now, n = tonumber(ARGV[1]), tonumber(ARGV[5])
 for i = 1, n do
-  local c = redis.call('ZCOUNT', KEYS[2 + i], now - tonumber(ARGV[5 + 2 * i]), '+inf')
-  if c >= tonumber(ARGV[4 + 2 * i]) then return {i, c} end
+  local kind, most, span, key = ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i]), tonumber(ARGV[5 + 3 * i]), KEYS[2 + i]
+  local c = 0
+  if kind == 'v' then
+    c = redis.call('ZCOUNT', key, now - span, '+inf')
+  elseif kind == 'c' then
+    c = redis.call('ZCOUNT', key, now, '+inf')
+  else
+    c = tonumber(redis.call('GET', key) or '0')
+  end
+  if c >= most then return {i, c} end
 end
 for i = 1, n do
-  local window = tonumber(ARGV[5 + 2 * i])
-  redis.call('ZADD', KEYS[2 + i], now, ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2 + i], '-inf', '(' .. (now - window))
-  redis.call('EXPIRE', KEYS[2 + i], window + 60)
+  local kind, span, key = ARGV[3 + 3 * i], tonumber(ARGV[5 + 3 * i]), KEYS[2 + i]
+  if kind == 'v' then
+    redis.call('ZADD', key, now, ARGV[2])
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - span))
+    redis.call('EXPIRE', key, span + 60)
+  elseif kind == 'c' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
+    redis.call('ZADD', key, now + span, ARGV[2])
+    redis.call('EXPIRE', key, span + 60)
+  end
 end
-local at = 6 + 2 * n
+local at = 6 + 3 * n
 local fields = {}
 for j = 1, tonumber(ARGV[at]) do fields[j] = ARGV[at + j] end
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
@@ -101,6 +126,8 @@ redis.call('HSET', KEYS[2], 'audited', ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return {0, 0}
 """
+
+_KIND_CODE = {"velocity": "v", "concurrency": "c", "budget": "b"}
 
 
 def _pairs(flat: list) -> dict:
@@ -132,7 +159,7 @@ class CallStore:
 
     def load(self, tenant: str, extension: str, caller_id: str, dialed: str, *, source: str = "",
              unattended: str = "", claim_uuid: str | None = None, claim_ttl: int = 120,
-             country_hint: str | None = None, now: float | None = None) -> Loaded:
+             country_hint: str | None = None, zone_hint: str = "", now: float | None = None) -> Loaded:
         """Claim (optional) and read everything in ONE round trip.
 
         `extension` is the directory user FreeSWITCH authenticated ('' for none),
@@ -150,6 +177,7 @@ class CallStore:
         cid = cids[0] if cids else None
         dest = clean(dialed) or ""
         now = time.time() if now is None else now
+        day = tenant_day(now, zone_hint, country_hint or "FR")
         subjects = [x for x in (f"ext:{ext}" if ext else "", f"cid:{cid}" if cid else "") if x]
         read_keys = [keys.tenant(tenant), keys.ext(tenant, ext), keys.pins(tenant, ext), keys.ext_auth(tenant, ext),
                      keys.phone_auth(tenant, cid or "-"), keys.rules(tenant), keys.overrides(tenant),
@@ -158,7 +186,7 @@ class CallStore:
         if self.use_script:
             script_keys = [keys.claim(tenant, claim_uuid or "-"), *read_keys]
             args = [self.owner if claim_uuid else "", claim_ttl, dest, keys.velocity_prefix(tenant),
-                    f"{now:.3f}", *subjects]
+                    f"{now:.3f}", keys.concurrency_prefix(tenant), keys.budget_prefix(tenant), day, *subjects]
             out = self.lane.script(self._sha, LOAD_SCRIPT, script_keys, args)
             claimed = bool(out[0])
             raw_tenant, raw_ext, raw_pins, ext_auth = (_pairs(x) for x in out[1:5])
@@ -183,7 +211,7 @@ class CallStore:
             claimed = bool(out.pop(0)) if claim_uuid else True
             (raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl, recorded,
              raw_limits) = out
-            counts = self._counts(tenant, raw_limits, subjects, now)
+            counts = self._counts(tenant, raw_limits, subjects, now, day)
 
         settings = codec.tenant_settings(keys.tenant(tenant), raw_tenant) if raw_tenant else TenantSettings()
         identity = resolve(ext, cid, source, settings.trusted_source_set)
@@ -214,20 +242,37 @@ class CallStore:
         )
         return Loaded(snap, claimed, recorded if claim_uuid else {})
 
-    def _counts(self, tenant: str, raw_limits: list[str], subjects: list[str], now: float) -> dict:
+    def _counts(self, tenant: str, raw_limits: list[str], subjects: list[str], now: float, day: str) -> dict:
         """The embedded store's counterpart of the script's counts (in process: the
         second pipeline costs no round trip)."""
         wanted = []
-        for lim in codec.limits(keys.limits(tenant), raw_limits):
-            if lim.kind == "velocity":
-                for subject in (["tenant"] if lim.scope == "tenant" else subjects):
-                    wanted.append((count_key(lim, subject), keys.velocity(tenant, lim.name, subject), lim.window))
-        if not wanted:
-            return {}
         pipe = self.r.pipeline(transaction=False)
-        for _, key, window in wanted:
-            pipe.zcount(key, now - window, "+inf")
-        return {name: n for (name, _, _), n in zip(wanted, pipe.execute())}
+        for lim in codec.limits(keys.limits(tenant), raw_limits):
+            if lim.kind == "duration":
+                continue
+            for subject in (["tenant"] if lim.scope == "tenant" else subjects):
+                wanted.append(count_key(lim, subject))
+                if lim.kind == "velocity":
+                    pipe.zcount(keys.velocity(tenant, lim.name, subject), now - lim.window, "+inf")
+                elif lim.kind == "concurrency":
+                    pipe.zcount(keys.concurrency(tenant, lim.name, subject), now, "+inf")
+                else:
+                    pipe.get(keys.budget(tenant, lim.name, subject, day))
+        return {name: int(n or 0) for name, n in zip(wanted, pipe.execute())} if wanted else {}
+
+    def call_ended(self, tenant: str, uuid: str, counted: str, billsec: int) -> None:
+        """Give back a concurrency place and add the billed seconds to the day's
+        budgets (`counted` as carry_out wrote it on the channel)."""
+        pipe = self.r.pipeline(transaction=False)
+        for item in parse_counted(counted):
+            kind, name, subject, day = item
+            if kind == "c":
+                pipe.zrem(keys.concurrency(tenant, name, subject), uuid)
+            elif kind == "b" and billsec > 0:
+                key = keys.budget(tenant, name, subject, day)
+                pipe.incrby(key, billsec)
+                pipe.expire(key, 3 * 86400)
+        pipe.execute()
 
     def heartbeat(self, ttl: int) -> None:
         self.r.set(keys.controller(self.owner), f"{time.time():.0f}", ex=ttl)
@@ -291,17 +336,19 @@ class CallStore:
 
     def record_verdict(self, tenant: str, uuid: str, record: dict, intent: dict, *,
                        used_entry: tuple[str, str] | None = None, had_state: bool = False,
-                       admit: tuple = (), now: float | None = None) -> tuple[int, int] | None:
+                       admit: tuple = (), now: float | None = None, span: int = PLACE_BOUND,
+                       zone_hint: str = "", country_hint: str = "FR") -> tuple[int, int] | None:
         """Write the verdict BEFORE it is carried out, in one transaction: the
         audit entry, the intent a survivor would carry out instead of deciding
         again (`verdict:<uuid>`), the entry's last-used time, the end of the
         call's in-progress state. One round trip, shared with the other calls
         of this turn. On failure the audit entry is spooled and RedisError raised.
 
-        admit: the velocity counts the call takes, (limit, subject, max, window).
-        The counts are checked and taken in the same script as the write; if one
-        is full by now (another call took the last place) nothing is written and
-        (its 1-based index in `admit`, its count) is returned."""
+        admit: what the call takes under the tenant's limits (Decision.admit).
+        Each is checked (and a velocity count or a concurrency place taken, the
+        place held `span` seconds at most) in the same script as the write; if
+        one is full by now (another call took the last place) nothing is written
+        and (its 1-based index in `admit`, its count) is returned."""
         extra = self._finishing(tenant, uuid, used_entry, had_state)
         # The audit adds the key's TTL with the guard it keeps in the same key.
         extra.append(("HSET", keys.verdict(tenant, uuid), *[x for kv in intent.items() for x in kv]))
@@ -310,30 +357,44 @@ class CallStore:
             self.audit.write_now(tenant, fields, extra)
             return None
         now = time.time() if now is None else now
-        counters = [keys.velocity(tenant, name, subject) for name, subject, _, _ in admit]
+        day = tenant_day(now, zone_hint, country_hint)
+        places = [admission_key(tenant, entry, day) for entry in admit]
         if self.lane is None:  # in process: nothing runs between the check and the write
-            pipe = self.r.pipeline(transaction=False)
-            for key, (_, _, _, window) in zip(counters, admit):
-                pipe.zcount(key, now - window, "+inf")
-            for i, (n, (_, _, most, _)) in enumerate(zip(pipe.execute(), admit), start=1):
-                if n >= most:
-                    return i, n
-            for key, (_, _, _, window) in zip(counters, admit):
-                extra += [("ZADD", key, now, uuid), ("ZREMRANGEBYSCORE", key, "-inf", f"({now - window}"),
-                          ("EXPIRE", key, window + 60)]
-            self.audit.write_now(tenant, fields, extra)
-            return None
+            return self._admit_in_process(tenant, uuid, fields, extra, admit, places, now, span)
         flat_fields = [x for kv in fields.items() for x in kv]
-        args = [f"{now:.3f}", uuid, STREAM_MAXLEN, GUARD_TTL, len(admit),
-                *[x for _, _, most, window in admit for x in (most, window)],
+        per_limit = [x for kind, _, _, most, window in admit
+                     for x in (_KIND_CODE[kind], most, window if kind == "velocity" else span)]
+        args = [f"{now:.3f}", uuid, STREAM_MAXLEN, GUARD_TTL, len(admit), *per_limit,
                 len(flat_fields), *flat_fields, json.dumps(extra)]
         try:
             out = self.lane.script(self._admit_sha, ADMIT_SCRIPT, [keys.audit(tenant), keys.verdict(tenant, uuid),
-                                                                    *counters], args)
+                                                                    *places], args)
         except redis.RedisError:
             self.audit.keep(tenant, fields)
             raise
         return (int(out[0]), int(out[1])) if int(out[0]) else None
+
+    def _admit_in_process(self, tenant, uuid, fields, extra, admit, places, now, span):
+        pipe = self.r.pipeline(transaction=False)
+        for (kind, _, _, _, window), key in zip(admit, places):
+            if kind == "velocity":
+                pipe.zcount(key, now - window, "+inf")
+            elif kind == "concurrency":
+                pipe.zcount(key, now, "+inf")
+            else:
+                pipe.get(key)
+        for i, (n, (_, _, _, most, _)) in enumerate(zip(pipe.execute(), admit), start=1):
+            if int(n or 0) >= most:
+                return i, int(n or 0)
+        for (kind, _, _, _, window), key in zip(admit, places):
+            if kind == "velocity":
+                extra += [("ZADD", key, now, uuid), ("ZREMRANGEBYSCORE", key, "-inf", f"({now - window}"),
+                          ("EXPIRE", key, window + 60)]
+            elif kind == "concurrency":
+                extra += [("ZREMRANGEBYSCORE", key, "-inf", f"({now}"), ("ZADD", key, now + span, uuid),
+                          ("EXPIRE", key, span + 60)]
+        self.audit.write_now(tenant, fields, extra)
+        return None
 
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *, kind: str = "verdict",
                used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:
@@ -364,3 +425,35 @@ class CallStore:
                 found.append(row)
         return sorted(found, key=lambda r: r.get("started", ""))
 
+
+def tenant_day(now: float, zone: str, country: str) -> str:
+    """The tenant's date, for daily budgets (UTC where its country has several
+    zones and none is set)."""
+    import datetime as dt
+
+    tz = zone_for(zone, country) or dt.timezone.utc
+    return dt.datetime.fromtimestamp(now, tz).date().isoformat()
+
+
+def admission_key(tenant: str, entry: tuple, day: str) -> str:
+    kind, name, subject, _, _ = entry
+    if kind == "velocity":
+        return keys.velocity(tenant, name, subject)
+    if kind == "concurrency":
+        return keys.concurrency(tenant, name, subject)
+    return keys.budget(tenant, name, subject, day)
+
+
+def counted_spec(counted: tuple, day: str) -> str:
+    """What the end of the call gives back, as a channel variable: c/limit/subject
+    and b/limit/subject/day, joined by ';' (no '|': multiset's separator)."""
+    return ";".join(f"c/{n}/{s}" if k == "concurrency" else f"b/{n}/{s}/{day}" for k, n, s in counted)
+
+
+def parse_counted(text: str) -> list[tuple[str, str, str, str]]:
+    out = []
+    for item in (text or "").split(";"):
+        parts = item.split("/")
+        if len(parts) in (3, 4) and parts[0] in ("c", "b") and all(parts[1:]):
+            out.append((parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else ""))
+    return out

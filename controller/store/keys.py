@@ -85,6 +85,24 @@ def velocity(t: str, limit: str, subject: str) -> str:
     return f"{velocity_prefix(t)}{limit}:{subject}"
 
 
+def concurrency_prefix(t: str) -> str:
+    # + "<limit>:<subject>": sorted set of call uuids scored by when their place lapses
+    return f"{_t(t)}:conc:"
+
+
+def concurrency(t: str, limit: str, subject: str) -> str:
+    return f"{concurrency_prefix(t)}{limit}:{subject}"
+
+
+def budget_prefix(t: str) -> str:
+    # + "<limit>:<subject>:<YYYY-MM-DD>": billed seconds of that day (tenant's zone)
+    return f"{_t(t)}:budget:"
+
+
+def budget(t: str, limit: str, subject: str, day: str) -> str:
+    return f"{budget_prefix(t)}{limit}:{subject}:{day}"
+
+
 def overrides(t: str) -> str:
     return f"{_t(t)}:overrides"  # hash: E.164 prefix -> class
 

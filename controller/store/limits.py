@@ -41,7 +41,7 @@ class Limits:
             raise NotFound(f"no limit {name!r} in tenant {t!r}")
         tx = self.r.pipeline()
         tx.lrem(keys.limits(t), 1, codec.limit_json(found))
-        for key in self.r.scan_iter(match=keys.velocity(t, name, "*"), count=500):
+        for key in self._count_keys(t, name, "*"):
             tx.delete(key)
         tx.execute()
         self.admin._log(t, "limit.remove", name, before=found.to_json())
@@ -50,6 +50,15 @@ class Limits:
         """Forget a subject's count (an operator lifting a velocity block)."""
         if not any(x.name == name for x in self.list(t)):
             raise NotFound(f"no limit {name!r} in tenant {t!r}")
-        removed = self.r.delete(keys.velocity(t, name, subject))
+        removed = sum(self.r.delete(k) for k in self._count_keys(t, name, subject))
         self.admin._log(t, "limit.reset", f"{name}:{subject}")
         return removed
+
+    def _count_keys(self, t: str, name: str, subject: str) -> list[str]:
+        """Every count of a limit for a subject ('*': all subjects): its velocity
+        window, its concurrency places, its budgets of every day."""
+        found = [keys.velocity(t, name, subject), keys.concurrency(t, name, subject)]
+        if "*" in subject:
+            found = [k for pattern in found for k in self.r.scan_iter(match=pattern, count=500)]
+        found += list(self.r.scan_iter(match=keys.budget(t, name, subject, "*"), count=500))
+        return found
