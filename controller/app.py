@@ -27,6 +27,7 @@ from controller.events import Disconnected, MalformedEvent, channel_data, parse
 from controller.metrics import HealthServer, Metrics
 from controller.prompt_catalog import Catalog
 from controller.session import CallSession
+from controller.alerts import AlertService
 from controller.store import Store
 
 log = logging.getLogger("tollgate.app")
@@ -57,6 +58,8 @@ class Config:
     recovery_interval: float = RECOVERY_INTERVAL
     metrics_address: tuple[str, int] | None = None  # off unless set
     heartbeat_interval: float = 2.0  # a controller silent for 3 of these is dead: its calls are taken over
+    webhook_url: str = ""  # alerts are POSTed here as signed JSON (off unless set)
+    webhook_secret: bytes = b""  # the HMAC-SHA256 key of the X-Tollgate-Signature header
 
 
 class Controller:
@@ -69,6 +72,7 @@ class Controller:
         self.svc = Services(store=self.store, pepper=cfg.pepper, catalog=Catalog(cfg.sound_root),
                             cfg=FlowConfig(controller_id=self.id, call_bound=cfg.call_bound),
                             metrics=self.metrics)
+        self.svc.alerts = AlertService(self.store, self.metrics, cfg.webhook_url, cfg.webhook_secret)
         self.metrics.in_progress.set_function(lambda: len(self.dispatcher.calls))
         self.metrics.spool.set_function(lambda: len(self.store.audit.spool))
         self.health: HealthServer | None = None

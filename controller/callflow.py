@@ -36,7 +36,7 @@ from controller.store import Store
 from controller.store.calls import counted_spec, tenant_day
 from policies.classes import CallClass
 from policies.decide import decide, full_at_admission
-from policies.limits import PLACE_BOUND
+from policies.limits import PLACE_BOUND, window_text
 from policies.model import Decision, TenantSettings, Verdict, check_name
 
 log = logging.getLogger("tollgate.call")
@@ -69,6 +69,11 @@ class Services:
     settings_cache: dict[str, TenantSettings] = field(default_factory=dict)
     observers: list = field(default_factory=list)  # callables(record: dict)
     metrics: Metrics = field(default_factory=Metrics)
+    alerts: object = None  # controller.alerts.AlertService
+
+    def alert(self, tenant: str, name: str, window: int, detail: str, count: int, suspend: bool) -> None:
+        if self.alerts is not None:
+            self.alerts.threshold(tenant, name, window, detail, count, suspend)
 
     def ended(self, end: CallEnded) -> None:
         """A counted call is over: give its place back, add its minutes. Called
@@ -317,9 +322,21 @@ class CallFlow:
                 # Another call took the last place since the load: refused after all.
                 self._settle(full_at_admission(self.decision, *full))
                 self._write_record()
+            elif self.decision.alert and self.decision.verdict is Verdict.ALLOW:
+                self._alert(*self.decision.alert)
         except redis.RedisError as exc:
             self.svc.metrics.redis_errors.labels("record_verdict").inc()
             self.log.error("verdict write failed, spooled: %s", _one_line(exc))
+
+    def _alert(self, name: str, count: int) -> None:
+        """This call brought an alert limit to its threshold."""
+        lim = next((x for x in self.snapshot.limits if x.name == name), None)
+        if lim is None:
+            return
+        d = self.decision
+        detail = (f"{count} {d.call_class.value} calls in {window_text(lim.window)} "
+                  f"({'tenant' if lim.scope == 'tenant' else self.park.extension}), threshold {lim.max}")
+        self.svc.alert(self.park.tenant, name, lim.window, detail, count, self.settings.auto_suspend)
 
     def _write_record(self) -> tuple[int, int] | None:
         self.recorded_outcome = self.plan.outcome

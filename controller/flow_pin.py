@@ -15,6 +15,7 @@ import gevent
 
 from controller import commands
 from controller.events import PIN_VARIABLE
+from policies.limits import window_text
 from policies.model import Decision, Verdict
 from policies.pin import match_holder
 
@@ -68,6 +69,12 @@ def challenge(flow: "CallFlow", decision: Decision) -> Decision:
                 st.lockout_failures, st.lockout_seconds) or (0, False)
             if locked:
                 svc.metrics.lockouts.labels(snap.tenant).inc()
+                if st.lockout_alert:
+                    n = flow.store_quietly(svc.store.alerts.record_lockout, snap.tenant, st.lockout_alert_window)
+                    if n and n >= st.lockout_alert:
+                        svc.alert(snap.tenant, "lockouts", st.lockout_alert_window,
+                                  f"{n} extensions locked after failed PINs in {window_text(st.lockout_alert_window)}"
+                                  f", threshold {st.lockout_alert}", n, st.auto_suspend)
                 return replace(decision, verdict=Verdict.DENY, reason="locked",
                                detail=f"{st.lockout_failures} failed PINs: extension locked for "
                                       f"{st.lockout_seconds}s")

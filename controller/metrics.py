@@ -41,6 +41,8 @@ class Metrics:
         self.redis_errors = Counter("tollgate_redis_errors", "Failed Redis operations", ["operation"], registry=r)
         self.spool = Gauge("tollgate_audit_spool_size", "Audit entries waiting for Redis", registry=r)
         self.malformed = Counter("tollgate_malformed_events", "Events dropped as unusable", registry=r)
+        self.alerts = Counter("tollgate_alerts", "Alerts raised (threshold crossed, lockouts piling up)",
+                              ["tenant", "alert", "suspended"], registry=r)
 
     def observe_call(self, tenant: str, record: dict, seconds: float | None, pin_dialog: bool) -> None:
         if record.get("verdict") and record["verdict"] != "NONE":

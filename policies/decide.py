@@ -67,6 +67,10 @@ def decide(snap: Snapshot) -> Decision:
         return verdict(Verdict.DENY, "invalid_number", f"{c.note}: refused")
     if c.call_class in ALWAYS_PASS:
         return verdict(Verdict.ALLOW, c.call_class.value, f"{c.note}: not restricted")
+    if snap.suspended and c.call_class in CHARGEABLE:
+        return verdict(Verdict.DENY, "tenant_suspended",
+                       f"{c.note}: the tenant's chargeable calls are suspended ({snap.suspended}); "
+                       f"an operator lifts it with `tollgate alerts lift {snap.tenant}`")
 
     rule, off_hours = _first_match(snap, c)
     if rule is None:
@@ -98,7 +102,7 @@ def decide(snap: Snapshot) -> Decision:
         granted.update(authorized_list=hit, authorized_phone=snap.caller_auth.lists[hit])
         why += f", caller on list {hit!r}"
 
-    admit, max_seconds = [], 0
+    admit, max_seconds, alert = [], 0, None
     for lim in snap.limits:
         if not lim.applies(c.call_class):
             continue
@@ -109,6 +113,11 @@ def decide(snap: Snapshot) -> Decision:
         if subject is None:
             continue
         n = snap.counts.get(count_key(lim, subject), 0)
+        if lim.kind == "alert":
+            if n + 1 >= lim.max and alert is None:
+                alert = (lim.name, n + 1)
+            admit.append(("alert", lim.name, subject, lim.max, lim.window))
+            continue
         full = _full(lim, subject, n, c.call_class.value)
         if full:
             return verdict(Verdict.DENY, full[0], full[1], count=full[2], **granted)
@@ -116,7 +125,7 @@ def decide(snap: Snapshot) -> Decision:
         admit.append((lim.kind, lim.name, subject, most, lim.window if lim.kind == "velocity" else 0))
     if max_seconds:
         why += f", at most {max_seconds}s"
-    granted.update(admit=tuple(admit), max_seconds=max_seconds)
+    granted.update(admit=tuple(admit), max_seconds=max_seconds, alert=alert)
 
     pin_by_extension = (
         snap.settings.pin_feature

@@ -11,6 +11,10 @@
   call ids, each with the time its place lapses; the end of the call frees it).
 - budget: at most `minutes` of the classes a day (the tenant's day), counted
   from each call's billed seconds when it ends.
+- alert: refuses nothing; counted like velocity, and the call that brings the
+  count to `max` in `window` raises an alert (audited, counted, sent as a
+  webhook) that suspends the tenant's chargeable calls if it chose so
+  (`auto_suspend`).
 Empty `classes`: every chargeable class.
 """
 
@@ -22,7 +26,7 @@ from typing import Mapping
 from policies.classes import CHARGEABLE, CallClass, parse_class
 from policies.identity import Identity, IdentityKind
 
-KINDS = ("velocity", "duration", "concurrency", "budget")
+KINDS = ("velocity", "duration", "concurrency", "budget", "alert")
 # How long a concurrency place is held when the end of a call is never seen (a
 # controller died with it): the longest a call may last without a duration limit.
 PLACE_BOUND = 4 * 3600
@@ -62,11 +66,13 @@ class Limit:
             return f"at most {self.max} {what} calls at once {per}"
         if self.kind == "budget":
             return f"at most {self.minutes} minutes of {what} calls a day {per}"
+        if self.kind == "alert":
+            return f"alert at {self.max} {what} calls in {window_text(self.window)} {per}"
         return f"at most {self.max} {what} calls in {window_text(self.window)} {per}"
 
     def to_json(self) -> dict:
         out = {"name": self.name, "kind": self.kind, "classes": [c.value for c in self.classes]}
-        if self.kind == "velocity":
+        if self.kind in ("velocity", "alert"):
             out.update(scope=self.scope, max=self.max, window=self.window)
         elif self.kind == "concurrency":
             out.update(scope=self.scope, max=self.max)
@@ -97,8 +103,8 @@ class Limit:
             raise ValueError(f"limit is missing {exc.args[0]!r}") from None
         except TypeError as exc:
             raise ValueError(f"malformed limit: {exc}") from None
-        if kind == "velocity" and not (1 <= limit.max <= 1_000_000 and 60 <= limit.window <= 31 * 86400):
-            raise ValueError("a velocity limit needs max 1..1000000 and window 60..2678400 seconds")
+        if kind in ("velocity", "alert") and not (1 <= limit.max <= 1_000_000 and 60 <= limit.window <= 31 * 86400):
+            raise ValueError(f"a {kind} limit needs max 1..1000000 and window 60..2678400 seconds")
         if kind == "duration" and not 10 <= limit.seconds <= 86400:
             raise ValueError("a duration limit needs seconds 10..86400")
         if kind == "concurrency" and not 1 <= limit.max <= 100_000:

@@ -156,6 +156,11 @@ class TenantSettings:
     trusted_sources: str = ""
     # IANA zone for rule schedules and daily counts; '' = the country's only zone.
     timezone: str = ""
+    # An alert limit that fires suspends the tenant's chargeable calls (off: it only alerts).
+    auto_suspend: bool = False
+    # Lockouts that raise an alert: this many (0: never) within lockout_alert_window seconds.
+    lockout_alert: int = 0
+    lockout_alert_window: int = 3600
 
     @property
     def trusted_source_set(self) -> frozenset[str]:
@@ -220,6 +225,9 @@ TENANT_PARSERS = {
     "fail_mode": _choice("closed", "open"),
     "trusted_sources": _names,
     "timezone": check_zone,
+    "auto_suspend": _bool,
+    "lockout_alert": _int(0, 1000),
+    "lockout_alert_window": _int(60, 86400 * 7),
 }
 
 
@@ -337,6 +345,7 @@ class Snapshot:
     now: float = 0.0  # epoch seconds, for schedules (the store's clock)
     limits: tuple[Limit, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)  # limits.count_key -> calls in its window
+    suspended: str = ""  # why the tenant's chargeable calls are suspended ('' = they are not)
 
 
 @dataclass(frozen=True)
@@ -358,11 +367,15 @@ class Decision:
     max_seconds: int = 0  # the longest the call may last (0: no limit)
     unattended: str = ""
     count: int = 0  # the count that refused it (velocity, concurrency, budget)
+    alert: tuple[str, int] | None = None  # (alert limit, count) this call brings to its threshold
 
     @property
     def counted(self) -> tuple[tuple[str, str, str], ...]:
         """(kind, limit, subject) of what the end of the call must give back or add to."""
         return tuple((k, n, s) for k, n, s, _, _ in self.admit if k in ("concurrency", "budget"))
+
+    def to_record(self) -> dict:
+        return {"alert": f"{self.alert[0]}:{self.alert[1]}"} if self.alert else {}
 
     def to_json(self) -> dict:
         return {

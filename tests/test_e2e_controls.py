@@ -139,3 +139,90 @@ def test_a_daily_budget_spent_refuses_until_the_next_day(rig):
     v = rig.verdict_of(second)
     assert v["reason"] == "budget_exhausted" and "of 1 minutes of international calls used today" in v["detail"]
     rig.assert_clean()
+
+
+class Receiver:
+    """A real HTTP server on loopback that records the webhooks it gets; it
+    answers 500 to the first `fail_first` requests (to exercise the retries)."""
+
+    def __init__(self, fail_first: int = 0):
+        from gevent.pywsgi import WSGIServer
+
+        self.got: list[tuple[dict, bytes]] = []
+        self.fail_first = fail_first
+        self.requests = 0
+        self.server = WSGIServer(("127.0.0.1", 0), self.app, log=None)
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/tollgate"
+
+    def app(self, environ, start_response):
+        self.requests += 1
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if self.requests <= self.fail_first:
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [b"try again"]
+        headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        self.got.append((headers, body))
+        start_response("204 No Content", [])
+        return [b""]
+
+
+SECRET = b"webhook-secret-0123456789"
+
+
+def test_a_burst_of_international_calls_suspends_the_tenant_and_is_sent_signed(redis_url, caplog, monkeypatch):
+    import hashlib
+    import hmac
+    import json
+
+    from controller import alerts as alerts_module
+
+    monkeypatch.setattr(alerts_module, "BACKOFF", 0.05)
+    receiver = Receiver(fail_first=2)  # the first two deliveries fail: retried
+    rig = Rig(redis_url)
+    try:
+        rig.provision()
+        rig.store.admin.update_tenant("acme", {"auto_suspend": "on"})
+        rig.store.limits.add("acme", {"name": "intl-burst", "kind": "alert", "classes": ["international"],
+                                      "scope": "tenant", "max": 20, "window": 600})
+        rig.controller("c1", webhook_url=receiver.url, webhook_secret=SECRET)
+        burst = []
+        for i in range(30):
+            burst.append(rig.call(f"+44207946{i:04d}", caller_id="1001"))
+            gevent_sleep(0.02)
+        rig.finish(*burst, timeout=20)
+        bridged = sum(c.bridged for c in burst)
+        assert 20 <= bridged < 30 and not burst[-1].bridged
+        refused = [rig.verdict_of(c) for c in burst if not c.bridged]
+        assert {v["reason"] for v in refused} == {"tenant_suspended"}
+        wait(lambda: receiver.got, timeout=10, message="the webhook")
+        headers, body = receiver.got[0]
+        payload = json.loads(body)
+        assert (payload["tenant"], payload["alert"], payload["count"], payload["suspended"]) == \
+            ("acme", "intl-burst", "20", "yes")
+        stamp = headers["X-Tollgate-Timestamp"]
+        expected = "sha256=" + hmac.new(SECRET, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-Tollgate-Signature"], expected)
+        assert receiver.requests == 3 and len(receiver.got) == 1  # two failures, then delivered once
+        # Emergency and internal calls still pass; lifting the suspension restores the rest.
+        sos, internal = rig.call("112", caller_id="1001"), rig.call("1002", caller_id="1001")
+        rig.finish(sos, internal)
+        assert sos.bridged and internal.bridged
+        assert [a["alert"] for a in rig.store.alerts.list("acme")] == ["intl-burst"]
+        rig.store.alerts.lift("acme")
+        after = rig.call("0140000000", caller_id="1001")
+        rig.finish(after)
+        assert after.bridged
+        audit = [f for _, f in rig.store.audit.read("acme", count=1000)]
+        assert [f["action"] for f in audit if f.get("kind") in ("alert", "change") and "alert" in f.get("action", "")] \
+            == ["alert.raise", "alert.lift"]
+        rig.assert_clean()
+    finally:
+        rig.close()
+        receiver.server.stop()
+
+
+def gevent_sleep(seconds: float) -> None:
+    import gevent
+
+    gevent.sleep(seconds)

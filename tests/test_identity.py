@@ -19,6 +19,7 @@ from controller.store import Store
 from controller.store.admin import Admin
 from controller.store.audit import Audit
 from controller.store.calls import CallStore
+from controller.store.alerts import Alerts
 from controller.store.limits import Limits
 from policies.classes import CallClass as C
 from policies.decide import decide
@@ -38,7 +39,8 @@ def fresh_store() -> Store:
     r = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
     audit = Audit(r)
     admin = Admin(r, audit, "test")
-    return Store(r=r, audit=audit, admin=admin, calls=CallStore(r, audit), limits=Limits(admin))
+    return Store(r=r, audit=audit, admin=admin, calls=CallStore(r, audit), limits=Limits(admin),
+                 alerts=Alerts(admin))
 
 
 @pytest.fixture(scope="module")

@@ -63,8 +63,8 @@ def test_decision_state_loads_in_one_round_trip(store, monkeypatch):
     loaded = store.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="uuid-1", country_hint="FR")
     assert counter.sends == 1
     monkeypatch.undo()
-    # 12 commands in the pipeline (+1 for the INFO that measures it).
-    assert commands_processed(store.r) - before - 1 == 12
+    # 13 commands in the pipeline (+1 for the INFO that measures it).
+    assert commands_processed(store.r) - before - 1 == 13
     assert loaded.claimed and loaded.snapshot.extension.number == "1001"
     assert store.r.ttl(keys.claim("acme", "uuid-1")) > 0
     again = store.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="uuid-1")

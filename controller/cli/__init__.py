@@ -11,6 +11,7 @@ import sys
 import click
 import redis
 
+from controller.cli.alerts import alerts
 from controller.cli.audit import audit
 from controller.cli.check import check
 from controller.cli.context import Ctx, pass_ctx
@@ -45,7 +46,7 @@ def unlock(c: Ctx, tenant_name, number):
     click.echo(f"extension {number} unlocked" if was else f"extension {number} was not locked")
 
 
-for command in (tenant, ext, lists, numbers, rules, limits, check, audit):
+for command in (tenant, ext, lists, numbers, rules, limits, check, audit, alerts):
     cli.add_command(command)
 
 

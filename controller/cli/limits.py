@@ -29,14 +29,14 @@ def limits():
 @limits.command("add")
 @click.argument("tenant")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["velocity", "concurrency", "budget", "duration"]), default="velocity",
-              show_default=True)
+@click.option("--kind", type=click.Choice(["velocity", "concurrency", "budget", "duration", "alert"]),
+              default="velocity", show_default=True)
 @click.option("--class", "classes", multiple=True, type=click.Choice([c.value for c in CallClass]),
               help="Classes counted (repeatable); default: every chargeable class.")
 @click.option("--scope", type=click.Choice(["extension", "tenant"]), default="extension", show_default=True,
               help="velocity: count per extension (or trusted caller ID), or for the whole tenant.")
 @click.option("--max", "most", type=int, default=0,
-              help="velocity: calls allowed in the window; concurrency: calls at once.")
+              help="velocity: calls allowed in the window; concurrency: calls at once; alert: the threshold.")
 @click.option("--minutes", type=int, default=0, help="budget: minutes a day (the tenant's day).")
 @click.option("--window", default="1h", show_default=True, help="velocity: the window, e.g. 1h, 10m, 1d.")
 @click.option("--duration", "longest", default="", help="duration: the longest call, e.g. 10m.")
@@ -50,9 +50,13 @@ def add(c: Ctx, tenant, name, kind, classes, scope, most, minutes, window, longe
     tollgate limits add acme four-lines --kind concurrency --scope tenant --max 4
 
     an hour of international calls a day per extension:
-    tollgate limits add acme intl-day --kind budget --class international --minutes 60"""
+    tollgate limits add acme intl-day --kind budget --class international --minutes 60
+
+    an alert at 20 international calls in 10 minutes for the tenant (it also
+    suspends the tenant's chargeable calls if its setting auto_suspend is on):
+    tollgate limits add acme intl-burst --kind alert --class international --scope tenant --max 20 --window 10m"""
     data = {"name": name, "kind": kind, "classes": list(classes)}
-    if kind == "velocity":
+    if kind in ("velocity", "alert"):
         data.update(scope=scope, max=most, window=_seconds(window))
     elif kind == "concurrency":
         data.update(scope=scope, max=most)

@@ -50,10 +50,14 @@ def _hostport(value: str) -> tuple[str, int]:
               type=click.FloatRange(0, 600), help="On SIGTERM, seconds to let calls in progress finish.")
 @click.option("--redis-url", "run_redis_url", default=None,
               help="Same as the global option (either place works).")
+@click.option("--webhook-url", envvar="TOLLGATE_WEBHOOK_URL", default="",
+              help="Alerts are POSTed here as JSON signed with HMAC-SHA256 (off unless set).")
+@click.option("--webhook-secret-file", envvar="TOLLGATE_WEBHOOK_SECRET_FILE", default=None,
+              help="File holding the webhook's HMAC key (or env TOLLGATE_WEBHOOK_SECRET).")
 @pass_ctx
 def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_password, listen, controller_id, sound_root, max_calls,
         log_level, log_format, metrics_address, call_bound, recovery_interval, heartbeat_interval,
-        shutdown_grace):
+        shutdown_grace, webhook_url, webhook_secret_file):
     """Run the controller until SIGTERM/SIGINT."""
     from controller.app import Config, serve_forever
 
@@ -68,8 +72,28 @@ def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_password, listen, c
         recovery_interval=recovery_interval, heartbeat_interval=heartbeat_interval,
         shutdown_grace=shutdown_grace,
         metrics_address=_hostport(metrics_address) if metrics_address else None,
+        webhook_url=webhook_url, webhook_secret=_webhook_secret(webhook_url, webhook_secret_file),
     )
     serve_forever(cfg)
+
+
+def _webhook_secret(url: str, path: str | None) -> bytes:
+    import os
+
+    if not url:
+        return b""
+    if path:
+        try:
+            with open(path, "rb") as f:
+                secret = f.read().strip()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read the webhook secret file: {exc.strerror}") from None
+    else:
+        secret = os.environ.get("TOLLGATE_WEBHOOK_SECRET", "").encode()
+    if len(secret) < 16:
+        raise click.BadParameter("a webhook needs a secret of at least 16 bytes (--webhook-secret-file "
+                                 "or TOLLGATE_WEBHOOK_SECRET): receivers must be able to check the signature")
+    return secret
 
 
 @click.command()

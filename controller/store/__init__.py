@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import redis
 
 from controller.store.admin import Admin
+from controller.store.alerts import Alerts
 from controller.store.audit import Audit
 from controller.store.calls import CallStore
 from controller.store.connection import POOL_SIZE, check_schema, connect
@@ -22,6 +23,7 @@ class Store:
     admin: Admin
     calls: CallStore
     limits: Limits
+    alerts: Alerts
 
     @classmethod
     def open(cls, url: str | None, *, actor: str = "cli", owner: str = "tollgate",
@@ -34,4 +36,5 @@ class Store:
         lane = Lane(r, POOL_SIZE, timeout) if url else None
         audit = Audit(r, lane)
         admin = Admin(r, audit, actor)
-        return cls(r=r, audit=audit, admin=admin, calls=CallStore(r, audit, owner, lane), limits=Limits(admin))
+        return cls(r=r, audit=audit, admin=admin, calls=CallStore(r, audit, owner, lane), limits=Limits(admin),
+                   alerts=Alerts(admin))

@@ -56,6 +56,7 @@ out[9] = redis.call('SISMEMBER', KEYS[9], ARGV[3])
 out[10] = redis.call('TTL', KEYS[10])
 out[11] = redis.call('HGETALL', KEYS[11])
 out[12] = redis.call('LRANGE', KEYS[12], 0, -1)
+
 -- The counts of every limit, for the tenant and for this call's possible
 -- subjects (ARGV[9..]); keys under the tenant's hash tag (prefixes ARGV[4],
 -- ARGV[6], ARGV[7]); ARGV[5] now, ARGV[8] the tenant's day.
@@ -68,7 +69,7 @@ for _, item in ipairs(out[12]) do
     if lim.scope == 'tenant' then whose = {'tenant'} end
     for _, subject in ipairs(whose) do
       local n = 0
-      if lim.kind == 'velocity' then
+      if lim.kind == 'velocity' or lim.kind == 'alert' then
         n = redis.call('ZCOUNT', ARGV[4] .. lim.name .. ':' .. subject, now - tonumber(lim.window), '+inf')
       elseif lim.kind == 'concurrency' then
         n = redis.call('ZCOUNT', ARGV[6] .. lim.name .. ':' .. subject, now, '+inf')
@@ -81,6 +82,7 @@ for _, item in ipairs(out[12]) do
   end
 end
 out[13] = counts
+out[14] = redis.call('HGET', KEYS[13], 'reason') or ''
 return out
 """
 
@@ -95,7 +97,9 @@ local now, n = tonumber(ARGV[1]), tonumber(ARGV[5])
 for i = 1, n do
   local kind, most, span, key = ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i]), tonumber(ARGV[5 + 3 * i]), KEYS[2 + i]
   local c = 0
-  if kind == 'v' then
+  if kind == 'a' then
+    c = -1  -- an alert counts, never refuses
+  elseif kind == 'v' then
     c = redis.call('ZCOUNT', key, now - span, '+inf')
   elseif kind == 'c' then
     c = redis.call('ZCOUNT', key, now, '+inf')
@@ -106,7 +110,7 @@ for i = 1, n do
 end
 for i = 1, n do
   local kind, span, key = ARGV[3 + 3 * i], tonumber(ARGV[5 + 3 * i]), KEYS[2 + i]
-  if kind == 'v' then
+  if kind == 'v' or kind == 'a' then
     redis.call('ZADD', key, now, ARGV[2])
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - span))
     redis.call('EXPIRE', key, span + 60)
@@ -127,7 +131,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return {0, 0}
 """
 
-_KIND_CODE = {"velocity": "v", "concurrency": "c", "budget": "b"}
+_KIND_CODE = {"velocity": "v", "concurrency": "c", "budget": "b", "alert": "a"}
 
 
 def _pairs(flat: list) -> dict:
@@ -182,7 +186,7 @@ class CallStore:
         read_keys = [keys.tenant(tenant), keys.ext(tenant, ext), keys.pins(tenant, ext), keys.ext_auth(tenant, ext),
                      keys.phone_auth(tenant, cid or "-"), keys.rules(tenant), keys.overrides(tenant),
                      keys.exts(tenant), keys.locked(tenant, ext), keys.verdict(tenant, claim_uuid or "-"),
-                     keys.limits(tenant)]
+                     keys.limits(tenant), keys.suspended(tenant)]
         if self.use_script:
             script_keys = [keys.claim(tenant, claim_uuid or "-"), *read_keys]
             args = [self.owner if claim_uuid else "", claim_ttl, dest, keys.velocity_prefix(tenant),
@@ -191,7 +195,7 @@ class CallStore:
             claimed = bool(out[0])
             raw_tenant, raw_ext, raw_pins, ext_auth = (_pairs(x) for x in out[1:5])
             cid_lists, raw_rules, raw_over, is_ext, lock_ttl = set(out[5]), out[6], _pairs(out[7]), out[8], out[9]
-            recorded, raw_limits, counts = _pairs(out[10]), out[11], _pairs(out[12])
+            recorded, raw_limits, counts, suspended = _pairs(out[10]), out[11], _pairs(out[12]), out[13]
         else:
             pipe = self.r.pipeline(transaction=False)
             if claim_uuid:
@@ -207,10 +211,11 @@ class CallStore:
             pipe.ttl(read_keys[8])
             pipe.hgetall(read_keys[9])
             pipe.lrange(read_keys[10], 0, -1)
+            pipe.hget(read_keys[11], "reason")
             out = pipe.execute()
             claimed = bool(out.pop(0)) if claim_uuid else True
             (raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl, recorded,
-             raw_limits) = out
+             raw_limits, suspended) = out
             counts = self._counts(tenant, raw_limits, subjects, now, day)
 
         settings = codec.tenant_settings(keys.tenant(tenant), raw_tenant) if raw_tenant else TenantSettings()
@@ -239,6 +244,7 @@ class CallStore:
             now=now,
             limits=codec.limits(keys.limits(tenant), raw_limits),
             counts={k: int(v) for k, v in counts.items()},
+            suspended=suspended or "",
         )
         return Loaded(snap, claimed, recorded if claim_uuid else {})
 
@@ -252,7 +258,7 @@ class CallStore:
                 continue
             for subject in (["tenant"] if lim.scope == "tenant" else subjects):
                 wanted.append(count_key(lim, subject))
-                if lim.kind == "velocity":
+                if lim.kind in ("velocity", "alert"):
                     pipe.zcount(keys.velocity(tenant, lim.name, subject), now - lim.window, "+inf")
                 elif lim.kind == "concurrency":
                     pipe.zcount(keys.concurrency(tenant, lim.name, subject), now, "+inf")
@@ -363,7 +369,7 @@ class CallStore:
             return self._admit_in_process(tenant, uuid, fields, extra, admit, places, now, span)
         flat_fields = [x for kv in fields.items() for x in kv]
         per_limit = [x for kind, _, _, most, window in admit
-                     for x in (_KIND_CODE[kind], most, window if kind == "velocity" else span)]
+                     for x in (_KIND_CODE[kind], most, window if kind in ("velocity", "alert") else span)]
         args = [f"{now:.3f}", uuid, STREAM_MAXLEN, GUARD_TTL, len(admit), *per_limit,
                 len(flat_fields), *flat_fields, json.dumps(extra)]
         try:
@@ -377,7 +383,9 @@ class CallStore:
     def _admit_in_process(self, tenant, uuid, fields, extra, admit, places, now, span):
         pipe = self.r.pipeline(transaction=False)
         for (kind, _, _, _, window), key in zip(admit, places):
-            if kind == "velocity":
+            if kind == "alert":
+                pipe.echo("-1")  # counts, never refuses
+            elif kind == "velocity":
                 pipe.zcount(key, now - window, "+inf")
             elif kind == "concurrency":
                 pipe.zcount(key, now, "+inf")
@@ -387,7 +395,7 @@ class CallStore:
             if int(n or 0) >= most:
                 return i, int(n or 0)
         for (kind, _, _, _, window), key in zip(admit, places):
-            if kind == "velocity":
+            if kind in ("velocity", "alert"):
                 extra += [("ZADD", key, now, uuid), ("ZREMRANGEBYSCORE", key, "-inf", f"({now - window}"),
                           ("EXPIRE", key, window + 60)]
             elif kind == "concurrency":
@@ -437,7 +445,7 @@ def tenant_day(now: float, zone: str, country: str) -> str:
 
 def admission_key(tenant: str, entry: tuple, day: str) -> str:
     kind, name, subject, _, _ = entry
-    if kind == "velocity":
+    if kind in ("velocity", "alert"):
         return keys.velocity(tenant, name, subject)
     if kind == "concurrency":
         return keys.concurrency(tenant, name, subject)

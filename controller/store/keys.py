@@ -103,6 +103,22 @@ def budget(t: str, limit: str, subject: str, day: str) -> str:
     return f"{budget_prefix(t)}{limit}:{subject}:{day}"
 
 
+def suspended(t: str) -> str:
+    return f"{_t(t)}:suspended"  # hash while the tenant's chargeable calls are suspended: reason, since, alert
+
+
+def alerts(t: str) -> str:
+    return f"{_t(t)}:alerts"  # stream: alerts raised (threshold crossed, lockouts), capped
+
+
+def alert_raised(t: str, name: str) -> str:
+    return f"{_t(t)}:alert:{name}"  # string with TTL: raised once per window
+
+
+def lockouts(t: str) -> str:
+    return f"{_t(t)}:lockouts"  # sorted set: extension lockouts scored by time
+
+
 def overrides(t: str) -> str:
     return f"{_t(t)}:overrides"  # hash: E.164 prefix -> class
 
