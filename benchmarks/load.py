@@ -77,7 +77,9 @@ class Load:
         return {"placed": count, "placed_s": round(placed_s, 3), "offered_rate": rate,
                 "achieved_rate": round(count / placed_s, 1), "bridged": sum(c.bridged for c in chans),
                 "bridge_commands": len(lat), "in_prompt": sum(c.application == "play_and_get_digits" for c in chans),
-                "ended": sum(c.state == "hangup" for c in chans), "latency_ms": percentiles(lat)}
+                "ended": sum(c.state == "hangup" for c in chans), "latency_ms": percentiles(lat),
+                # Event Socket events the controller received per call (the cost of following calls).
+                "events_per_call": round(sum(len(c.delivered) for c in chans) / max(1, count), 2)}
 
     def noise(self, events_per_second: float) -> dict:
         """Channels Tollgate does not manage, sending events it never asked for."""

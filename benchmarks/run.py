@@ -92,6 +92,27 @@ class Bench:
         a.put_extension("bench", "2001", pin_enabled=True)
         a.set_pin("bench", "2001", "desk", hash_pin("24681357", PEPPER.encode()))
 
+    def controls(self, on: bool) -> None:
+        """Every fraud control of issue 12 on the benchmark's national calls, none of
+        them refusing: a rule with a schedule, a velocity count, a concurrency place
+        and a daily budget (so each call's end is followed), a duration limit and an
+        alert count. What is measured is their cost."""
+        store = Store.open(self.redis.url, actor="bench")
+        if not on:
+            for lim in store.limits.list("bench"):
+                store.limits.remove("bench", lim.name)
+            store.admin.remove_rule("bench", "national-always")
+            return
+        store.admin.add_rule("bench", "national-always", "allow", classes=["national"],
+                             schedule={"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                       "hours": "00:00-24:00"})
+        for data in ({"name": "vel", "classes": ["national"], "max": 1_000_000, "window": 3600},
+                     {"name": "conc", "kind": "concurrency", "scope": "tenant", "max": 100_000},
+                     {"name": "budget", "kind": "budget", "scope": "tenant", "minutes": 1_000_000},
+                     {"name": "longest", "kind": "duration", "classes": ["national"], "seconds": 3600},
+                     {"name": "burst", "kind": "alert", "scope": "tenant", "max": 1_000_000, "window": 600}):
+            store.limits.add("bench", data)
+
     # -- processes -------------------------------------------------------------------
     def start_controller(self, mode: str = "inbound") -> None:
         env = {**os.environ, "TOLLGATE_PEPPER": PEPPER}
@@ -245,6 +266,9 @@ def main() -> int:
             section = report[mode] = {}
             section["fixed_200"] = bench.run_calls(100 if q else 200, seconds)
             if mode == "inbound":
+                bench.controls(True)
+                section["fixed_200_with_controls"] = bench.run_calls(100 if q else 200, seconds)
+                bench.controls(False)
                 rates = [300] if q else [200, 300, 400, 500, 600, 800, 1000, 1200, 1400, 1700, 2000]
                 section["ramp"] = bench.ramp(rates, 2.0 if q else 4.0)
                 # Throughput alone, whatever the latency: are 1,000 calls/s decided
@@ -276,6 +300,14 @@ def main() -> int:
         "cpu_ms_per_call": round(inbound["fixed_200"]["cpu_s_per_call"] * 1000, 3),
         "floor_cpu_ms_per_call": round(floor_cpu * 1000, 3),
         "cpu_ratio_to_floor": round(inbound["fixed_200"]["cpu_s_per_call"] / floor_cpu, 2),
+        "with_all_controls_at_200_per_s": {
+            "p50_ms": inbound["fixed_200_with_controls"]["latency_ms"].get("p50"),
+            "p99_ms": inbound["fixed_200_with_controls"]["latency_ms"].get("p99"),
+            "cpu_ms_per_call": round(inbound["fixed_200_with_controls"]["cpu_s_per_call"] * 1000, 3),
+            "redis_round_trips_per_call": inbound["fixed_200_with_controls"]["redis_round_trips_per_call"],
+            "redis_commands_per_call": inbound["fixed_200_with_controls"]["redis_commands_per_call"],
+            "events_per_call": inbound["fixed_200_with_controls"].get("events_per_call"),
+        },
         "socket_mode_p99_ms_at_200_per_s": report["socket"]["fixed_200"]["latency_ms"].get("p99"),
         "socket_mode_kib_per_pin_dialog": report["socket"]["pin_dialogs"]["kib_per_dialog"],
     }

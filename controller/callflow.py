@@ -42,6 +42,7 @@ from policies.model import Decision, TenantSettings, Verdict, check_name
 log = logging.getLogger("tollgate.call")
 
 MAX_RESUMES = 3
+END_BATCH_WINDOW = 0.1  # seconds the ends of counted calls wait to share a write (no caller waits)
 # What a recorded verdict keeps for whoever has to carry it out instead of us.
 INTENT_FIELDS = ("verdict", "class", "e164", "reason", "rule", "detail", "authorized_list",
                  "pin_holder", "identity", "region", "outcome", "controller", "max_seconds")
@@ -75,19 +76,25 @@ class Services:
         if self.alerts is not None:
             self.alerts.threshold(tenant, name, window, detail, count, suspend)
 
+    _ends: list = field(default_factory=list)  # call ends waiting for the next shared write
+
     def ended(self, end: CallEnded) -> None:
         """A counted call is over: give its place back, add its minutes. Called
-        from the event handler: the Redis write runs in a greenlet of its own."""
-        gevent.spawn(self._ended, end)
+        from the event handler, so it only queues: the ends of the calls of a
+        few milliseconds share one Redis write, in a greenlet of their own."""
+        self._ends.append(end)
+        if len(self._ends) == 1:
+            gevent.spawn_later(END_BATCH_WINDOW, self._write_ends)
 
-    def _ended(self, end: CallEnded) -> None:
+    def _write_ends(self) -> None:
+        ends, self._ends = self._ends, []
         try:
-            check_name("tenant", end.tenant)
-            self.store.calls.call_ended(end.tenant, end.uuid, end.counted, end.billsec)
-        except (ValueError, redis.RedisError) as exc:
-            # The place lapses by itself (its score is the latest it may be held).
+            self.store.calls.calls_ended([(e.tenant, e.uuid, e.counted, e.billsec) for e in ends
+                                          if _valid_tenant(e.tenant)])
+        except redis.RedisError as exc:
+            # The places lapse by themselves (each is scored with the latest it may be held).
             self.metrics.redis_errors.labels("call_ended").inc()
-            log.error("[%s] end of a counted call not recorded: %s", end.uuid, _one_line(exc))
+            log.error("the end of %d counted calls not recorded: %s", len(ends), _one_line(exc))
 
 
 class CallLog(logging.LoggerAdapter):
@@ -437,8 +444,8 @@ class CallFlow:
         if d is not None and d.counted and (self.followed or self.outcome not in ("bridge_sent", "transferred")):
             # Its place was taken, but the call never got through (or socket mode
             # followed it to its end): give it back now rather than when it lapses.
-            self.store_quietly(self.svc.store.calls.call_ended, p.tenant, p.uuid, self.counted_spec(),
-                               self.talked)
+            self.store_quietly(self.svc.store.calls.calls_ended, [(p.tenant, p.uuid, self.counted_spec(),
+                                                                   self.talked)])
         if self.recorded_outcome is None:
             self._write(record)  # ended undecided (abandoned, watchdog...): the only record
         elif self.outcome != self.recorded_outcome:

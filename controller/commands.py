@@ -10,7 +10,8 @@ import itertools
 import re
 import uuid as uuidlib
 
-from controller.events import PIN_VARIABLE, SUBSCRIBED
+from controller.events import ENDED, PIN_VARIABLE, SUBSCRIBED
+from controller.events import MANAGED_VARIABLE as MANAGED
 
 _UUID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _VAR = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -51,10 +52,10 @@ def subscribe() -> str:
 def filter_managed() -> str:
     # Only marked channels' events reach us: FreeSWITCH drops the rest (and
     # DTMF events, which carry no variables; play_and_get_digits does not need them).
-    # "counted": a bridged call holding a concurrency place or spending a budget,
-    # followed to its CHANNEL_HANGUP_COMPLETE. A value in slashes is a regex for
-    # mod_event_socket (switch_regex_perform).
-    return "filter variable_tollgate_managed /^(true|counted)$/"
+    # "ended": a bridged call holding a concurrency place or spending a budget,
+    # marked so by its hangup hook: only its CHANNEL_HANGUP_COMPLETE comes. A
+    # value in slashes is a regex for mod_event_socket (switch_regex_perform).
+    return f"filter variable_{MANAGED} /^(true|{ENDED})$/"
 
 
 def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = None) -> str:
@@ -172,6 +173,14 @@ def scrub_pin_at_hangup(channel: str) -> tuple[str, str]:
     """(name, value) for multiset: if the caller hangs up between keying the PIN and
     our `unset`, FreeSWITCH unsets it itself at hangup, before the CDR is written."""
     return "api_hangup_hook", f"uuid_setvar {_uuid(channel)} {PIN_VARIABLE}"
+
+
+def mark_end_at_hangup(channel: str) -> tuple[str, str]:
+    """(name, value) for multiset, for a counted call handed to FreeSWITCH: at its
+    hangup FreeSWITCH sets tollgate_managed=ended, so that of all its events
+    after the bridge only CHANNEL_HANGUP_COMPLETE passes our filter (it follows
+    the hangup hooks). Replaces the PIN scrub hook: the PIN dialog is over."""
+    return "api_hangup_hook", f"uuid_setvar {_uuid(channel)} {MANAGED} {ENDED}"
 
 
 def multiset(variables: dict[str, str]) -> tuple[str, str]:

@@ -16,9 +16,10 @@ MANAGED_VARIABLE = "tollgate_managed"
 # Its value once FreeSWITCH has the call's bridge: the Event Socket filter
 # (tollgate_managed=true) stops sending that channel's events from then on.
 HANDED_OVER = "done"
-# ... and once FreeSWITCH has the bridge of a call whose end we must see (it
-# holds a concurrency place or spends a budget): the filter keeps its events.
-COUNTED = "counted"
+# ... and what the hangup hook of a call whose end we must see (it holds a
+# concurrency place or spends a budget) sets, so that its CHANNEL_HANGUP_COMPLETE,
+# and nothing else after the bridge, passes the filter.
+ENDED = "ended"
 
 # What the controller subscribes to (and nothing else).
 SUBSCRIBED = (

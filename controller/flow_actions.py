@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from controller import commands
 from controller.errors import ChannelGone
 from controller.session import StepTimeout
-from controller.events import COUNTED, HANDED_OVER, MANAGED_VARIABLE, Bridge, ExecuteComplete
+from controller.events import HANDED_OVER, MANAGED_VARIABLE, Bridge, ExecuteComplete
 from policies.classes import CallClass
 from policies.limits import PLACE_BOUND
 from policies.model import ROUTE_FIELDS, Decision, Verdict
@@ -63,10 +63,11 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
         # filter stops sending its events, a handful per call we would only drop.
         cdr[MANAGED_VARIABLE] = HANDED_OVER
     if d.counted and p.action != "refuse":
-        # Its end gives a place back or adds to a budget: the filter keeps
-        # passing its events (`counted`), and CHANNEL_HANGUP_COMPLETE says which.
+        # Its end gives a place back or adds to a budget: its hangup hook marks it
+        # `ended`, so its CHANNEL_HANGUP_COMPLETE (which says which) reaches us.
         cdr["tollgate_counted"] = flow.counted_spec()
-        cdr[MANAGED_VARIABLE] = COUNTED
+        cdr[MANAGED_VARIABLE] = HANDED_OVER
+        cdr.update([commands.mark_end_at_hangup(flow.park.uuid)])
     # One execution for all of them (empty ones would only unset), written
     # together with what follows it.
     first = commands.multiset({k: v for k, v in cdr.items() if v})

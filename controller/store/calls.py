@@ -266,19 +266,21 @@ class CallStore:
                     pipe.get(keys.budget(tenant, lim.name, subject, day))
         return {name: int(n or 0) for name, n in zip(wanted, pipe.execute())} if wanted else {}
 
-    def call_ended(self, tenant: str, uuid: str, counted: str, billsec: int) -> None:
-        """Give back a concurrency place and add the billed seconds to the day's
-        budgets (`counted` as carry_out wrote it on the channel)."""
+    def calls_ended(self, ends: list[tuple[str, str, str, int]]) -> None:
+        """(tenant, uuid, counted, billsec) of calls that ended: give their
+        concurrency places back and add their billed seconds to the day's
+        budgets (`counted` as carry_out wrote it on the channel). One write."""
         pipe = self.r.pipeline(transaction=False)
-        for item in parse_counted(counted):
-            kind, name, subject, day = item
-            if kind == "c":
-                pipe.zrem(keys.concurrency(tenant, name, subject), uuid)
-            elif kind == "b" and billsec > 0:
-                key = keys.budget(tenant, name, subject, day)
-                pipe.incrby(key, billsec)
-                pipe.expire(key, 3 * 86400)
-        pipe.execute()
+        for tenant, uuid, counted, billsec in ends:
+            for kind, name, subject, day in parse_counted(counted):
+                if kind == "c":
+                    pipe.zrem(keys.concurrency(tenant, name, subject), uuid)
+                elif kind == "b" and billsec > 0:
+                    key = keys.budget(tenant, name, subject, day)
+                    pipe.incrby(key, billsec)
+                    pipe.expire(key, 3 * 86400)
+        if len(pipe):
+            pipe.execute()
 
     def heartbeat(self, ttl: int) -> None:
         self.r.set(keys.controller(self.owner), f"{time.time():.0f}", ex=ttl)
