@@ -70,7 +70,7 @@ def decide(snap: Snapshot) -> Decision:
     if snap.suspended and c.call_class in CHARGEABLE:
         return verdict(Verdict.DENY, "tenant_suspended",
                        f"{c.note}: the tenant's chargeable calls are suspended ({snap.suspended}); "
-                       f"an operator lifts it with `tollgate alerts lift {snap.tenant}`")
+                       f"an operator lifts it with `tollgate alerts {snap.tenant} --lift`")
 
     rule, off_hours = _first_match(snap, c)
     if rule is None:

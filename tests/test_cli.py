@@ -219,3 +219,33 @@ def test_check_names_the_identity_and_the_region_of_a_shared_calling_code(tg):
     assert (nobody["verdict"], nobody["reason"], nobody["identity"]) == ("DENY", "unknown_caller", "none")
     human = ok(tg, "check", "usco", "--from", "2001", "--to", "+1 876 555 0123")
     assert "JM" in human and "extension 2001" in human
+
+
+def test_fraud_control_verbs_and_their_errors(acme, tg):
+    ok(tg, "limits", "add", "acme", "intl-hourly", "--class", "international", "--max", "1", "--window", "1h")
+    ok(tg, "limits", "add", "acme", "abroad-10m", "--kind", "duration", "--class", "international",
+       "--duration", "10m")
+    listed = json.loads(ok(tg, "limits", "list", "acme", "--json"))
+    assert [x["name"] for x in listed] == ["intl-hourly", "abroad-10m"] and listed[1]["seconds"] == 600
+    got = check(tg, "--from", "1001", "--to", "+44 20 7946 0000")
+    assert (got["verdict"], got["max_seconds"]) == ("ALLOW", 600)
+    for bad in (["limits", "add", "acme", "x", "--max", "1", "--window", "1x"],
+                ["limits", "add", "acme", "x", "--kind", "duration"],
+                ["limits", "add", "acme", "x", "--max", "0"],
+                ["limits", "add", "acme", "intl-hourly", "--max", "3"],
+                ["limits", "remove", "acme", "nope"],
+                ["rules", "add", "acme", "r", "--action", "allow", "--days", "monday"],
+                ["rules", "add", "acme", "r", "--action", "allow", "--hours", "8-18"],
+                ["tenant", "set", "acme", "timezone=Mars/Base"],
+                ["alerts", "acme", "--lift"]):
+        rc, _, err = tg(*bad)
+        assert rc == 2 and err.count("\n") == 1 and err.startswith("tollgate: error:"), (bad, err)
+    ok(tg, "rules", "add", "acme", "night-pin", "--action", "deny", "--class", "premium", "--days", "sat-sun",
+       "--position", "1")
+    table_out = ok(tg, "rules", "list", "acme")
+    assert "sat,sun 00:00-24:00" in table_out
+    fwd = check(tg, "--from", "1001", "--to", "0899123456", "--unattended", "forward")
+    assert fwd["unattended"] == "forward"
+    alerts_out = json.loads(ok(tg, "alerts", "acme", "--json"))
+    assert alerts_out == {"alerts": [], "suspended": {}}
+    ok(tg, "limits", "remove", "acme", "intl-hourly")

@@ -161,3 +161,44 @@ def test_a_spooled_verdict_that_did_reach_redis_is_not_written_twice(store):
     # the replayed one now has its guard too: a second replay would be skipped as well
     assert store.r.hget(keys.verdict("acme", "u-new"), "audited")
     assert 0 < store.r.ttl(keys.verdict("acme", "u-new")) <= 600
+
+
+def test_an_alert_is_raised_once_per_window_and_a_suspension_is_lifted_with_a_record(store):
+    first = store.alerts.raise_once("acme", "intl-burst", 600, "20 international calls in 10 minutes", 20, True)
+    again = store.alerts.raise_once("acme", "intl-burst", 600, "21 international calls in 10 minutes", 21, True)
+    assert first["suspended"] == "yes" and again is None
+    assert store.alerts.suspension("acme")["alert"] == "intl-burst"
+    assert store.calls.load("acme", "1001", "", "0899123456").snapshot.suspended.startswith("alert intl-burst")
+    assert [a["count"] for a in store.alerts.list("acme")] == ["20"]
+    for n in (1, 2, 3):
+        assert store.alerts.record_lockout("acme", 3600) == n
+    store.alerts.lift("acme")
+    assert not store.alerts.suspension("acme")
+    with pytest.raises(NotFound):
+        store.alerts.lift("acme")
+    actions = [f.get("action") for _, f in store.audit.read("acme", count=100)]
+    assert "alert.raise" in actions and actions[-1] == "alert.lift"
+
+
+@pytest.mark.parametrize("script", [False, True], ids=["in-process", "lua"])
+def test_the_last_place_goes_to_one_call_only(store, script):
+    """Two calls that both loaded a count of 1 against a limit of 2: the first to
+    write its verdict takes the place, the second is told the place is gone."""
+    if script:
+        assert store.calls.enable_script()
+    else:
+        store.calls.lane = None
+    admit = (("velocity", "hourly", "ext:1001", 2, 3600), ("concurrency", "lines", "tenant", 5, 0))
+    store.r.zadd(keys.velocity("acme", "hourly", "ext:1001"), {"earlier": 1000.0})
+    record = {"uuid": "a", "verdict": "ALLOW"}
+    assert store.calls.record_verdict("acme", "a", record, {"verdict": "ALLOW"}, admit=admit, now=1010.0) is None
+    lost = store.calls.record_verdict("acme", "b", {**record, "uuid": "b"}, {"verdict": "ALLOW"}, admit=admit,
+                                      now=1011.0)
+    assert lost == (1, 2)
+    assert store.r.zcard(keys.velocity("acme", "hourly", "ext:1001")) == 2
+    assert store.r.zrange(keys.concurrency("acme", "lines", "tenant"), 0, -1) == ["a"]
+    uuids = [f.get("uuid") for _, f in store.audit.read("acme", count=100) if f.get("kind") == "verdict"]
+    assert uuids == ["a"]  # nothing of b was written
+    store.calls.calls_ended([("acme", "a", "c/lines/tenant;b/day/tenant/2026-11-23", 125)])
+    assert store.r.zcard(keys.concurrency("acme", "lines", "tenant")) == 0
+    assert store.r.get(keys.budget("acme", "day", "tenant", "2026-11-23")) == "125"

@@ -8,18 +8,23 @@ import click
 
 from controller.cli.context import Ctx, json_option, pass_ctx
 from controller.cli.output import emit_json, table
+from controller.errors import InvalidInput
 
 
-@click.group(invoke_without_command=True)
+@click.command()
 @click.argument("tenant", required=False)
 @click.option("--count", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--lift", is_flag=True, help="Lift TENANT's suspension: its chargeable calls go through again.")
 @json_option
 @pass_ctx
-@click.pass_context
-def alerts(ctx: click.Context, c: Ctx, tenant, count):
-    """List the alerts of TENANT (all tenants without one) and any suspension."""
-    if ctx.invoked_subcommand is not None:
-        return
+def alerts(c: Ctx, tenant, count, lift):
+    """List the alerts of TENANT (all tenants without one) and any suspension;
+    with --lift, lift TENANT's suspension (audited)."""
+    if lift:
+        if not tenant:
+            raise InvalidInput("--lift needs the TENANT whose suspension to lift")
+        c.store.alerts.lift(tenant)
+        return click.echo(f"tenant {tenant}: suspension lifted")
     names = [tenant] if tenant else c.store.admin.tenants()
     rows, suspended = [], {}
     for t in names:
@@ -35,13 +40,4 @@ def alerts(ctx: click.Context, c: Ctx, tenant, count):
     for t, s in suspended.items():
         click.echo(f"{t}: chargeable calls SUSPENDED since "
                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(s.get('since', 0))))}: {s.get('reason')}"
-                   f" (lift: tollgate alerts lift {t})")
-
-
-@alerts.command("lift")
-@click.argument("tenant")
-@pass_ctx
-def lift(c: Ctx, tenant):
-    """Lift a tenant's suspension: its chargeable calls go through again."""
-    c.store.alerts.lift(tenant)
-    click.echo(f"tenant {tenant}: suspension lifted")
+                   f" (lift: tollgate alerts {t} --lift)")

@@ -43,13 +43,24 @@ def extension(key: str, number: str, raw: dict[str, str], pins: dict[str, str]) 
     )
 
 
+_RULES_CACHE: dict[tuple, tuple[Rule, ...]] = {}
+
+
 def rules(key: str, items: list[str]) -> tuple[Rule, ...]:
+    """Parsed once per distinct content, like the settings: every call reads them."""
+    token = tuple(items)
+    found = _RULES_CACHE.get(token)
+    if found is not None:
+        return found
     out = []
     for i, item in enumerate(items):
         try:
             out.append(Rule.from_json(json.loads(item)))
         except (ValueError, TypeError) as exc:
             raise CorruptValue(key, f"rule #{i + 1}: {exc}") from None
+    if len(_RULES_CACHE) > 4096:
+        _RULES_CACHE.clear()
+    _RULES_CACHE[token] = tuple(out)
     return tuple(out)
 
 
