@@ -19,7 +19,8 @@ import gevent
 import gevent.event
 
 from controller import commands, logs
-from controller.callflow import CallFlow, FlowConfig, Services
+from controller.callflow import CallFlow
+from controller.services import FlowConfig, Services
 from controller.dispatcher import Dispatcher
 from controller.errors import CommandFailed
 from controller.esl import InboundConnection, SocketServer, SocketSession, Supervisor

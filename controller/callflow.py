@@ -18,22 +18,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 
 import gevent
 import redis
 
 from controller import commands
 from controller.errors import ChannelGone, CommandFailed, CorruptValue
-from controller.events import PIN_VARIABLE, CallEnded, ChannelPark
+from controller.events import PIN_VARIABLE, ChannelPark
 from controller.flow_actions import Plan, carry_out, plan
 from controller.flow_degraded import claim_on_freeswitch, degraded
 from controller.flow_pin import challenge
-from controller.metrics import Metrics
-from controller.prompt_catalog import Catalog
 from controller.session import CallSession, EslLost, StepTimeout
-from controller.store import Store
-from controller.store.calls import counted_spec, tenant_day
+from controller.services import CallLog, Services, Watchdog, one_line, valid_tenant
+from controller.store.counting import counted_spec, tenant_day
 from policies.classes import CallClass
 from policies.decide import decide, full_at_admission
 from policies.limits import PLACE_BOUND, window_text
@@ -42,71 +39,9 @@ from policies.model import Decision, TenantSettings, Verdict, check_name
 log = logging.getLogger("tollgate.call")
 
 MAX_RESUMES = 3
-END_BATCH_WINDOW = 0.1  # seconds the ends of counted calls wait to share a write (no caller waits)
 # What a recorded verdict keeps for whoever has to carry it out instead of us.
 INTENT_FIELDS = ("verdict", "class", "e164", "reason", "rule", "detail", "authorized_list",
                  "pin_holder", "identity", "region", "outcome", "controller", "max_seconds")
-
-
-@dataclass
-class FlowConfig:
-    controller_id: str = "tollgate"
-    call_bound: float = 120.0  # watchdog: park -> verdict carried out
-    claim_ttl: int = 300
-    step_timeout: float = 30.0
-    bridge_timeout: float = 120.0
-    default_country: str = "FR"
-    # Where an emergency call goes when no tenant settings could be read at all.
-    fallback_route: str = "sofia/gateway/default/{dialed}"
-    rebind_wait: float = 15.0  # how long a call waits for the Event Socket to come back
-
-
-@dataclass
-class Services:
-    store: Store
-    pepper: bytes
-    catalog: Catalog
-    cfg: FlowConfig
-    settings_cache: dict[str, TenantSettings] = field(default_factory=dict)
-    observers: list = field(default_factory=list)  # callables(record: dict)
-    metrics: Metrics = field(default_factory=Metrics)
-    alerts: object = None  # controller.alerts.AlertService
-
-    def alert(self, tenant: str, name: str, window: int, detail: str, count: int, suspend: bool) -> None:
-        if self.alerts is not None:
-            self.alerts.threshold(tenant, name, window, detail, count, suspend)
-
-    _ends: list = field(default_factory=list)  # call ends waiting for the next shared write
-
-    def ended(self, end: CallEnded) -> None:
-        """A counted call is over: give its place back, add its minutes. Called
-        from the event handler, so it only queues: the ends of the calls of a
-        few milliseconds share one Redis write, in a greenlet of their own."""
-        self._ends.append(end)
-        if len(self._ends) == 1:
-            gevent.spawn_later(END_BATCH_WINDOW, self._write_ends)
-
-    def _write_ends(self) -> None:
-        ends, self._ends = self._ends, []
-        try:
-            self.store.calls.calls_ended([(e.tenant, e.uuid, e.counted, e.billsec) for e in ends
-                                          if _valid_tenant(e.tenant)])
-        except redis.RedisError as exc:
-            # The places lapse by themselves (each is scored with the latest it may be held).
-            self.metrics.redis_errors.labels("call_ended").inc()
-            log.error("the end of %d counted calls not recorded: %s", len(ends), _one_line(exc))
-
-
-class CallLog(logging.LoggerAdapter):
-    """Every line of a call carries its id (in the text, and as a field for JSON logs)."""
-
-    def process(self, msg, kwargs):
-        kwargs["extra"] = {**self.extra, **kwargs.get("extra", {})}
-        return f"[{self.extra['call']}] {msg}", kwargs
-
-
-class Watchdog(Exception):
-    """The call outlived its bound before its verdict was carried out."""
 
 
 class CallFlow:
@@ -247,7 +182,7 @@ class CallFlow:
                 zone_hint=cached.timezone if cached else "")
         except (redis.RedisError, CorruptValue) as exc:
             self.svc.metrics.redis_errors.labels("load").inc()
-            self.log.error("cannot read Tollgate state: %s", _one_line(exc))
+            self.log.error("cannot read Tollgate state: %s", one_line(exc))
             if not claim_on_freeswitch(self):
                 return None
             self.claimed = self.degraded = True
@@ -283,7 +218,7 @@ class CallFlow:
                          identity=intent.get("identity", "none"), region=intent.get("region") or None,
                          max_seconds=int(intent.get("max_seconds") or 0))
         except (KeyError, ValueError) as exc:
-            self.log.error("unreadable recorded verdict (%s): deciding again", _one_line(exc))
+            self.log.error("unreadable recorded verdict (%s): deciding again", one_line(exc))
             return None
         if d.verdict is Verdict.CHALLENGE:
             return None
@@ -333,7 +268,7 @@ class CallFlow:
                 self._alert(*self.decision.alert)
         except redis.RedisError as exc:
             self.svc.metrics.redis_errors.labels("record_verdict").inc()
-            self.log.error("verdict write failed, spooled: %s", _one_line(exc))
+            self.log.error("verdict write failed, spooled: %s", one_line(exc))
 
     def _alert(self, name: str, count: int) -> None:
         """This call brought an alert limit to its threshold."""
@@ -377,7 +312,7 @@ class CallFlow:
             return fn(*args, **kwargs)
         except redis.RedisError as exc:
             self.svc.metrics.redis_errors.labels(fn.__name__).inc()
-            self.log.error("Redis write failed (%s): %s", fn.__name__, _one_line(exc))
+            self.log.error("Redis write failed (%s): %s", fn.__name__, one_line(exc))
             return None
 
     def _kill(self, cause: str) -> None:
@@ -418,21 +353,21 @@ class CallFlow:
         }
 
     def _write(self, record: dict[str, str], kind: str = "verdict") -> None:
-        tenant = self.park.tenant if _valid_tenant(self.park.tenant) else "_invalid"
+        tenant = self.park.tenant if valid_tenant(self.park.tenant) else "_invalid"
         first = kind == "verdict"  # a correction follows a record that did the rest
         try:
             self.svc.store.calls.finish(tenant, self.park.uuid, record, kind=kind,
                                         used_entry=self.used_entry if first else None,
                                         had_state=self.state_written and first)
         except redis.RedisError as exc:
-            self.log.error("audit write failed, spooled: %s", _one_line(exc))
+            self.log.error("audit write failed, spooled: %s", one_line(exc))
 
     def _audit(self) -> None:
         """At the end of the call: metrics, observers, the log line, and the audit
         of whatever the recorded verdict did not already say."""
         p = self.park
         record = self._fields(self.outcome)
-        tenant = p.tenant if _valid_tenant(p.tenant) else "_invalid"
+        tenant = p.tenant if valid_tenant(p.tenant) else "_invalid"
         self.svc.metrics.observe_call(tenant, record,
                                       (self.decided_at - self.t0) if self.decided_at else None, self.pin_tries > 0)
         for observer in self.svc.observers:
@@ -452,15 +387,3 @@ class CallFlow:
             # The recorded verdict said what was about to happen; this says what did.
             self._write({"uuid": p.uuid, "outcome": self.outcome, "recorded_outcome": self.recorded_outcome,
                          "verdict": record["verdict"], "controller": record["controller"]}, kind="outcome")
-
-
-def _valid_tenant(name: str) -> bool:
-    try:
-        check_name("tenant", name)
-        return True
-    except ValueError:
-        return False
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__

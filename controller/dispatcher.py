@@ -15,7 +15,8 @@ import gevent
 import gevent.pool
 
 from controller import commands
-from controller.callflow import CallFlow, Services
+from controller.callflow import CallFlow
+from controller.services import Services
 from controller.errors import CommandFailed
 from controller.events import ChannelPark, Disconnected, MalformedEvent, call_ended, parse
 from controller.session import CallSession, Transport

@@ -118,7 +118,7 @@ def test_audit_filters(rig, capsys, monkeypatch):
 
 
 def test_json_log_lines_carry_the_call_id():
-    from controller.callflow import CallLog
+    from controller.services import CallLog
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -1,0 +1,94 @@
+"""What every call flow shares: its configuration, the controller's services
+(the store, the pepper, the prompts, the metrics, alerts), the batching of the
+ends of counted calls, and the call's logger."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import gevent
+import redis
+
+from controller.events import CallEnded
+from controller.metrics import Metrics
+from controller.prompt_catalog import Catalog
+from controller.store import Store
+from policies.model import TenantSettings, check_name
+
+log = logging.getLogger("tollgate.call")
+
+END_BATCH_WINDOW = 0.1  # seconds the ends of counted calls wait to share a write (no caller waits)
+
+
+@dataclass
+class FlowConfig:
+    controller_id: str = "tollgate"
+    call_bound: float = 120.0  # watchdog: park -> verdict carried out
+    claim_ttl: int = 300
+    step_timeout: float = 30.0
+    bridge_timeout: float = 120.0
+    default_country: str = "FR"
+    # Where an emergency call goes when no tenant settings could be read at all.
+    fallback_route: str = "sofia/gateway/default/{dialed}"
+    rebind_wait: float = 15.0  # how long a call waits for the Event Socket to come back
+
+
+@dataclass
+class Services:
+    store: Store
+    pepper: bytes
+    catalog: Catalog
+    cfg: FlowConfig
+    settings_cache: dict[str, TenantSettings] = field(default_factory=dict)
+    observers: list = field(default_factory=list)  # callables(record: dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    alerts: object = None  # controller.alerts.AlertService
+
+    def alert(self, tenant: str, name: str, window: int, detail: str, count: int, suspend: bool) -> None:
+        if self.alerts is not None:
+            self.alerts.threshold(tenant, name, window, detail, count, suspend)
+
+    _ends: list = field(default_factory=list)  # call ends waiting for the next shared write
+
+    def ended(self, end: CallEnded) -> None:
+        """A counted call is over: give its place back, add its minutes. Called
+        from the event handler, so it only queues: the ends of the calls of a
+        few milliseconds share one Redis write, in a greenlet of their own."""
+        self._ends.append(end)
+        if len(self._ends) == 1:
+            gevent.spawn_later(END_BATCH_WINDOW, self._write_ends)
+
+    def _write_ends(self) -> None:
+        ends, self._ends = self._ends, []
+        try:
+            self.store.calls.calls_ended([(e.tenant, e.uuid, e.counted, e.billsec) for e in ends
+                                          if valid_tenant(e.tenant)])
+        except redis.RedisError as exc:
+            # The places lapse by themselves (each is scored with the latest it may be held).
+            self.metrics.redis_errors.labels("call_ended").inc()
+            log.error("the end of %d counted calls not recorded: %s", len(ends), one_line(exc))
+
+
+class CallLog(logging.LoggerAdapter):
+    """Every line of a call carries its id (in the text, and as a field for JSON logs)."""
+
+    def process(self, msg, kwargs):
+        kwargs["extra"] = {**self.extra, **kwargs.get("extra", {})}
+        return f"[{self.extra['call']}] {msg}", kwargs
+
+
+class Watchdog(Exception):
+    """The call outlived its bound before its verdict was carried out."""
+
+
+def valid_tenant(name: str) -> bool:
+    try:
+        check_name("tenant", name)
+        return True
+    except ValueError:
+        return False
+
+
+def one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

@@ -1,0 +1,162 @@
+"""The dialplan applications the simulator runs on a channel, as FreeSWITCH 1.10
+behaves (the captured fixtures and their notes): what each does to the
+channel, which events it emits, and how a hangup interrupts it."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import TYPE_CHECKING
+
+import gevent
+
+from controller.simulator.errors import Hungup
+
+if TYPE_CHECKING:
+    from controller.simulator.channel import Channel
+
+
+def _answer(ch: "Channel", _arg: str) -> str:
+    if ch.state != "answered":
+        ch.state = "answered"
+        ch.answered_at = time.monotonic()
+        ch.emit("CHANNEL_ANSWER")
+    return "_none_"
+
+
+def _pre_answer(ch: "Channel", _arg: str) -> str:
+    if ch.state == "ringing":
+        ch.state = "early"
+        ch.emit("CHANNEL_PROGRESS_MEDIA")
+    return "_none_"
+
+
+def _set(ch: "Channel", arg: str) -> str:
+    name, _, value = arg.partition("=")
+    if value:
+        ch.vars[name] = value
+    else:
+        ch.vars.pop(name, None)
+    return "_none_"
+
+
+def _multiset(ch: "Channel", arg: str) -> str:
+    delim = " "
+    if arg.startswith("^^") and len(arg) > 2:
+        delim, arg = arg[2], arg[3:]
+    for item in arg.split(delim):
+        if item:
+            _set(ch, item)
+    return "_none_"
+
+
+def _unset(ch: "Channel", arg: str) -> str:
+    ch.vars.pop(arg.strip(), None)
+    return "_none_"
+
+
+def _playback(ch: "Channel", arg: str) -> str:
+    path = arg.strip()
+    if not (path.startswith("tone_stream://") or path.startswith("silence_stream://") or os.path.isfile(path)):
+        return "FILE NOT FOUND"
+    ch.sim.played.append((ch.uuid, path))
+    if ch.caller.hangup_at == "announcement":
+        ch.hangup("NORMAL_CLEARING")
+        raise Hungup()
+    ch.pause(ch.prompt_length(path))
+    return "FILE PLAYED"
+
+
+def _play_and_get_digits(ch: "Channel", arg: str) -> str:
+    parts = arg.split()
+    if len(parts) < 10:
+        return "-ERR invalid arguments"
+    min_d, max_d, tries, timeout_ms = int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])
+    prompt, invalid, var, regex = parts[5], parts[6], parts[7], parts[8]
+    ch.vars.pop(var, None)
+    ch.vars["read_result"] = "failure"
+    for _ in range(max(tries, 1)):
+        ch.prompts += 1
+        ch.sim.played.append((ch.uuid, prompt))
+        if ch.caller.hangup_at == "prompt" and ch.prompts == ch.caller.hangup_prompt:
+            gevent.spawn_later(ch.caller.hangup_delay, ch.hangup, "NORMAL_CLEARING")
+        ch.pause(min(ch.prompt_length(prompt), 1.0))
+        keyed = ch.caller.next_keys(ch.prompts - 1)
+        if not keyed:
+            ch.pause(timeout_ms / 1000)
+        else:
+            ch.key(keyed + "#")
+            if min_d <= len(keyed) <= max_d and re.fullmatch(regex, keyed):
+                ch.vars[var] = keyed
+                ch.vars["read_result"] = "success"
+                ch.vars["read_terminator_used"] = "#"
+                return "_none_"
+        ch.sim.played.append((ch.uuid, invalid))
+        ch.pause(min(ch.prompt_length(invalid), 1.0))
+    return "_none_"
+
+
+def _bridge(ch: "Channel", arg: str) -> str:
+    ch.sim.bridges.append((ch.uuid, arg))
+    caller = ch.caller
+    if caller.hangup_at == "ringing":
+        ch.pause(0.5)
+        ch.hangup("ORIGINATOR_CANCEL", from_app=True)
+        raise Hungup()
+    ch.pause(0.2)  # ringing
+    if caller.bridge in ("busy", "no_answer"):
+        cause = "USER_BUSY" if caller.bridge == "busy" else "NO_ANSWER"
+        ch.vars["originate_disposition"] = cause
+        if ch.state != "answered":
+            ch.hangup(cause, from_app=True)  # fixture 09: the failure hangs the unanswered call up
+            raise Hungup()
+        return "_none_"
+    ch.vars["originate_disposition"] = "SUCCESS"
+    if ch.answered_at is None:
+        ch.answered_at = time.monotonic()
+    ch.state = "answered"
+    ch.bridged = True
+    ch.outcome = "bridged"
+    ch.emit("CHANNEL_BRIDGE")
+    ch.pause(caller.talk_seconds / ch.sim.scale if ch.sim.scale else 0)
+    ch.emit("CHANNEL_UNBRIDGE")
+    if ch.vars.get("hangup_after_bridge") == "true":
+        ch.hangup("NORMAL_CLEARING", from_app=True)
+        raise Hungup()
+    return "_none_"  # back to park: the call stays up (fixture 02)
+
+
+def _transfer(ch: "Channel", arg: str) -> str:
+    ch.sim.transfers.append((ch.uuid, arg))
+    ch.outcome = "transferred"
+    ch.parked = False
+    gevent.spawn_later(0.01, ch.hangup, "NORMAL_CLEARING")
+    return "_none_"
+
+
+def _hangup(ch: "Channel", arg: str) -> str:
+    ch.hangup(arg.strip() or "NORMAL_CLEARING", from_app=True)
+    raise Hungup()
+
+
+def _sched_hangup(ch: "Channel", arg: str) -> str:
+    """mod_dptools' `sched_hangup +SECONDS [CAUSE]`: the core's scheduler hangs the
+    channel up then, whatever runs on it and whoever controls it."""
+    when, _, cause = arg.strip().partition(" ")
+    seconds = float(when.lstrip("+") or "0")
+    ch.sim.scheduled_hangups.append((ch.uuid, seconds, cause or "ALLOTTED_TIMEOUT"))
+    gevent.spawn_later(seconds * ch.sim.scale, ch.hangup, cause.strip() or "ALLOTTED_TIMEOUT")
+    return "_none_"
+
+
+def _sleep(ch: "Channel", arg: str) -> str:
+    ch.pause(int(arg or "0") / 1000)
+    return "_none_"
+
+
+APPS = {
+    "answer": _answer, "pre_answer": _pre_answer, "set": _set, "multiset": _multiset, "unset": _unset, "playback": _playback,
+    "play_and_get_digits": _play_and_get_digits, "bridge": _bridge, "transfer": _transfer,
+    "hangup": _hangup, "sleep": _sleep, "sched_hangup": _sched_hangup,
+}

@@ -1,0 +1,122 @@
+"""A tenant's ordered outbound rules and its class overrides: the part of
+`Admin` (operator changes, audited) that says what the policy applies."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from controller.errors import AlreadyExists, InvalidInput, NotFound
+from controller.store import codec, keys
+from policies.classes import parse_class
+from policies.model import Rule, check_prefix
+from policies.schedule import zone_for
+
+
+class RulesAdmin:
+    """Mixed into `Admin`: uses its Redis client, its audit log and its tenant checks."""
+
+    # -- rules -----------------------------------------------------------------
+    def rules(self, t: str) -> tuple[Rule, ...]:
+        self.require_tenant(t)
+        return codec.rules(keys.rules(t), self.r.lrange(keys.rules(t), 0, -1))
+
+    def add_rule(self, t: str, name: str, action: str, classes: Iterable[str] = (),
+                 prefixes: Iterable[str] = (), lists: Iterable[str] = (), pin: bool = False,
+                 position: int | None = None, enabled: bool = True, unattended: bool = False,
+                 schedule: dict | None = None) -> Rule:
+        settings = self.get_tenant(t)
+        current = list(self.rules(t))
+        try:
+            rule = Rule.from_json({"name": name, "action": action, "classes": list(classes),
+                                   "prefixes": list(prefixes), "lists": list(lists),
+                                   "pin": pin, "enabled": enabled, "unattended": unattended,
+                                   "schedule": schedule})
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if rule.schedule and zone_for(settings.timezone, settings.country) is None:
+            raise InvalidInput(f"{settings.country} has several time zones: set the tenant's timezone "
+                               f"(tollgate tenant set {t} timezone=...) before a scheduled rule")
+        if any(r.name == rule.name for r in current):
+            raise AlreadyExists(f"rule {rule.name!r} already exists in tenant {t!r}")
+        if rule.lists and rule.action == "deny":
+            raise InvalidInput("a deny rule cannot name lists (lists say who may pass an allow rule)")
+        if rule.pin and not settings.pin_feature:
+            raise InvalidInput(f"tenant {t!r} does not have the PIN feature; a PIN rule could never pass")
+        known = self.r.smembers(keys.lists(t))
+        missing = [x for x in rule.lists if x not in known]
+        if missing:
+            raise InvalidInput(f"no list {missing[0]!r} in tenant {t!r}")
+        pos = len(current) if position is None else _position(position, len(current) + 1)
+        current.insert(pos, rule)
+        self._save_rules(t, current)
+        self._log(t, "rule.add", rule.name, after={**rule.to_json(), "position": pos + 1})
+        return rule
+
+    def remove_rule(self, t: str, name: str) -> None:
+        current = list(self.rules(t))
+        rule = _find_rule(current, name)
+        current.remove(rule)
+        self._save_rules(t, current)
+        self._log(t, "rule.remove", name, before=rule.to_json())
+
+    def move_rule(self, t: str, name: str, position: int) -> None:
+        current = list(self.rules(t))
+        rule = _find_rule(current, name)
+        old = current.index(rule)
+        current.remove(rule)
+        pos = _position(position, len(current) + 1)
+        current.insert(pos, rule)
+        self._save_rules(t, current)
+        self._log(t, "rule.move", name, before={"position": old + 1}, after={"position": pos + 1})
+
+    def set_rule_enabled(self, t: str, name: str, enabled: bool) -> None:
+        current = list(self.rules(t))
+        rule = _find_rule(current, name)
+        current[current.index(rule)] = rule.with_enabled(enabled)
+        self._save_rules(t, current)
+        self._log(t, "rule.enable" if enabled else "rule.disable", name)
+
+    def _save_rules(self, t: str, rules: list[Rule]) -> None:
+        tx = self.r.pipeline()
+        tx.delete(keys.rules(t))
+        if rules:
+            tx.rpush(keys.rules(t), *[codec.rule_json(r) for r in rules])
+        tx.execute()
+
+    # -- class overrides -----------------------------------------------------
+    def overrides(self, t: str) -> dict:
+        self.require_tenant(t)
+        return codec.overrides(keys.overrides(t), self.r.hgetall(keys.overrides(t)))
+
+    def set_override(self, t: str, prefix: str, cls: str) -> None:
+        self.require_tenant(t)
+        try:
+            p, c = check_prefix(prefix), parse_class(cls)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if c.value in ("emergency", "internal", "service"):
+            raise InvalidInput(f"an override cannot make numbers {c.value}")
+        before = self.r.hget(keys.overrides(t), p)
+        self.r.hset(keys.overrides(t), p, c.value)
+        self._log(t, "override.set", p, before=before, after=c.value)
+
+    def remove_override(self, t: str, prefix: str) -> None:
+        self.require_tenant(t)
+        before = self.r.hget(keys.overrides(t), prefix)
+        if before is None:
+            raise NotFound(f"no override for {prefix!r} in tenant {t!r}")
+        self.r.hdel(keys.overrides(t), prefix)
+        self._log(t, "override.remove", prefix, before=before)
+
+
+def _position(position: int, limit: int) -> int:
+    if not 1 <= position <= limit:
+        raise InvalidInput(f"position {position} is outside 1..{limit}")
+    return position - 1
+
+
+def _find_rule(rules: list[Rule], name: str) -> Rule:
+    for rule in rules:
+        if rule.name == name:
+            return rule
+    raise NotFound(f"no rule {name!r}" + (f" (rules: {', '.join(r.name for r in rules)})" if rules else ""))
