@@ -80,7 +80,7 @@ def test_a_shared_country_code_is_international_and_its_region_is_audited(rig):
 def test_the_verdict_is_in_redis_before_freeswitch_is_told_to_act(rig, monkeypatch):
     """Issue 14, part 3: a controller killed between acting and writing cannot
     leave an action without its record, because the record comes first."""
-    from controller.simulator import channel as simulated
+    from controller.simulator import apps as simulated
 
     seen = {}
 
