@@ -43,45 +43,33 @@ def extension(key: str, number: str, raw: dict[str, str], pins: dict[str, str]) 
     )
 
 
-_RULES_CACHE: dict[tuple, tuple[Rule, ...]] = {}
-
-
 def rules(key: str, items: list[str]) -> tuple[Rule, ...]:
-    """Parsed once per distinct content, like the settings: every call reads them."""
-    token = tuple(items)
-    found = _RULES_CACHE.get(token)
-    if found is not None:
-        return found
-    out = []
-    for i, item in enumerate(items):
-        try:
-            out.append(Rule.from_json(json.loads(item)))
-        except (ValueError, TypeError) as exc:
-            raise CorruptValue(key, f"rule #{i + 1}: {exc}") from None
-    if len(_RULES_CACHE) > 4096:
-        _RULES_CACHE.clear()
-    _RULES_CACHE[token] = tuple(out)
-    return tuple(out)
-
-
-_LIMITS_CACHE: dict[tuple, tuple[Limit, ...]] = {}
+    return _json_list(key, items, Rule.from_json, "rule")
 
 
 def limits(key: str, items: list[str]) -> tuple[Limit, ...]:
-    """Parsed once per distinct content, like the settings: read on every call."""
-    token = tuple(items)
-    found = _LIMITS_CACHE.get(token)
+    return _json_list(key, items, Limit.from_json, "limit")
+
+
+_LISTS_CACHE: dict[tuple, tuple] = {}
+
+
+def _json_list(key: str, items: list[str], parse, what: str) -> tuple:
+    """A list of JSON objects, parsed once per distinct content (like the
+    settings): every call reads the tenant's rules and limits, few change them."""
+    token = (what, *items)
+    found = _LISTS_CACHE.get(token)
     if found is not None:
         return found
     out = []
     for i, item in enumerate(items):
         try:
-            out.append(Limit.from_json(json.loads(item)))
+            out.append(parse(json.loads(item)))
         except (ValueError, TypeError) as exc:
-            raise CorruptValue(key, f"limit #{i + 1}: {exc}") from None
-    if len(_LIMITS_CACHE) > 4096:
-        _LIMITS_CACHE.clear()
-    _LIMITS_CACHE[token] = tuple(out)
+            raise CorruptValue(key, f"{what} #{i + 1}: {exc}") from None
+    if len(_LISTS_CACHE) > 4096:
+        _LISTS_CACHE.clear()
+    _LISTS_CACHE[token] = tuple(out)
     return tuple(out)
 
 
