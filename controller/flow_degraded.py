@@ -62,9 +62,11 @@ def degraded(flow: "CallFlow", reason: str) -> Decision:
     if c.call_class is CallClass.EMERGENCY or (cached is None and is_emergency(clean(p.dialed) or "", country)):
         return decision(Verdict.ALLOW, CallClass.EMERGENCY, "emergency", "emergency number: always allowed")
     if c.call_class is CallClass.TOLLFREE and reason == "service_unavailable":
-        return decision(Verdict.ALLOW, c.call_class, "degraded_tollfree", "state unavailable; toll-free numbers still pass")
+        return decision(Verdict.ALLOW, c.call_class, "degraded_tollfree",
+                        "state unavailable; toll-free numbers still pass")
     if cached is not None and cached.fail_mode == "open" and reason == "service_unavailable":
-        return decision(Verdict.ALLOW, c.call_class, "fail_open", "state unavailable; tenant is configured to fail open")
+        return decision(Verdict.ALLOW, c.call_class, "fail_open",
+                        "state unavailable; tenant is configured to fail open")
     return decision(Verdict.DENY, c.call_class, reason,
                     "state unavailable: refusing (fail closed)" if reason == "service_unavailable"
                     else "channel is not marked with a valid tenant")

@@ -374,9 +374,6 @@ class Decision:
         """(kind, limit, subject) of what the end of the call must give back or add to."""
         return tuple((k, n, s) for k, n, s, _, _ in self.admit if k in ("concurrency", "budget"))
 
-    def to_record(self) -> dict:
-        return {"alert": f"{self.alert[0]}:{self.alert[1]}"} if self.alert else {}
-
     def to_json(self) -> dict:
         return {
             "verdict": self.verdict.value,
