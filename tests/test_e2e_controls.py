@@ -170,7 +170,8 @@ class Receiver:
 SECRET = b"webhook-secret-0123456789"
 
 
-def test_a_burst_of_international_calls_suspends_the_tenant_and_is_sent_signed(redis_url, caplog, monkeypatch):
+@pytest.mark.parametrize("mode", ["inbound", "socket"])
+def test_a_burst_of_international_calls_suspends_the_tenant_and_is_sent_signed(redis_url, caplog, monkeypatch, mode):
     import hashlib
     import hmac
     import json
@@ -179,7 +180,7 @@ def test_a_burst_of_international_calls_suspends_the_tenant_and_is_sent_signed(r
 
     monkeypatch.setattr(alerts_module, "BACKOFF", 0.05)
     receiver = Receiver(fail_first=2)  # the first two deliveries fail: retried
-    rig = Rig(redis_url)
+    rig = Rig(redis_url, mode=mode)
     try:
         rig.provision()
         rig.store.admin.update_tenant("acme", {"auto_suspend": "on"})
@@ -226,3 +227,27 @@ def gevent_sleep(seconds: float) -> None:
     import gevent
 
     gevent.sleep(seconds)
+
+
+def test_lockouts_piling_up_raise_an_alert(redis_url, caplog):
+    rig = Rig(redis_url)
+    try:
+        rig.provision()  # 1003 and 1004 with IVR authentication
+        rig.store.admin.update_tenant("acme", {"lockout_failures": "1", "lockout_alert": "2",
+                                               "lockout_alert_window": "3600", "auto_suspend": "on"})
+        rig.controller("c1")
+        first = rig.call("0140000000", caller_id="1003", caller=Caller(keys=["97531"]))
+        rig.finish(first)
+        assert rig.verdict_of(first)["reason"] == "locked" and not rig.store.alerts.list("acme")
+        second = rig.call("0140000000", caller_id="1004", caller=Caller(keys=["97531"]))
+        rig.finish(second)
+        wait(lambda: rig.store.alerts.list("acme"), message="the lockout alert")
+        alert = rig.store.alerts.list("acme")[0]
+        assert (alert["alert"], alert["count"], alert["suspended"]) == ("lockouts", "2", "yes")
+        assert "2 extensions locked after failed PINs in 60 minutes, threshold 2" in alert["detail"]
+        national = rig.call("0140000000", caller_id="1001")
+        rig.finish(national)
+        assert rig.verdict_of(national)["reason"] == "tenant_suspended"
+        rig.assert_clean(caplog, secrets=("97531",))
+    finally:
+        rig.close()
