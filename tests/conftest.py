@@ -10,6 +10,7 @@ monkey.patch_all()
 
 import os
 import shutil
+import time
 
 import pytest
 import redis
@@ -35,14 +36,28 @@ def redis_url(redis_server):
         redis_server.start()
     r = redis.Redis.from_url(redis_server.url)
     r.flushall()
-    # The append-only file keeps every write of the session, flushed or not: a
-    # test that restarts Redis would wait for it all to load again (seconds, by
-    # the fault suite). Rewritten from the empty dataset, it is a few bytes.
+    _compact_aof(r)
+    return redis_server.url
+
+
+def _compact_aof(r: redis.Redis, limit: int = 4 << 20) -> None:
+    """The append-only file keeps every write of the session, flushed or not: a
+    test that restarts Redis would wait for all of it to load again (seconds,
+    by the fault suite). Past a few MB it is rewritten from the empty dataset,
+    and the test starts once that is done (a rewrite under way can stall Redis
+    past a client's timeout)."""
+    if int(r.info("persistence").get("aof_current_size", 0)) < limit:
+        return
     try:
         r.bgrewriteaof()
     except redis.ResponseError:
         pass  # one is running already
-    return redis_server.url
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        info = r.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            return
+        time.sleep(0.05)
 
 
 @pytest.fixture
