@@ -63,6 +63,18 @@ def _guard(tenant: str, fields: dict[str, str]) -> str | None:
     return None
 
 
+def entry_commands(tenant: str, fields: dict[str, str], extra: list) -> list[tuple]:
+    """The writes of one entry: its XADD, its extra operations, and for a call's
+    verdict its guard. Every path that writes an entry (the audit's MULTI, the
+    admission script) sends these, so the guard is written one way only."""
+    flat = [x for item in fields.items() for x in item]
+    commands = [("XADD", keys.audit(tenant), "MAXLEN", "~", STREAM_MAXLEN, "*", *flat), *extra]
+    guard = _guard(tenant, fields)
+    if guard:
+        commands += [("HSET", guard, "audited", fields["ts"]), ("EXPIRE", guard, GUARD_TTL)]
+    return commands
+
+
 BATCH_WINDOW = 0.002  # seconds a verdict may wait to share a write with others
 BATCH_MAX = 500
 
@@ -198,14 +210,7 @@ class Audit:
         """Entries are (tenant, fields, extra operations). All or nothing from the
         caller's view: on error the caller spools them all (a MULTI makes the
         stream see them all or none, so a retry never duplicates)."""
-        commands = []
-        for tenant, fields, extra in entries:
-            flat = [x for item in fields.items() for x in item]
-            commands.append(("XADD", keys.audit(tenant), "MAXLEN", "~", STREAM_MAXLEN, "*", *flat))
-            commands.extend(extra)
-            guard = _guard(tenant, fields)
-            if guard:
-                commands += [("HSET", guard, "audited", fields["ts"]), ("EXPIRE", guard, GUARD_TTL)]
+        commands = [c for tenant, fields, extra in entries for c in entry_commands(tenant, fields, extra)]
         if self.lane is not None:
             self.lane.transaction(commands, corked=corked)
             return

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import redis
 
 from controller.store import codec, keys
-from controller.store.audit import GUARD_TTL, STREAM_MAXLEN, Audit, encode
+from controller.store.audit import Audit, encode, entry_commands
 from controller.store.counting import admission_key, parse_counted, tenant_day
 from controller.store.scripts import ADMIT_SCRIPT, LOAD_SCRIPT
 from policies.identity import IdentityKind, resolve, valid_extension
@@ -163,12 +163,8 @@ class CallStore:
                 continue
             for subject in (["tenant"] if lim.scope == "tenant" else subjects):
                 wanted.append(count_key(lim, subject))
-                if lim.kind in ("velocity", "alert"):
-                    pipe.zcount(keys.velocity(tenant, lim.name, subject), now - lim.window, "+inf")
-                elif lim.kind == "concurrency":
-                    pipe.zcount(keys.concurrency(tenant, lim.name, subject), now, "+inf")
-                else:
-                    pipe.get(keys.budget(tenant, lim.name, subject, day))
+                entry = (lim.kind, lim.name, subject, 0, lim.window)
+                _read_count(pipe, lim.kind, admission_key(tenant, entry, day), now, lim.window)
         return {name: int(n or 0) for name, n in zip(wanted, pipe.execute())} if wanted else {}
 
     def calls_ended(self, ends: list[tuple[str, str, str, int]]) -> None:
@@ -283,11 +279,9 @@ class CallStore:
         places = [admission_key(tenant, entry, day) for entry in admit]
         if self.lane is None:  # in process: nothing runs between the check and the write
             return self._admit_in_process(tenant, uuid, fields, extra, admit, places, now, span)
-        flat_fields = [x for kv in fields.items() for x in kv]
         per_limit = [x for kind, _, _, most, window in admit
                      for x in (_KIND_CODE[kind], most, window if kind in ("velocity", "alert") else span)]
-        args = [f"{now:.3f}", uuid, STREAM_MAXLEN, GUARD_TTL, len(admit), *per_limit,
-                len(flat_fields), *flat_fields, json.dumps(extra)]
+        args = [f"{now:.3f}", uuid, len(admit), *per_limit, json.dumps(entry_commands(tenant, fields, extra))]
         try:
             out = self.lane.script(self._admit_sha, ADMIT_SCRIPT, [keys.audit(tenant), keys.verdict(tenant, uuid),
                                                                     *places], args)
@@ -299,16 +293,9 @@ class CallStore:
     def _admit_in_process(self, tenant, uuid, fields, extra, admit, places, now, span):
         pipe = self.r.pipeline(transaction=False)
         for (kind, _, _, _, window), key in zip(admit, places):
-            if kind == "alert":
-                pipe.echo("-1")  # counts, never refuses
-            elif kind == "velocity":
-                pipe.zcount(key, now - window, "+inf")
-            elif kind == "concurrency":
-                pipe.zcount(key, now, "+inf")
-            else:
-                pipe.get(key)
-        for i, (n, (_, _, _, most, _)) in enumerate(zip(pipe.execute(), admit), start=1):
-            if int(n or 0) >= most:
+            _read_count(pipe, kind, key, now, window)
+        for i, (n, (kind, _, _, most, _)) in enumerate(zip(pipe.execute(), admit), start=1):
+            if kind != "alert" and int(n or 0) >= most:  # an alert counts, never refuses
                 return i, int(n or 0)
         for (kind, _, _, _, window), key in zip(admit, places):
             if kind in ("velocity", "alert"):
@@ -348,3 +335,14 @@ class CallStore:
                 row["ttl"] = str(ttl)
                 found.append(row)
         return sorted(found, key=lambda r: r.get("started", ""))
+
+
+def _read_count(pipe, kind: str, key: str, now: float, window: int) -> None:
+    """Queue the read of one count: calls in the window (velocity, alert), places
+    not yet lapsed (concurrency), billed seconds of the day (budget)."""
+    if kind in ("velocity", "alert"):
+        pipe.zcount(key, now - window, "+inf")
+    elif kind == "concurrency":
+        pipe.zcount(key, now, "+inf")
+    else:
+        pipe.get(key)

@@ -58,13 +58,15 @@ return out
 # A verdict that takes places under limits: admitted (counted, audited, intent
 # written) only if every limit still has room, all in one script so that two
 # calls at once cannot both take the last place. KEYS: the audit stream, the
-# verdict's guard/intent key, then one key per limit. Per limit in ARGV: kind
-# (v velocity, c concurrency, b budget), max, and the window (v) or how long
-# the place is held if the call's end is never seen (c).
+# verdict's guard/intent key, then one key per limit. ARGV: now, the call's
+# uuid, the number of limits, then per limit its kind (v velocity, a alert,
+# c concurrency, b budget), max, and the window (v, a) or how long the place
+# is held if the call's end is never seen (c); last, the entry's writes as
+# audit.entry_commands makes them (JSON).
 ADMIT_SCRIPT = """
-local now, n = tonumber(ARGV[1]), tonumber(ARGV[5])
+local now, n = tonumber(ARGV[1]), tonumber(ARGV[3])
 for i = 1, n do
-  local kind, most, span, key = ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i]), tonumber(ARGV[5 + 3 * i]), KEYS[2 + i]
+  local kind, most, span, key = ARGV[1 + 3 * i], tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i]), KEYS[2 + i]
   local c = 0
   if kind == 'a' then
     c = -1  -- an alert counts, never refuses
@@ -78,7 +80,7 @@ for i = 1, n do
   if c >= most then return {i, c} end
 end
 for i = 1, n do
-  local kind, span, key = ARGV[3 + 3 * i], tonumber(ARGV[5 + 3 * i]), KEYS[2 + i]
+  local kind, span, key = ARGV[1 + 3 * i], tonumber(ARGV[3 + 3 * i]), KEYS[2 + i]
   if kind == 'v' or kind == 'a' then
     redis.call('ZADD', key, now, ARGV[2])
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - span))
@@ -89,13 +91,6 @@ for i = 1, n do
     redis.call('EXPIRE', key, span + 60)
   end
 end
-local at = 6 + 3 * n
-local fields = {}
-for j = 1, tonumber(ARGV[at]) do fields[j] = ARGV[at + j] end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
--- the entry's other writes (the intent among them), then its guard
-for _, command in ipairs(cjson.decode(ARGV[at + #fields + 1])) do redis.call(unpack(command)) end
-redis.call('HSET', KEYS[2], 'audited', ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+for _, command in ipairs(cjson.decode(ARGV[4 + 3 * n])) do redis.call(unpack(command)) end
 return {0, 0}
 """
