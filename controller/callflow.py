@@ -70,7 +70,7 @@ class CallFlow:
         self.degraded = False  # decided without Redis: nothing to record it in first
         self.plan: Plan | None = None
         self.recorded_outcome: str | None = None  # the outcome the recorded verdict says
-        self.recorded_at = 0.0  # when: the day a budget counts the call in
+        self.day = ""  # the tenant's date when the verdict was recorded: the day a budget counts it in
         self.talked = 0  # seconds a socket-mode call was followed bridged (its billed time)
         self.followed = False  # socket mode followed a counted call to its end
 
@@ -282,22 +282,19 @@ class CallFlow:
 
     def _write_record(self) -> tuple[int, int] | None:
         self.recorded_outcome = self.plan.outcome
-        self.recorded_at = time.time()
+        now, st = time.time(), self.settings
+        self.day = tenant_day(now, st.timezone if st else "", st.country if st else self.svc.cfg.default_country)
         record = self._fields(self.plan.outcome)
         intent = {k: record[k] for k in INTENT_FIELDS if record.get(k)}
-        p, d, st = self.park, self.decision, self.settings
+        p, d = self.park, self.decision
         return self.svc.store.calls.record_verdict(
             p.tenant, p.uuid, record, intent, used_entry=self.used_entry, had_state=self.state_written,
-            admit=d.admit if d.verdict is Verdict.ALLOW else (), now=self.recorded_at,
-            span=(d.max_seconds or PLACE_BOUND) + 300, zone_hint=st.timezone if st else "",
-            country_hint=st.country if st else self.svc.cfg.default_country)
+            admit=d.admit if d.verdict is Verdict.ALLOW else (), now=now,
+            span=(d.max_seconds or PLACE_BOUND) + 300, day=self.day)
 
     # -- helpers ---------------------------------------------------------------
     def counted_spec(self) -> str:
-        st = self.settings
-        day = tenant_day(self.recorded_at or time.time(), st.timezone if st else "",
-                         st.country if st else self.svc.cfg.default_country)
-        return counted_spec(self.decision.counted, day)
+        return counted_spec(self.decision.counted, self.day)
 
     def write_state(self, state: str) -> None:
         """The call-in-progress key (`tollgate calls`), for calls that take a while."""
@@ -352,8 +349,12 @@ class CallFlow:
             "controller": self.svc.cfg.controller_id,
         }
 
+    def _audit_tenant(self) -> str:
+        """Where a call without a usable tenant is audited (and counted)."""
+        return self.park.tenant if valid_tenant(self.park.tenant) else "_invalid"
+
     def _write(self, record: dict[str, str], kind: str = "verdict") -> None:
-        tenant = self.park.tenant if valid_tenant(self.park.tenant) else "_invalid"
+        tenant = self._audit_tenant()
         first = kind == "verdict"  # a correction follows a record that did the rest
         try:
             self.svc.store.calls.finish(tenant, self.park.uuid, record, kind=kind,
@@ -367,7 +368,7 @@ class CallFlow:
         of whatever the recorded verdict did not already say."""
         p = self.park
         record = self._fields(self.outcome)
-        tenant = p.tenant if valid_tenant(p.tenant) else "_invalid"
+        tenant = self._audit_tenant()
         self.svc.metrics.observe_call(tenant, record,
                                       (self.decided_at - self.t0) if self.decided_at else None, self.pin_tries > 0)
         for observer in self.svc.observers:

@@ -255,7 +255,7 @@ class CallStore:
     def record_verdict(self, tenant: str, uuid: str, record: dict, intent: dict, *,
                        used_entry: tuple[str, str] | None = None, had_state: bool = False,
                        admit: tuple = (), now: float | None = None, span: int = PLACE_BOUND,
-                       zone_hint: str = "", country_hint: str = "FR") -> tuple[int, int] | None:
+                       day: str = "") -> tuple[int, int] | None:
         """Write the verdict BEFORE it is carried out, in one transaction: the
         audit entry, the intent a survivor would carry out instead of deciding
         again (`verdict:<uuid>`), the entry's last-used time, the end of the
@@ -266,7 +266,8 @@ class CallStore:
         Each is checked (and a velocity count or a concurrency place taken, the
         place held `span` seconds at most) in the same script as the write; if
         one is full by now (another call took the last place) nothing is written
-        and (its 1-based index in `admit`, its count) is returned."""
+        and (its 1-based index in `admit`, its count) is returned. `day`: the
+        tenant's date, whose budgets the call is checked against."""
         extra = self._finishing(tenant, uuid, used_entry, had_state)
         # The audit adds the key's TTL with the guard it keeps in the same key.
         extra.append(("HSET", keys.verdict(tenant, uuid), *[x for kv in intent.items() for x in kv]))
@@ -275,7 +276,7 @@ class CallStore:
             self.audit.write_now(tenant, fields, extra)
             return None
         now = time.time() if now is None else now
-        day = tenant_day(now, zone_hint, country_hint)
+        day = day or tenant_day(now, "", "FR")
         places = [admission_key(tenant, entry, day) for entry in admit]
         if self.lane is None:  # in process: nothing runs between the check and the write
             return self._admit_in_process(tenant, uuid, fields, extra, admit, places, now, span)
