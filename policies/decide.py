@@ -160,7 +160,7 @@ def decide(snap: Snapshot) -> Decision:
 def _first_match(snap: Snapshot, c: Classification) -> tuple[Rule | None, str]:
     """The first enabled rule that matches and holds now, and a note on the ones
     skipped because of their schedule (for the explanation)."""
-    local, zone, skipped = None, "", []
+    local, zone, skipped, found = None, "", [], None
     for rule in snap.rules:
         if not rule.matches(c.call_class, c.e164):
             continue
@@ -170,10 +170,9 @@ def _first_match(snap: Snapshot, c: Classification) -> tuple[Rule | None, str]:
             if not rule.schedule.holds(local):
                 skipped.append(f"rule {rule.name!r} holds only {rule.schedule.describe()}")
                 continue
-        note = f" ({'; '.join(skipped)}; now {local:%a %H:%M} {zone})" if skipped else ""
-        return rule, note
-    note = f" ({'; '.join(skipped)}; now {local:%a %H:%M} {zone})" if skipped else ""
-    return None, note
+        found = rule
+        break
+    return found, (f" ({'; '.join(skipped)}; now {local:%a %H:%M} {zone})" if skipped else "")
 
 
 def _full(lim, subject: str, n: int, what: str) -> tuple[str, str, int] | None:
