@@ -18,26 +18,47 @@ import redis
 from controller.testing import RedisServer, free_port  # noqa: F401 - re-exported for the tests
 
 
-@pytest.fixture(scope="session")
-def redis_server():
+def _server(durable: bool):
     if not shutil.which("redis-server"):
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (.ci/run installs it)")
         pytest.skip("redis-server is not installed")
-    server = RedisServer()
+    server = RedisServer(durable=durable)
     server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A durable redis-server (append-only file, fsync on every write), for the
+    tests that kill, stop or restart it and expect its data back. A test that
+    asks for it gets it from `redis_url` too."""
+    server = _server(durable=True)
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def memory_redis():
+    """A redis-server without persistence, for every other test: fsync on every
+    write of every test's calls made the durable one stall past clients' 0.5 s
+    timeouts on this shared disk, now and then."""
+    server = _server(durable=False)
     yield server
     server.cleanup()
 
 
 @pytest.fixture
-def redis_url(redis_server):
-    if redis_server.proc.poll() is not None:  # a test stopped it: bring it back
-        redis_server.start()
-    r = redis.Redis.from_url(redis_server.url)
+def redis_url(request):
+    durable = "redis_server" in request.fixturenames
+    server = request.getfixturevalue("redis_server" if durable else "memory_redis")
+    if server.proc.poll() is not None:  # a test stopped it: bring it back
+        server.start()
+    r = redis.Redis.from_url(server.url)
     r.flushall()
-    _compact_aof(r)
-    return redis_server.url
+    if durable:
+        _compact_aof(r)
+    return server.url
 
 
 def _compact_aof(r: redis.Redis, limit: int = 4 << 20) -> None:
