@@ -61,7 +61,8 @@ def provision(store: Store, pepper: bytes) -> None:
     a.set_pin("acme", "1004", "Hall", hash_pin("8642", pepper))
 
 
-def run_demo(mode: str = "inbound", as_json: bool = False, verbose: bool = False) -> int:
+def run_demo(mode: str = "inbound", as_json: bool = False, verbose: bool = False,
+             web_listen: str | None = None) -> int:
     logs.setup("info" if verbose else "error")
     if not verbose:
         logging.getLogger("tollgate").setLevel(logging.ERROR)
@@ -106,7 +107,42 @@ def run_demo(mode: str = "inbound", as_json: bool = False, verbose: bool = False
     if not ok:
         print("demo: not every call finished in time", flush=True)
         return 1
+    if web_listen:
+        serve_web(store, pepper, web_listen)
     return 0
+
+
+def serve_web(store: Store, pepper: bytes, listen: str) -> None:
+    """The web administration on the demo's store, until Ctrl-C: a provider
+    account `demo` with a one-time login link (no password is ever printed)."""
+    import signal
+
+    import gevent.signal
+    from gevent.event import Event
+
+    from controller.web import create_app
+    from controller.web.server import serve
+
+    host, _, port = listen.rpartition(":")
+    store.accounts.add("demo", "provider", "", secrets.token_urlsafe(24), actor="demo")
+    store.accounts.add("acme-admin", "admin", "acme", secrets.token_urlsafe(24), actor="demo")
+    app = create_app(store, pepper, secure_cookies=False)  # plain HTTP on loopback, for the try-out
+    try:
+        server = serve(app, host or "127.0.0.1", int(port))
+    except OSError:
+        server = serve(app, host or "127.0.0.1", 0)  # the port is taken: any free one
+    base = f"http://{host or '127.0.0.1'}:{server.server_port}"
+    print(f"\nWeb administration: {base}/  (sample tenant acme; API: {base}/api/v1/openapi.json)")
+    print(f"One-time login (provider staff, valid 1 hour, once): {base}/login/once/"
+          f"{store.accounts.once_link('demo', actor='demo')}")
+    print(f"One-time login (acme's administrator): {base}/login/once/"
+          f"{store.accounts.once_link('acme-admin', actor='demo')}")
+    print("Ctrl-C stops the demo.", flush=True)
+    done = Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal.signal(sig, done.set)
+    done.wait()
+    server.stop(timeout=2)
 
 
 def _print(rows, mode) -> None:

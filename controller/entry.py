@@ -7,7 +7,7 @@ imports `socket`. Administration commands stay unpatched (and start faster).
 
 import sys
 
-GEVENT_COMMANDS = {"run", "demo", "bench"}
+GEVENT_COMMANDS = {"run", "demo", "bench", "web"}
 
 
 def main() -> None:

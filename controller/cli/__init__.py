@@ -20,6 +20,7 @@ from controller.cli.ext import ext
 from controller.cli.limits import limits
 from controller.cli.rules import rules
 from controller.cli.tenant import tenant
+from controller.cli.users import users
 from controller.errors import AlreadyExists, InvalidInput, NotFound, TollgateError
 
 BAD_INPUT = (InvalidInput, NotFound, AlreadyExists)
@@ -46,7 +47,7 @@ def unlock(c: Ctx, tenant_name, number):
     click.echo(f"extension {number} unlocked" if was else f"extension {number} was not locked")
 
 
-for command in (tenant, ext, lists, numbers, rules, limits, check, audit, alerts):
+for command in (tenant, ext, lists, numbers, rules, limits, check, audit, alerts, users):
     cli.add_command(command)
 
 
@@ -55,8 +56,9 @@ def _register_optional() -> None:
     # import path of the plain administration commands.
     from controller.cli.calls import calls
     from controller.cli.run import demo, run
+    from controller.cli.web import web
 
-    for command in (run, demo, calls):
+    for command in (run, demo, calls, web):
         cli.add_command(command)
 
 

@@ -9,17 +9,7 @@ import click
 
 from controller.cli.context import Ctx, json_option, pass_ctx
 from controller.cli.output import emit_json, table
-from controller.errors import InvalidInput
-
-
-def _matches(fields: dict, extension: str | None, verdict: str | None, since: float | None) -> bool:
-    if extension and fields.get("extension") != extension and not fields.get("object", "").startswith(extension):
-        return False
-    if verdict and fields.get("verdict", "").upper() != verdict.upper():
-        return False
-    if since and float(fields.get("ts", 0)) < since:
-        return False
-    return True
+from controller.store import queries
 
 
 def _row(tenant: str, fields: dict) -> list[str]:
@@ -41,16 +31,6 @@ def _row(tenant: str, fields: dict) -> list[str]:
     return [when, tenant, fields.get("kind", ""), what, how, extra[:100]]
 
 
-def _since(window: str | None) -> float | None:
-    if not window:
-        return None
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        return time.time() - float(window[:-1]) * units[window[-1]]
-    except (KeyError, ValueError, IndexError):
-        raise InvalidInput(f"--since {window!r}: use a number and s, m, h or d (e.g. 30m)") from None
-
-
 @click.command()
 @click.argument("tenants", nargs=-1)
 @click.option("--count", default=50, show_default=True, type=click.IntRange(1, 100_000))
@@ -65,12 +45,11 @@ def audit(c: Ctx, tenants, count, extension, verdict, window, follow):
     for t in tenants:
         c.store.admin.require_tenant(t)
     names = list(tenants) or c.store.admin.tenants()
-    since = _since(window)
+    filt = queries.AuditFilter(extension=extension or "", verdict=verdict or "", since=queries.since_window(window))
     rows = []
     for t in names:
-        for entry_id, fields in c.store.audit.read(t, count=count if not (extension or verdict or since) else 100_000):
-            if _matches(fields, extension, verdict, since):
-                rows.append((entry_id, t, fields))
+        page, _ = queries.audit_page(c.store, t, filt, limit=count)
+        rows.extend((entry_id, t, fields) for entry_id, fields in page)
     rows.sort(key=lambda r: (float(r[2].get("ts", 0)), r[0]))
     rows = rows[-count:]
     if c.json:
@@ -82,6 +61,6 @@ def audit(c: Ctx, tenants, count, extension, verdict, window, follow):
         return
     last = {t: "$" for t in names}
     for t, entry_id, fields in c.store.audit.follow(names, last):
-        if entry_id and _matches(fields, extension, verdict, since):
+        if entry_id and filt.matches(fields):
             click.echo(json.dumps({"id": entry_id, **fields}, ensure_ascii=False) if c.json
                        else "  ".join(_row(t, fields)))

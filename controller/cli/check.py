@@ -6,7 +6,7 @@ import click
 
 from controller.cli.context import Ctx, json_option, pass_ctx
 from controller.cli.output import emit_json, pairs
-from policies.decide import decide
+from controller.store import queries
 
 
 @click.command()
@@ -26,28 +26,20 @@ from policies.decide import decide
 def check(c: Ctx, tenant, extension, caller_id, source, dialed, unattended):
     """Dry run of the decision (with today's counts and the time now); nothing is
     written and no call is made."""
-    settings = c.store.admin.get_tenant(tenant)
-    loaded = c.store.calls.load(tenant, extension, caller_id, dialed, source=source,
-                                unattended=unattended or "", country_hint=settings.country)
-    snap = loaded.snapshot
-    d = decide(snap)
-    out = d.to_json()
-    out.update(tenant=tenant, extension=extension, caller_id=caller_id, source=source, dialed=dialed,
-               identity_number=snap.identity.number, pin_holders=list(d.pin_holders),
-               known_extension=snap.extension is not None)
+    out = queries.check(c.store, tenant, extension, dialed, caller_id, source, unattended or "")
     if c.json:
         return emit_json(out)
     pairs({
-        "verdict": d.verdict.value,
-        "class": d.call_class.value,
-        "e164": d.e164 or "-",
-        "region": d.region or "-",
-        "identity": snap.identity.describe(),
-        "rule": d.rule or "-",
-        **({"unattended": d.unattended} if d.unattended else {}),
-        **({"longest call": f"{d.max_seconds}s"} if d.max_seconds else {}),
-        "reason": d.reason,
-        "why": d.detail,
-        **({"pin holders": ", ".join(d.pin_holders)} if d.pin_holders else {}),
-        **({"unknown extension": extension} if extension and snap.extension is None else {}),
+        "verdict": out["verdict"],
+        "class": out["class"],
+        "e164": out.get("e164") or "-",
+        "region": out.get("region") or "-",
+        "identity": out["identity_described"],
+        "rule": out.get("rule") or "-",
+        **({"unattended": out["unattended"]} if out.get("unattended") else {}),
+        **({"longest call": f"{out['max_seconds']}s"} if out.get("max_seconds") else {}),
+        "reason": out["reason"],
+        "why": out["detail"],
+        **({"pin holders": ", ".join(out["pin_holders"])} if out["pin_holders"] else {}),
+        **({"unknown extension": extension} if extension and not out["known_extension"] else {}),
     })

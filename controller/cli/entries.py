@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 
 import click
 
 from controller.cli.context import Ctx, json_option, pass_ctx
 from controller.cli.output import emit_json, table
-from controller.errors import InvalidInput, TollgateError
-
-CSV_FIELDS = ["list", "first_name", "last_name", "phone", "state"]
-EXPORT_FIELDS = CSV_FIELDS + ["created", "updated", "last_used"]
 
 
 @click.group("lists")
@@ -126,41 +120,9 @@ def import_(c: Ctx, tenant, source, create_lists, replace):
 
     Every row is checked before anything is written: one bad row, nothing imported.
     """
-    admin = c.store.admin
-    reader = csv.DictReader(source)
-    missing = [f for f in CSV_FIELDS if f not in (reader.fieldnames or [])]
-    if missing:
-        raise InvalidInput(f"CSV header lacks {', '.join(missing)} (expected {','.join(CSV_FIELDS)})")
-    known = set(admin.lists(tenant))
-    rows, errors = [], []
-    for line, row in enumerate(reader, start=2):
-        try:
-            phone = admin.normalize_entry_phone(tenant, row["phone"] or "")
-            state = (row["state"] or "enabled").strip().lower()
-            if state not in ("enabled", "disabled"):
-                raise InvalidInput(f"state {state!r} is not enabled or disabled")
-            name = (row["list"] or "").strip()
-            if name not in known and not create_lists:
-                raise InvalidInput(f"no list {name!r} (use --create-lists)")
-            rows.append((name, row["first_name"] or "", row["last_name"] or "", phone, state))
-        except TollgateError as exc:
-            errors.append(f"line {line}: {exc}")
-    if errors:
-        raise InvalidInput(f"{len(errors)} bad row(s), nothing imported; first: {errors[0]}")
-    added = updated = 0
-    existing = {(r["list"], r["phone"]) for r in admin.entries(tenant)}
-    for name, first, last, phone, state in rows:
-        if (name, phone) in existing:
-            if not replace:
-                raise InvalidInput(f"{phone} is already on list {name!r} (use --replace); "
-                                   f"{added + updated} row(s) were written before it")
-            admin.update_entry(tenant, name, phone, first_name=first, last_name=last, state=state)
-            updated += 1
-        else:
-            admin.add_entry(tenant, name, first, last, phone, state, create_list=create_lists)
-            existing.add((name, phone))
-            added += 1
-    click.echo(f"imported {added} new and {updated} updated entr{'y' if added + updated == 1 else 'ies'}")
+    done = c.store.admin.import_entries(tenant, source.read(), create_lists=create_lists, replace=replace)
+    n = done["added"] + done["updated"]
+    click.echo(f"imported {done['added']} new and {done['updated']} updated entr{'y' if n == 1 else 'ies'}")
 
 
 @numbers.command("export")
@@ -170,13 +132,7 @@ def import_(c: Ctx, tenant, source, create_lists, replace):
 @pass_ctx
 def export(c: Ctx, tenant, target, list_name):
     """Export entries as CSV (to TARGET, default standard output)."""
-    rows = c.store.admin.entries(tenant, list_name)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: row.get(k, "") for k in EXPORT_FIELDS})
-    target.write(buf.getvalue())
+    target.write(c.store.admin.export_entries(tenant, list_name))
 
 
 @numbers.command("review")
@@ -188,13 +144,7 @@ def export(c: Ctx, tenant, target, list_name):
 @pass_ctx
 def review(c: Ctx, tenant, list_name, days):
     """Entries nobody used lately: candidates to disable (keep the lists current)."""
-    cutoff = time.time() - days * 86400
-    stale = []
-    for row in c.store.admin.entries(tenant, list_name):
-        used = float(row.get("last_used") or 0)
-        created = float(row.get("created") or 0)
-        if (used and used < cutoff) or (not used and created < cutoff):
-            stale.append(row)
+    stale = c.store.admin.stale_entries(tenant, days, list_name)
     if c.json:
         return emit_json(stale)
     table(["list", "first name", "last name", "phone", "state", "last used", "created"],

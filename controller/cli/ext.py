@@ -9,18 +9,12 @@ import click
 from controller.cli.context import Ctx, json_option, pass_ctx
 from controller.cli.output import emit_json, pairs, table
 from controller.errors import InvalidInput
-from policies.pin import PinFormatError, hash_pin, validate_pin
+from controller.store import queries
+from policies.pin import PinFormatError, validate_pin
 
 
-def _ext_view(ext) -> dict:
-    return {
-        "extension": ext.number,
-        "name": ext.display_name,
-        "pin_enabled": ext.pin_enabled,
-        "language": ext.language or "(tenant)",
-        "caller_ids": list(ext.caller_ids),
-        "pin_holders": sorted(ext.pins),
-    }
+def _ext_view(c: Ctx, tenant: str, ext) -> dict:
+    return queries.extension_view(c.store, tenant, ext)
 
 
 @click.group()
@@ -47,7 +41,7 @@ def add(c: Ctx, tenant: str, number: str, caller_ids, language, display_name):
     """Add extension NUMBER to TENANT."""
     e = c.store.admin.put_extension(tenant, number, create=True, language=language,
                                     caller_ids=caller_ids or None, display_name=display_name)
-    emit_json(_ext_view(e)) if c.json else click.echo(f"extension {e.number} added to {tenant}")
+    emit_json(_ext_view(c, tenant, e)) if c.json else click.echo(f"extension {e.number} added to {tenant}")
 
 
 @ext.command("set")
@@ -62,7 +56,7 @@ def set_(c: Ctx, tenant, number, caller_ids, language, display_name, clear_calle
     ids = [] if clear_caller_ids else (caller_ids or None)
     e = c.store.admin.put_extension(tenant, number, language=language, caller_ids=ids,
                                     display_name=display_name)
-    emit_json(_ext_view(e)) if c.json else click.echo(f"extension {e.number} updated")
+    emit_json(_ext_view(c, tenant, e)) if c.json else click.echo(f"extension {e.number} updated")
 
 
 @ext.command("show")
@@ -72,7 +66,7 @@ def set_(c: Ctx, tenant, number, caller_ids, language, display_name, clear_calle
 @pass_ctx
 def show(c: Ctx, tenant, number):
     """Show an extension (PIN holders by name; PINs are never shown)."""
-    view = _ext_view(c.store.admin.get_extension(tenant, number))
+    view = _ext_view(c, tenant, c.store.admin.get_extension(tenant, number))
     emit_json(view) if c.json else pairs({k: ", ".join(v) if isinstance(v, list) else v for k, v in view.items()})
 
 
@@ -82,7 +76,7 @@ def show(c: Ctx, tenant, number):
 @pass_ctx
 def list_(c: Ctx, tenant):
     """List a tenant's extensions."""
-    views = [_ext_view(c.store.admin.get_extension(tenant, n)) for n in c.store.admin.extensions(tenant)]
+    views = [_ext_view(c, tenant, c.store.admin.get_extension(tenant, n)) for n in c.store.admin.extensions(tenant)]
     if c.json:
         return emit_json(views)
     table(["extension", "name", "pin", "holders", "caller ids", "language"],
@@ -159,9 +153,8 @@ def pin_set(c: Ctx, tenant, number, holder):
     settings = c.store.admin.get_tenant(tenant)
     c.store.admin.get_extension(tenant, number)  # fail before asking for the PIN
     value = read_pin(settings.pin_min_length, settings.pin_max_length)
-    digest = hash_pin(value, c.pepper(), min_length=settings.pin_min_length, max_length=settings.pin_max_length)
+    c.store.admin.set_pin_value(tenant, number, holder, value, c.pepper())
     del value
-    c.store.admin.set_pin(tenant, number, holder, digest)
     click.echo(f"PIN set for {holder} on {number}")
 
 

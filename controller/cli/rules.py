@@ -6,9 +6,8 @@ import click
 
 from controller.cli.context import Ctx, json_option, pass_ctx
 from controller.cli.output import emit_json, table
-from controller.errors import InvalidInput
+from controller.store.rules import schedule_from
 from policies.classes import CallClass
-from policies.schedule import parse as parse_schedule
 
 
 @click.group()
@@ -39,12 +38,7 @@ def add(c: Ctx, tenant, name, action, classes, prefixes, lists, pin, position, d
         days, hours, holidays):
     """Add a rule. With --days/--hours/--holidays it holds only then, in the
     tenant's time zone (setting timezone); at other times the next rule decides."""
-    schedule = None
-    if days or hours or holidays:
-        try:
-            schedule = parse_schedule(days, hours, holidays).to_json()
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+    schedule = schedule_from(days, hours, holidays)
     rule = c.store.admin.add_rule(tenant, name, action, classes, prefixes, lists, pin, position, not disabled,
                                   unattended=unattended, schedule=schedule)
     emit_json(rule.to_json()) if c.json else click.echo(f"rule {rule.name} added")

@@ -100,10 +100,14 @@ def _webhook_secret(url: str, path: str | None) -> bytes:
 @click.option("--mode", type=click.Choice(["inbound", "socket"]), default="inbound", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--verbose", is_flag=True, help="Show the controller's log.")
-def demo(mode, as_json, verbose):
+@click.option("--web/--no-web", default=True, show_default=True,
+              help="Then serve the web administration on the demo's store until Ctrl-C (not with --json).")
+@click.option("--web-listen", envvar="TOLLGATE_WEB_LISTEN", default="127.0.0.1:8080", show_default=True)
+def demo(mode, as_json, verbose, web, web_listen):
     """Start the FreeSWITCH simulator, the embedded store and the real controller,
     provision a sample tenant from the product documents, place scripted calls
     and print what happened to each."""
     from controller.demo import run_demo
 
-    raise SystemExit(run_demo(mode=mode, as_json=as_json, verbose=verbose))
+    raise SystemExit(run_demo(mode=mode, as_json=as_json, verbose=verbose,
+                              web_listen=web_listen if web and not as_json else None))

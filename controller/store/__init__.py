@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 
+from controller.store.accounts import Accounts
 from controller.store.admin import Admin
 from controller.store.alerts import Alerts
 from controller.store.audit import Audit
@@ -24,6 +25,7 @@ class Store:
     calls: CallStore
     limits: Limits
     alerts: Alerts
+    accounts: Accounts
 
     @classmethod
     def open(cls, url: str | None, *, actor: str = "cli", owner: str = "tollgate",
@@ -37,4 +39,9 @@ class Store:
         audit = Audit(r, lane)
         admin = Admin(r, audit, actor)
         return cls(r=r, audit=audit, admin=admin, calls=CallStore(r, audit, owner, lane), limits=Limits(admin),
-                   alerts=Alerts(admin))
+                   alerts=Alerts(admin), accounts=Accounts(r, audit))
+
+    def acting(self, actor: str) -> "Store":
+        """The same store whose changes the audit attributes to `actor` (a person of the web portal)."""
+        admin = Admin(self.r, self.audit, actor)
+        return replace(self, admin=admin, limits=Limits(admin), alerts=Alerts(admin))

@@ -156,3 +156,36 @@ def tenant_pattern(t: str) -> str:
 def tenant_of(key: str) -> str:
     start, end = key.index("{") + 1, key.index("}")
     return key[start:end]
+
+
+# -- web administration: people, their sessions and tokens (global, not per tenant)
+WEB_USERS = "tg:web:users"  # set: account names
+WEB_LOG = "tg:web:log"  # stream: logins (good, failed, throttled), sessions, tokens, accounts; capped
+
+
+def web_user(name: str) -> str:
+    return f"tg:web:user:{name}"  # hash: role, tenant, password (argon2), created
+
+
+def web_tokens(name: str) -> str:
+    return f"tg:web:user:{name}:tokens"  # hash: token id -> digest
+
+
+def web_token(digest: str) -> str:
+    return f"tg:web:token:{digest}"  # hash: user, id, label, created (the token itself is never stored)
+
+
+def web_session(digest: str) -> str:
+    return f"tg:web:session:{digest}"  # hash with TTL: user, created, ip
+
+
+def web_sessions(name: str) -> str:
+    return f"tg:web:user:{name}:sessions"  # set: session digests (to end them all at once)
+
+
+def web_once(digest: str) -> str:
+    return f"tg:web:once:{digest}"  # string with TTL: a one-time login link's account
+
+
+def web_throttle(kind: str, subject: str) -> str:
+    return f"tg:web:throttle:{kind}:{subject}"  # counter with TTL: failed logins in the window

@@ -9,7 +9,7 @@ from controller.errors import AlreadyExists, InvalidInput, NotFound
 from controller.store import codec, keys
 from policies.classes import parse_class
 from policies.model import Rule, check_prefix
-from policies.schedule import zone_for
+from policies.schedule import parse as parse_schedule, zone_for
 
 
 class RulesAdmin:
@@ -24,20 +24,43 @@ class RulesAdmin:
                  prefixes: Iterable[str] = (), lists: Iterable[str] = (), pin: bool = False,
                  position: int | None = None, enabled: bool = True, unattended: bool = False,
                  schedule: dict | None = None) -> Rule:
-        settings = self.get_tenant(t)
         current = list(self.rules(t))
+        rule = self._checked_rule(t, {"name": name, "action": action, "classes": list(classes),
+                                      "prefixes": list(prefixes), "lists": list(lists), "pin": pin,
+                                      "enabled": enabled, "unattended": unattended, "schedule": schedule})
+        if any(r.name == rule.name for r in current):
+            raise AlreadyExists(f"rule {rule.name!r} already exists in tenant {t!r}")
+        pos = len(current) if position is None else _position(position, len(current) + 1)
+        current.insert(pos, rule)
+        self._save_rules(t, current)
+        self._log(t, "rule.add", rule.name, after={**rule.to_json(), "position": pos + 1})
+        return rule
+
+    def update_rule(self, t: str, name: str, changes: dict) -> Rule:
+        """Change a rule in place (its position stays); `changes` uses the rule's JSON fields."""
+        current = list(self.rules(t))
+        old = _find_rule(current, name)
+        unknown = set(changes) - set(RULE_FIELDS)
+        if unknown:
+            raise InvalidInput(f"a rule has no field {sorted(unknown)[0]!r} (fields: {', '.join(RULE_FIELDS)})")
+        merged = {**old.to_json(), **changes}
+        rule = self._checked_rule(t, merged)
+        if rule.name != old.name and any(r.name == rule.name for r in current):
+            raise AlreadyExists(f"rule {rule.name!r} already exists in tenant {t!r}")
+        current[current.index(old)] = rule
+        self._save_rules(t, current)
+        self._log(t, "rule.update", old.name, before=old.to_json(), after=rule.to_json())
+        return rule
+
+    def _checked_rule(self, t: str, data: dict) -> Rule:
+        settings = self.get_tenant(t)
         try:
-            rule = Rule.from_json({"name": name, "action": action, "classes": list(classes),
-                                   "prefixes": list(prefixes), "lists": list(lists),
-                                   "pin": pin, "enabled": enabled, "unattended": unattended,
-                                   "schedule": schedule})
+            rule = Rule.from_json(data)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
         if rule.schedule and zone_for(settings.timezone, settings.country) is None:
             raise InvalidInput(f"{settings.country} has several time zones: set the tenant's timezone "
                                f"(tollgate tenant set {t} timezone=...) before a scheduled rule")
-        if any(r.name == rule.name for r in current):
-            raise AlreadyExists(f"rule {rule.name!r} already exists in tenant {t!r}")
         if rule.lists and rule.action == "deny":
             raise InvalidInput("a deny rule cannot name lists (lists say who may pass an allow rule)")
         if rule.pin and not settings.pin_feature:
@@ -46,10 +69,6 @@ class RulesAdmin:
         missing = [x for x in rule.lists if x not in known]
         if missing:
             raise InvalidInput(f"no list {missing[0]!r} in tenant {t!r}")
-        pos = len(current) if position is None else _position(position, len(current) + 1)
-        current.insert(pos, rule)
-        self._save_rules(t, current)
-        self._log(t, "rule.add", rule.name, after={**rule.to_json(), "position": pos + 1})
         return rule
 
     def remove_rule(self, t: str, name: str) -> None:
@@ -107,6 +126,19 @@ class RulesAdmin:
             raise NotFound(f"no override for {prefix!r} in tenant {t!r}")
         self.r.hdel(keys.overrides(t), prefix)
         self._log(t, "override.remove", prefix, before=before)
+
+
+RULE_FIELDS = ("name", "action", "classes", "prefixes", "lists", "pin", "enabled", "unattended", "schedule")
+
+
+def schedule_from(days: str = "", hours: str = "", holidays: str = "") -> dict | None:
+    """A rule's schedule from the operator's words (mon-fri, 08:00-18:00, dates); None: always."""
+    if not (days or hours or holidays):
+        return None
+    try:
+        return parse_schedule(days, hours, holidays).to_json()
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _position(position: int, limit: int) -> int:

@@ -1,0 +1,120 @@
+"""The HTTP API, /api/v1: JSON over the store's calls, nothing more.
+
+Every endpoint is declared with `endpoint(...)`, which registers it with Flask
+and describes it for the OpenAPI document, so the two cannot drift apart.
+Errors are JSON, `{"error": {"code": ..., "message": ...}}`, with a stable
+code and one human line; bad input changes nothing (the store validates
+before it writes). The API takes API tokens only (`Authorization: Bearer`):
+no cookie is honoured here, so no other site can ride a browser session.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+import redis
+from flask import Blueprint, jsonify, request
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from controller.errors import AlreadyExists, InvalidInput, NotFound, TollgateError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+ENDPOINTS: list[dict] = []  # what openapi.py describes
+
+
+def endpoint(method: str, path: str, summary: str, *, body: dict | None = None, query: dict | None = None,
+             tag: str = "", provider: bool = False, returns: str = "application/json", raw_body: str = ""):
+    """Register `path` (Flask syntax) for `method`; `body`/`query` are JSON-schema
+    properties for the document; `provider`: the provider's staff only."""
+
+    def wrap(fn):
+        @wraps(fn)
+        def handler(**kw):
+            if not current_user.is_authenticated:
+                return error(401, "unauthorized", "an API token is required (Authorization: Bearer ...)")
+            if provider and not current_user.user.provider:
+                return error(403, "forbidden", "only the service provider's staff may do this")
+            return fn(**kw)
+
+        name = f"{fn.__name__}_{method.lower()}"
+        bp.add_url_rule(path, endpoint=name, view_func=handler, methods=[method])
+        ENDPOINTS.append({"method": method, "path": path, "summary": summary, "body": body, "query": query,
+                          "tag": tag, "provider": provider, "returns": returns, "raw_body": raw_body})
+        return handler
+
+    return wrap
+
+
+def error(status: int, code: str, message: str):
+    resp = jsonify({"error": {"code": code, "message": message}})
+    resp.status_code = status
+    return resp
+
+
+def body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("the request body must be a JSON object (Content-Type: application/json)")
+    return data
+
+
+def field(data: dict, name: str, kind=str, default=None, required: bool = False):
+    if name not in data or data[name] is None:
+        if required:
+            raise InvalidInput(f"{name!r} is required")
+        return default
+    value = data[name]
+    if kind is bool and not isinstance(value, bool):
+        raise InvalidInput(f"{name!r} must be true or false")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidInput(f"{name!r} must be an integer")
+    if kind is list and not (isinstance(value, list) and all(isinstance(x, str) for x in value)):
+        raise InvalidInput(f"{name!r} must be a list of strings")
+    if kind is str and not isinstance(value, str):
+        raise InvalidInput(f"{name!r} must be a string")
+    return value
+
+
+def flag(name: str) -> bool:
+    return request.args.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+@bp.errorhandler(InvalidInput)
+def _invalid(exc):
+    return error(400, "invalid_input", str(exc))
+
+
+@bp.errorhandler(NotFound)
+def _not_found(exc):
+    return error(404, "not_found", str(exc))
+
+
+@bp.errorhandler(AlreadyExists)
+def _exists(exc):
+    return error(409, "already_exists", str(exc))
+
+
+@bp.errorhandler(PermissionError)
+def _forbidden(exc):
+    return error(403, "forbidden", str(exc))
+
+
+@bp.errorhandler(TollgateError)
+def _tollgate(exc):
+    return error(500, "tollgate_error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+@bp.errorhandler(redis.RedisError)
+def _redis(exc):
+    return error(503, "store_unavailable", "the store (Redis) is unavailable; nothing was changed")
+
+
+@bp.errorhandler(HTTPException)
+def _http(exc):
+    code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+            405: "method_not_allowed", 413: "too_large"}.get(exc.code, "http_error")
+    message = exc.description if exc.code in (403,) and exc.description else (exc.name or "error")
+    if exc.code == 404:
+        message = "no such object"
+    return error(exc.code or 500, code, message)

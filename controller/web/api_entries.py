@@ -1,0 +1,181 @@
+"""API: authorized lists and entries (with CSV import and export, and the
+review of stale entries), and the ordered rules."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request
+
+from controller.errors import InvalidInput
+from controller.store.rules import schedule_from
+from controller.web.api import body, endpoint, field, flag
+from controller.web.auth import store_as_me, tenant_or_404
+
+T = "/tenants/<tenant>"
+ENTRY_BODY = {"list": {"type": "string"}, "first_name": {"type": "string"}, "last_name": {"type": "string"},
+              "phone": {"type": "string", "description": "as people type it; stored as E.164"},
+              "state": {"type": "string", "enum": ["enabled", "disabled"]}}
+
+
+@endpoint("GET", T + "/lists", "Authorized lists and their sizes", tag="lists")
+def lists(tenant):
+    return jsonify(store_as_me().admin.lists(tenant_or_404(tenant)))
+
+
+@endpoint("POST", T + "/lists", "Create a list", tag="lists", body={"name": {"type": "string"}})
+def create_list(tenant):
+    name = field(body(), "name", required=True)
+    store_as_me().admin.create_list(tenant_or_404(tenant), name)
+    return jsonify({"list": name}), 201
+
+
+@endpoint("DELETE", T + "/lists/<name>", "Delete a list (?force=true also removes its entries)", tag="lists",
+          query={"force": {"type": "boolean"}})
+def delete_list(tenant, name):
+    store_as_me().admin.delete_list(tenant_or_404(tenant), name, force=flag("force"))
+    return jsonify({"removed": name})
+
+
+def search(rows: list[dict], q: str, state: str) -> list[dict]:
+    q = q.strip().lower()
+    digits = "".join(ch for ch in q if ch.isdigit())
+    out = []
+    for r in rows:
+        if state and r.get("state") != state:
+            continue
+        text = f"{r.get('first_name', '')} {r.get('last_name', '')} {r.get('list', '')}".lower()
+        if q and q not in text and not (digits and digits in r.get("phone", "")):
+            continue
+        out.append(r)
+    return out
+
+
+@endpoint("GET", T + "/entries", "Authorized numbers (filter by list, text, state)", tag="entries",
+          query={"list": {"type": "string"}, "q": {"type": "string"}, "state": {"type": "string"}})
+def entries(tenant):
+    rows = store_as_me().admin.entries(tenant_or_404(tenant), request.args.get("list") or None)
+    return jsonify(search(rows, request.args.get("q", ""), request.args.get("state", "")))
+
+
+@endpoint("POST", T + "/entries", "Add an authorized number (seed 000's form)", tag="entries", body=ENTRY_BODY)
+def add_entry(tenant):
+    d = body()
+    row = store_as_me().admin.add_entry(tenant_or_404(tenant), field(d, "list", required=True),
+                                        field(d, "first_name", default=""), field(d, "last_name", default=""),
+                                        field(d, "phone", required=True), field(d, "state", default="enabled"))
+    return jsonify(row), 201
+
+
+EN = T + "/entries/<name>/<phone>"
+
+
+@endpoint("GET", EN, "One authorized number", tag="entries")
+def get_entry(tenant, name, phone):
+    return jsonify(store_as_me().admin.get_entry(tenant_or_404(tenant), name, phone))
+
+
+@endpoint("PATCH", EN, "Edit, enable or disable an authorized number", tag="entries",
+          body={k: v for k, v in ENTRY_BODY.items() if k in ("first_name", "last_name", "state")})
+def update_entry(tenant, name, phone):
+    d = body()
+    unknown = set(d) - {"first_name", "last_name", "state"}
+    if unknown:
+        raise InvalidInput(f"an entry's {sorted(unknown)[0]!r} cannot be changed (remove and add it instead)")
+    return jsonify(store_as_me().admin.update_entry(
+        tenant_or_404(tenant), name, phone, first_name=field(d, "first_name"), last_name=field(d, "last_name"),
+        state=field(d, "state")))
+
+
+@endpoint("DELETE", EN, "Remove an authorized number", tag="entries")
+def remove_entry(tenant, name, phone):
+    store_as_me().admin.remove_entry(tenant_or_404(tenant), name, phone)
+    return jsonify({"removed": phone, "list": name})
+
+
+@endpoint("POST", T + "/entries/import", "Import a CSV (list,first_name,last_name,phone,state); one bad row, "
+          "nothing imported", tag="entries", raw_body="text/csv",
+          query={"create_lists": {"type": "boolean"}, "replace": {"type": "boolean"}})
+def import_entries(tenant):
+    tenant_or_404(tenant)
+    try:
+        text = request.get_data(cache=False, as_text=False).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the CSV must be UTF-8") from None
+    done = store_as_me().admin.import_entries(tenant, text, create_lists=flag("create_lists"),
+                                              replace=flag("replace"))
+    return jsonify(done)
+
+
+@endpoint("GET", T + "/entries/export", "Export as CSV", tag="entries", returns="text/csv",
+          query={"list": {"type": "string"}})
+def export_entries(tenant):
+    text = store_as_me().admin.export_entries(tenant_or_404(tenant), request.args.get("list") or None)
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{tenant}-authorized-numbers.csv"'})
+
+
+@endpoint("GET", T + "/entries/stale", "Entries nobody used for `days` days: candidates to disable",
+          tag="entries", query={"days": {"type": "integer"}, "list": {"type": "string"}})
+def stale(tenant):
+    days = request.args.get("days", "90")
+    if not days.isdigit():
+        raise InvalidInput(f"days {days!r}: use 1 to 3650")
+    return jsonify(store_as_me().admin.stale_entries(tenant_or_404(tenant), int(days),
+                                                     request.args.get("list") or None))
+
+
+# -- rules ----------------------------------------------------------------------
+RULE_BODY = {"name": {"type": "string"}, "action": {"type": "string", "enum": ["allow", "deny"]},
+             "classes": {"type": "array", "items": {"type": "string"}},
+             "prefixes": {"type": "array", "items": {"type": "string"}},
+             "lists": {"type": "array", "items": {"type": "string"}}, "pin": {"type": "boolean"},
+             "enabled": {"type": "boolean"}, "unattended": {"type": "boolean"},
+             "position": {"type": "integer"}, "days": {"type": "string", "example": "mon-fri"},
+             "hours": {"type": "string", "example": "08:00-18:00"},
+             "holidays": {"type": "string", "example": "2026-12-25"}}
+
+
+def rule_json(rule, position: int) -> dict:
+    return {**rule.to_json(), "position": position}
+
+
+@endpoint("GET", T + "/rules", "Rules in evaluation order", tag="rules")
+def rules(tenant):
+    return jsonify([rule_json(r, i) for i, r in enumerate(store_as_me().admin.rules(tenant_or_404(tenant)), 1)])
+
+
+def _schedule(d: dict):
+    return schedule_from(field(d, "days", default=""), field(d, "hours", default=""), field(d, "holidays", default=""))
+
+
+@endpoint("POST", T + "/rules", "Add a rule", tag="rules", body=RULE_BODY)
+def add_rule(tenant):
+    d = body()
+    rule = store_as_me().admin.add_rule(
+        tenant_or_404(tenant), field(d, "name", required=True), field(d, "action", required=True),
+        field(d, "classes", list, ()), field(d, "prefixes", list, ()), field(d, "lists", list, ()),
+        field(d, "pin", bool, False), field(d, "position", int), field(d, "enabled", bool, True),
+        unattended=field(d, "unattended", bool, False), schedule=_schedule(d))
+    return jsonify(rule.to_json()), 201
+
+
+@endpoint("PATCH", T + "/rules/<name>", "Edit a rule (its position stays)", tag="rules", body=RULE_BODY)
+def update_rule(tenant, name):
+    d = body()
+    tenant_or_404(tenant)
+    changes = {k: v for k, v in d.items() if k not in ("days", "hours", "holidays", "position")}
+    if {"days", "hours", "holidays"} & set(d):
+        changes["schedule"] = _schedule(d)
+    return jsonify(store_as_me().admin.update_rule(tenant, name, changes).to_json())
+
+
+@endpoint("POST", T + "/rules/<name>/move", "Move a rule to a position (1 = first)", tag="rules",
+          body={"position": {"type": "integer"}})
+def move_rule(tenant, name):
+    store_as_me().admin.move_rule(tenant_or_404(tenant), name, field(body(), "position", int, required=True))
+    return jsonify({"rule": name, "position": body()["position"]})
+
+
+@endpoint("DELETE", T + "/rules/<name>", "Remove a rule", tag="rules")
+def remove_rule(tenant, name):
+    store_as_me().admin.remove_rule(tenant_or_404(tenant), name)
+    return jsonify({"removed": name})
