@@ -76,6 +76,7 @@ def get_entry(tenant, name, phone):
 @endpoint("PATCH", EN, "Edit, enable or disable an authorized number", tag="entries",
           body={k: v for k, v in ENTRY_BODY.items() if k in ("first_name", "last_name", "state")})
 def update_entry(tenant, name, phone):
+    tenant_or_404(tenant)
     d = body()
     unknown = set(d) - {"first_name", "last_name", "state"}
     if unknown:

@@ -29,6 +29,8 @@ def init(app, store) -> LoginManager:
 
     @lm.user_loader
     def load_session(sid: str):
+        if request.path.startswith("/api/"):
+            return None  # the API takes tokens only: a cookie there could be another site's doing
         user = store.accounts.session_user(sid)
         return Person(user, sid=sid) if user else None
 

@@ -111,6 +111,15 @@ def _missing(exc):
     return render_template("message.html", message=words("Page not found.")), 404
 
 
+@bp.app_errorhandler(405)
+def _method(exc):
+    if request.path.startswith("/api/"):
+        from controller.web.api import error
+
+        return error(405, "method_not_allowed", "this method is not allowed here")
+    return render_template("message.html", message="405"), 405
+
+
 @bp.app_errorhandler(403)
 def _forbidden(exc):
     if request.path.startswith("/api/"):

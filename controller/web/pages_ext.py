@@ -93,8 +93,7 @@ def audit(tenant):
     except InvalidInput as exc:
         flash(str(exc), "error")
         rows, cursor = [], ""
-    entries = [{"id": i, **f, "before_pretty": _pretty(f.get("before")), "after_pretty": _pretty(f.get("after"))}
-               for i, f in rows]
+    entries = [{"id": i, **f, **_before_after(f.get("before"), f.get("after"))} for i, f in rows]
     link_args = {k: v for k, v in a.items() if k not in ("cursor", "export")}
     return render_template("audit.html", tenant=tenant, entries=entries, cursor=cursor, args=a,
                            link_args=link_args)
@@ -113,13 +112,28 @@ def usage(tenant):
     return render_template("usage.html", tenant=tenant, rows=rows, names=names, args=request.args)
 
 
-def _pretty(raw: str | None) -> str:
+def _before_after(before: str | None, after: str | None) -> dict:
+    """What a change changed: of two objects, only the fields that differ."""
+    b, a = _load(before), _load(after)
+    if isinstance(b, dict) and isinstance(a, dict):
+        changed = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+        b = {k: v for k, v in b.items() if k in changed}
+        a = {k: v for k, v in a.items() if k in changed}
+    return {"before_pretty": _pretty(b), "after_pretty": _pretty(a)}
+
+
+def _load(raw: str | None):
     if not raw:
-        return ""
+        return None
     try:
-        value = json.loads(raw)
+        return json.loads(raw)
     except ValueError:
         return raw
+
+
+def _pretty(value) -> str:
+    if value is None or value == "":
+        return ""
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in sorted(value.items()) if k not in ("created", "updated"))
     return str(value)
