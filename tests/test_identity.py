@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from controller.store.accounts import Accounts
 from controller.store import Store
 from controller.store.admin import Admin
 from controller.store.audit import Audit
@@ -40,7 +41,7 @@ def fresh_store() -> Store:
     audit = Audit(r)
     admin = Admin(r, audit, "test")
     return Store(r=r, audit=audit, admin=admin, calls=CallStore(r, audit), limits=Limits(admin),
-                 alerts=Alerts(admin))
+                 alerts=Alerts(admin), accounts=Accounts(r, audit))
 
 
 @pytest.fixture(scope="module")

@@ -230,3 +230,27 @@ def test_check_answers_the_json_of_the_cli(web, redis_url):
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout) == got
     assert got["verdict"] == "ALLOW" and got["authorized_list"] == "direction"
+
+
+def test_restricted_feature_use_is_counted_per_person(web):
+    """Seed 000, practice 4: who used the restricted features, allowed or refused."""
+    app, store, prov, alice = web
+    calls = [("1001", "", "premium", "ALLOW", "+33899123456"), ("1001", "", "premium", "ALLOW", "+33899123457"),
+             ("1002", "", "international", "DENY", "+442079460000"), ("1003", "Anna", "national", "ALLOW",
+                                                                        "+33140000000"),
+             ("1003", "", "national", "ALLOW", "+33140000001"), ("1004", "", "tollfree", "ALLOW", "+33800123456")]
+    for i, (ext, holder, cls, verdict, e164) in enumerate(calls):
+        store.audit.append("verdict", "acme", uuid=f"u{i}", extension=ext, pin_holder=holder, verdict=verdict,
+                           e164=e164, dialed=e164, outcome="bridge_sent", **{"class": cls})
+    rows = {(r["extension"], r["pin_holder"], r["class"]): r for r in alice.get("/tenants/acme/usage").get_json()}
+    assert set(rows) == {("1001", "", "premium"), ("1002", "", "international"), ("1003", "Anna", "national")}
+    assert (rows[("1001", "", "premium")]["allowed"], rows[("1001", "", "premium")]["last_dialed"]) == \
+        (2, "+33899123457")
+    assert rows[("1002", "", "international")]["refused"] == 1
+    from tests.webkit import login
+
+    c = app.test_client()
+    login(c, "alice")
+    text = c.get("/t/acme/usage?export=csv", base_url="https://localhost",
+                 environ_base={"REMOTE_ADDR": "10.0.0.7"}).get_data(as_text=True)
+    assert text.splitlines()[0].startswith("extension,pin_holder,class") and "Anna" in text

@@ -156,3 +156,14 @@ def extension_view(store, tenant: str, ext) -> dict:
         "locked_seconds": max(int(ttl or 0), 0),
         "failures": int(fails) if (fails or "").isdigit() else 0,
     }
+
+
+def usage_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    fields = ["extension", "pin_holder", "class", "allowed", "refused", "last", "last_dialed"]
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        last = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(r["last"])) if r["last"] else ""
+        w.writerow({**{k: _cell(str(r.get(k, ""))) for k in fields}, "last": last})
+    return buf.getvalue()

@@ -108,6 +108,9 @@ def usage(tenant):
         flash(str(exc), "error")
         since = None
     rows = queries.restricted_use(store(), tenant, since)
+    if request.args.get("export") == "csv":
+        return Response(queries.usage_csv(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{tenant}-restricted-use.csv"'})
     names = {n: store().admin.get_extension(tenant, n).display_name for n in store().admin.extensions(tenant)}
     return render_template("usage.html", tenant=tenant, rows=rows, names=names, args=request.args)
 
