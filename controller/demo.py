@@ -140,7 +140,7 @@ def serve_web(store: Store, pepper: bytes, listen: str) -> None:
     print("Ctrl-C stops the demo.", flush=True)
     done = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal.signal(sig, done.set)
+        gevent.signal.signal(sig, lambda *_: done.set())
     done.wait()
     server.stop(timeout=2)
 

@@ -28,3 +28,49 @@ def test_demo_places_every_scripted_call(mode):
     assert [r["pin_holder"] for r in rows if r["reason"] == "pin_ok"] == ["Anna", "Ben"]
     refused = [r["cause"] for r in rows if r["outcome"] == "refused"]
     assert refused == ["OUTGOING_CALL_BARRED"] * 4
+
+
+def test_the_demo_then_serves_the_web_page_with_a_one_time_login():
+    """The README's demo command also starts the web administration on the
+    demo's store, and prints its address and one-time login links."""
+    import http.cookiejar
+    import re
+    import signal
+    import urllib.parse
+    import urllib.request
+
+    from controller.testing import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "controller", "demo", "--web-listen", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C stops the demo"):
+                break
+        text = "".join(lines)
+        assert f"Web administration: http://127.0.0.1:{port}/" in text, text[-2000:]
+        link = re.search(r"One-time login \(provider staff.*?(http://\S+)", text).group(1)
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        form = opener.open(link, timeout=10).read().decode()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        opener.open(urllib.request.Request(link, data=urllib.parse.urlencode({"csrf_token": token}).encode()),
+                    timeout=10).read()
+        page = opener.open(f"http://127.0.0.1:{port}/t/acme/numbers", timeout=10).read().decode()
+        assert "Dupont" in page and "direction" in page
+        # the link worked once; a second use is refused
+        again = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = again.open(link, timeout=10).read().decode()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        try:
+            again.open(urllib.request.Request(link, data=urllib.parse.urlencode({"csrf_token": token}).encode()),
+                       timeout=10)
+            raise AssertionError("a one-time link worked twice")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 400
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0

@@ -64,6 +64,6 @@ def web(c: Ctx, listen, secret_file, insecure_cookies, trust_proxy, log_level, w
     click.echo(f"tollgate web: http://{host}:{server.server_port}/ (API: /api/v1, /api/v1/openapi.json)", err=True)
     done = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal.signal(sig, done.set)
+        gevent.signal.signal(sig, lambda *_: done.set())
     done.wait()
     server.stop(timeout=5)

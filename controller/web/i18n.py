@@ -83,6 +83,7 @@ _T: dict[str, tuple[str, str]] = {
     "no": ("non", "nein"),
     "Days": ("Jours", "Tage"),
     "Hours": ("Heures", "Uhrzeiten"),
+    "Holidays": ("Jours fériés", "Feiertage"),
     "Ask for a PIN": ("Demander un PIN", "PIN abfragen"),
     "Also forwarded and transferred calls": ("Aussi les appels renvoyés et transférés",
                                              "Auch weitergeleitete und vermittelte Anrufe"),
@@ -186,6 +187,15 @@ _T: dict[str, tuple[str, str]] = {
     "Saved.": ("Enregistré.", "Gespeichert."),
     "The two PINs differ.": ("Les deux PIN diffèrent.", "Die beiden PINs stimmen nicht überein."),
     "Continue": ("Continuer", "Weiter"),
+    "Class overrides": ("Classes forcées", "Klassen-Überschreibungen"),
+    "E.164 prefixes forced into a class; they win over the numbering plan.": (
+        "Préfixes E.164 forcés dans une classe ; ils l'emportent sur le plan de numérotation.",
+        "E.164-Präfixe mit fester Klasse; sie haben Vorrang vor dem Nummernplan."),
+    "Delete a tenant": ("Supprimer un client", "Kunden löschen"),
+    "Every key of the tenant goes, except its audit.": ("Toutes les données du client sont supprimées, sauf son journal.",
+                                                        "Alle Daten des Kunden werden gelöscht, außer dem Protokoll."),
+    "Type the tenant's name to confirm.": ("Saisissez le nom du client pour confirmer.",
+                                           "Geben Sie zur Bestätigung den Namen des Kunden ein."),
     "Sign in once as": ("Se connecter une fois en tant que", "Einmalig anmelden als"),
 }
 

@@ -18,8 +18,10 @@ from controller.errors import AlreadyExists, InvalidInput, NotFound, TollgateErr
 from controller.store.accounts import PROVIDER_SETTINGS, LoginRefused, check_settings_allowed
 from controller.web import auth, i18n
 from controller.web.auth import me, store_as_me, tenant_or_404
+from policies.classes import CallClass
 
 bp = Blueprint("pages", __name__)
+OVERRIDE_CLASSES = [c.value for c in CallClass if c.value not in ("emergency", "internal", "service")]
 
 
 def store():
@@ -185,6 +187,15 @@ def home():
 @bp.route("/tenants", methods=["GET", "POST"])
 @login_required
 def tenants():
+    if request.method == "POST" and request.form.get("delete"):
+        auth.provider_only()
+        gone = request.form["delete"]
+        tenant_or_404(gone)
+        if request.form.get("confirm") != gone:
+            flash(words("Type the tenant's name to confirm."), "error")
+        else:
+            attempt(lambda: store_as_me().admin.delete_tenant(gone))
+        return redirect(url_for("pages.tenants"))
     if request.method == "POST":
         auth.provider_only()
         name = request.form.get("name", "").strip()
@@ -207,6 +218,13 @@ def tenants():
 @bp.route("/t/<tenant>/settings", methods=["GET", "POST"])
 @tenant_page
 def settings(tenant):
+    if request.method == "POST" and request.form.get("op") in ("override", "remove_override"):
+        f = request.form
+        if f["op"] == "override":
+            attempt(lambda: store_as_me().admin.set_override(tenant, f.get("prefix", "").strip(), f.get("class", "")))
+        else:
+            attempt(lambda: store_as_me().admin.remove_override(tenant, f.get("prefix", "")))
+        return redirect(url_for("pages.settings", tenant=tenant))
     if request.method == "POST":
         changes = {k[4:]: v for k, v in request.form.items() if k.startswith("set_")}
         for name in ("pin_feature", "auto_suspend"):
@@ -223,7 +241,9 @@ def settings(tenant):
         attempt(save)
         return redirect(url_for("pages.settings", tenant=tenant))
     values = store().admin.get_tenant(tenant).to_mapping()
-    return render_template("settings.html", tenant=tenant, values=values, provider_settings=PROVIDER_SETTINGS)
+    overrides = {p: c.value for p, c in sorted(store().admin.overrides(tenant).items())}
+    return render_template("settings.html", tenant=tenant, values=values, provider_settings=PROVIDER_SETTINGS,
+                           overrides=overrides, classes=OVERRIDE_CLASSES)
 
 
 @bp.route("/calls")

@@ -101,12 +101,20 @@ def rules(tenant):
     if request.method == "POST":
         f = request.form
         op, name = f.get("op", "add"), f.get("name", "")
-        if op == "add":
-            attempt(lambda: a.add_rule(
-                tenant, name.strip(), f.get("action", ""), f.getlist("classes"),
-                [p.strip() for p in f.get("prefixes", "").split(",") if p.strip()], f.getlist("lists"),
-                bool(f.get("pin")), None, True, unattended=bool(f.get("unattended")),
-                schedule=schedule_from(f.get("days", "").strip(), f.get("hours", "").strip(), "")))
+        fields = {"name": name.strip(), "action": f.get("action", ""), "classes": f.getlist("classes"),
+                  "prefixes": [p.strip() for p in f.get("prefixes", "").split(",") if p.strip()],
+                  "lists": f.getlist("lists"), "pin": bool(f.get("pin")), "unattended": bool(f.get("unattended"))}
+        if op in ("add", "edit"):
+            def save():
+                schedule = schedule_from(f.get("days", "").strip(), f.get("hours", "").strip(),
+                                         f.get("holidays", "").strip())
+                if op == "add":
+                    a.add_rule(tenant, **fields, schedule=schedule)
+                else:
+                    a.update_rule(tenant, f.get("original", ""), {**fields, "schedule": schedule})
+
+            if not attempt(save) and op == "edit":
+                return redirect(url_for("pages.rules", tenant=tenant, edit=f.get("original", "")))
         elif op in ("up", "down"):
             names = [r.name for r in a.rules(tenant)]
             if name in names:
@@ -118,5 +126,7 @@ def rules(tenant):
             attempt(lambda: a.remove_rule(tenant, name))
         return redirect(url_for("pages.rules", tenant=tenant))
     s = store().admin.get_tenant(tenant)
-    return render_template("rules.html", tenant=tenant, rules=store().admin.rules(tenant),
-                           lists=store().admin.lists(tenant), classes=CLASS_NAMES, settings=s)
+    found = store().admin.rules(tenant)
+    editing = next((r for r in found if r.name == request.args.get("edit")), None)
+    return render_template("rules.html", tenant=tenant, rules=found, lists=store().admin.lists(tenant),
+                           classes=CLASS_NAMES, settings=s, editing=editing)
