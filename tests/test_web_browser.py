@@ -169,5 +169,8 @@ def test_an_administrator_does_what_the_seeds_describe(portal):
         shot("audit")
         page.goto(base + "/t/acme/rules")
         shot("rules")
+        page.goto(base + "/t/acme/settings")
+        assert page.locator("input[name=set_pin_feature]").count() == 0  # the provider's switch, shown only
+        shot("settings")
         browser.close()
     assert not problems, problems  # no script error, no refused resource (CSP)

@@ -71,3 +71,14 @@ def json_option(f):
 
     return click.option("--json", "as_json", is_flag=True, expose_value=False, callback=set_json,
                         help="Print JSON for scripts.")(f)
+
+
+def read_secret(path: str | None, env: str, what: str) -> bytes:
+    """A secret from a file (`path`) or the environment variable `env`; b"" when neither is set."""
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read().strip()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read the {what} file: {exc.strerror}") from None
+    return os.environ.get(env, "").encode()

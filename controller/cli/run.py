@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from controller.cli.context import Ctx, load_pepper, pass_ctx
+from controller.cli.context import Ctx, load_pepper, pass_ctx, read_secret
 
 
 def _hostport(value: str) -> tuple[str, int]:
@@ -78,18 +78,9 @@ def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_password, listen, c
 
 
 def _webhook_secret(url: str, path: str | None) -> bytes:
-    import os
-
     if not url:
         return b""
-    if path:
-        try:
-            with open(path, "rb") as f:
-                secret = f.read().strip()
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read the webhook secret file: {exc.strerror}") from None
-    else:
-        secret = os.environ.get("TOLLGATE_WEBHOOK_SECRET", "").encode()
+    secret = read_secret(path, "TOLLGATE_WEBHOOK_SECRET", "webhook secret")
     if len(secret) < 16:
         raise click.BadParameter("a webhook needs a secret of at least 16 bytes (--webhook-secret-file "
                                  "or TOLLGATE_WEBHOOK_SECRET): receivers must be able to check the signature")

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
-from controller.cli.context import Ctx, load_pepper, pass_ctx
+from controller.cli.context import Ctx, load_pepper, pass_ctx, read_secret
 from controller.cli.run import _hostport
 
 
 def _secret(path: str | None) -> bytes | None:
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read().strip()
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read the session secret file: {exc.strerror}") from None
-    else:
-        data = os.environ.get("TOLLGATE_WEB_SECRET", "").encode()
+    data = read_secret(path, "TOLLGATE_WEB_SECRET", "session secret")
     if not data:
         print("tollgate: warning: no TOLLGATE_WEB_SECRET: sessions end when this process stops and are not "
               "shared with other web processes", file=sys.stderr)
