@@ -40,6 +40,16 @@ def test_openapi_document_is_valid_and_lists_exactly_the_routes(web):
 
 def test_every_endpoint_does_what_it_says(web):
     app, store, prov, alice = web
+    hit = set()
+
+    @app.after_request
+    def _seen(resp):
+        from flask import request
+
+        if request.url_rule is not None and resp.status_code < 400:
+            hit.add((request.method, request.url_rule.rule.removeprefix("/api/v1")))
+        return resp
+
     assert prov.get("/me").get_json()["role"] == "provider"
     assert prov.get("/tenants").get_json() == ["acme", "globex"]
     assert alice.get("/tenants").get_json() == ["acme"]
@@ -64,6 +74,9 @@ def test_every_endpoint_does_what_it_says(web):
     c = prov.post("/tenants/initech/check", json={"extension": "1003", "to": "044 668 18 00"}).get_json()
     assert c["verdict"] == "CHALLENGE" and c["pin_holders"] == ["Anna"]
     assert prov.delete("/tenants/initech/extensions/1003/pins/Anna").status_code == 200
+    assert prov.post("/tenants/initech/extensions", json={"number": "1009"}).status_code == 201
+    assert prov.delete("/tenants/initech/extensions/1009").status_code == 200
+    assert prov.get("/tenants/initech/extensions/1009").status_code == 404
     # lists and entries
     assert prov.post("/tenants/initech/lists", json={"name": "direction"}).status_code == 201
     r = prov.post("/tenants/initech/entries", json={"list": "direction", "first_name": "Élise",
@@ -112,6 +125,7 @@ def test_every_endpoint_does_what_it_says(web):
     assert prov.delete("/tenants/initech/lists/direction?force=true").status_code == 200
     assert prov.delete("/tenants/initech").status_code == 200
     assert prov.get("/tenants").get_json() == ["acme", "globex"]
+    assert hit == {(e["method"], e["path"]) for e in ENDPOINTS}  # every endpoint answered with success
 
 
 @pytest.mark.parametrize("method,path,payload,status,code", [
