@@ -137,7 +137,10 @@ def test_an_administrator_does_what_the_seeds_describe(portal):
 
         page.locator("#import input[type=file]").set_input_files(str(csv_path))
         page.locator("#import button").click()
-        assert page.locator("#entries tbody tr").count() == 201
+        assert page.locator("#count").inner_text().startswith("201 entrées")
+        assert page.locator("#entries tbody tr").count() == 100  # a page of the table
+        page.locator("#count a").first.click()
+        assert page.locator("#entries tbody tr").count() == 100 and "2 / 3" in page.inner_text("#count")
         assert len(store.admin.entries("acme", "direction")) == 201
         assert _check(redis_url, "1010", "+44 20 7946 0000")["verdict"] == "ALLOW"  # 06 00 00 01 50, imported
 

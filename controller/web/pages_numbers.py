@@ -12,6 +12,7 @@ from controller.web.auth import store_as_me
 from controller.web.pages import attempt, back, bp, store, tenant_page
 from policies.classes import CallClass
 
+PAGE = 100  # rows of the authorized-numbers table per page
 CLASS_NAMES = [c.value for c in CallClass if c.value not in ("emergency", "internal", "service")]
 
 
@@ -30,9 +31,13 @@ def numbers(tenant):
     else:
         rows = search(store().admin.entries(tenant, lst or None) if not lst or lst in a.lists(tenant) else [],
                       q, request.args.get("state", ""))
-    country = store().admin.get_tenant(tenant).country
-    return render_template("numbers.html", tenant=tenant, rows=rows, lists=store().admin.lists(tenant),
-                           current_list=lst, q=q, stale=bool(days), country=country)
+    raw_page = request.args.get("page", "1")
+    page = max(int(raw_page), 1) if raw_page.isdigit() else 1
+    pages = max((len(rows) + PAGE - 1) // PAGE, 1)
+    page = min(page, pages)
+    return render_template("numbers.html", tenant=tenant, rows=rows[(page - 1) * PAGE:page * PAGE], total=len(rows),
+                           page=page, pages=pages, lists=store().admin.lists(tenant), current_list=lst, q=q,
+                           stale=bool(days), link_args={k: v for k, v in request.args.items() if k != "page"})
 
 
 @bp.route("/t/<tenant>/numbers/state", methods=["POST"])
