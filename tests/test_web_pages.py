@@ -155,3 +155,13 @@ def test_check_audit_calls_account_and_tenants(web):
     assert store.admin.get_tenant("acme").pin_feature is True
     assert "prov" in prov.text("/account") and "Anmelden" in app.test_client().get(
         "/login", headers={"Accept-Language": "de"}).get_data(as_text=True)
+
+
+def test_a_corrupt_value_in_redis_gives_one_line_and_the_rest_keeps_serving(web):
+    app, store, alice, prov = web
+    store.r.hset("tg:{acme}:tenant", "pin_tries", "lots")
+    assert alice.get("/t/acme/numbers").status_code == 200  # pages that do not read the settings
+    r = alice.get("/t/acme/settings")
+    assert r.status_code == 500 and "pin_tries" in r.get_data(as_text=True)
+    assert "Traceback" not in r.get_data(as_text=True)
+    assert prov.get("/t/globex/numbers").status_code == 200

@@ -113,6 +113,21 @@ def _missing(exc):
     return render_template("message.html", message=words("Page not found.")), 404
 
 
+@bp.app_errorhandler(TollgateError)
+def _tollgate_error(exc):
+    # A corrupt value in Redis, say: one line, the rest of the portal keeps serving.
+    return render_template("message.html", message=str(exc).splitlines()[0] if str(exc) else "error"), 500
+
+
+@bp.app_errorhandler(redis.RedisError)
+def _store_down(exc):
+    if request.path.startswith("/api/"):
+        from controller.web.api import error
+
+        return error(503, "store_unavailable", "the store (Redis) is unavailable; nothing was changed")
+    return render_template("message.html", message="The store (Redis) is unavailable; nothing was changed."), 503
+
+
 @bp.app_errorhandler(405)
 def _method(exc):
     if request.path.startswith("/api/"):
