@@ -13,6 +13,7 @@ import redis
 
 from controller.cli.alerts import alerts
 from controller.cli.audit import audit
+from controller.cli import config as config_file
 from controller.cli.check import check
 from controller.cli.context import Ctx, pass_ctx
 from controller.cli.entries import lists, numbers
@@ -27,6 +28,9 @@ BAD_INPUT = (InvalidInput, NotFound, AlreadyExists)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", envvar="TOLLGATE_CONFIG", type=click.Path(dir_okay=False), is_eager=True,
+              expose_value=False, callback=config_file.load,
+              help="A TOML file of settings (env TOLLGATE_CONFIG); flags and environment variables win over it.")
 @click.option("--redis-url", envvar="TOLLGATE_REDIS_URL", default=None,
               help="Redis URL (env TOLLGATE_REDIS_URL); default: an embedded in-memory store.")
 @click.option("--pepper-file", envvar="TOLLGATE_PEPPER_FILE", default=None,
@@ -47,7 +51,7 @@ def unlock(c: Ctx, tenant_name, number):
     click.echo(f"extension {number} unlocked" if was else f"extension {number} was not locked")
 
 
-for command in (tenant, ext, lists, numbers, rules, limits, check, audit, alerts, users):
+for command in (tenant, ext, lists, numbers, rules, limits, check, audit, alerts, users, config_file.config):
     cli.add_command(command)
 
 
