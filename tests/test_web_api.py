@@ -268,3 +268,20 @@ def test_restricted_feature_use_is_counted_per_person(web):
     text = c.get("/t/acme/usage?export=csv", base_url="https://localhost",
                  environ_base={"REMOTE_ADDR": "10.0.0.7"}).get_data(as_text=True)
     assert text.splitlines()[0].startswith("extension,pin_holder,class") and "Anna" in text
+
+
+def test_an_export_imports_back_unchanged(web):
+    """Empty cells stay empty (a quote is only for what a spreadsheet would run)."""
+    app, store, prov, _ = web
+    store.admin.add_entry("acme", "direction", "", "Solo", "06 12 34 56 78")
+    store.admin.add_entry("acme", "direction", "=HYPERLINK(1)", "", "06 12 34 56 79", "disabled")
+    text = prov.get("/tenants/acme/entries/export").get_data(as_text=True)
+    rows = text.splitlines()
+    assert "direction,,Solo,+33612345678,enabled," in text and ",'," not in text
+    assert any(r.startswith("direction,'=HYPERLINK(1),,+33612345679,disabled,") for r in rows)
+    assert prov.post("/tenants/globex/entries/import?replace=true", data=text,
+                     content_type="text/csv").status_code == 200
+    fields = ("list", "first_name", "last_name", "phone", "state")
+    got = {tuple(r[k] for k in fields) for r in store.admin.entries("globex")}
+    assert ("direction", "", "Solo", "+33612345678", "enabled") in got
+    assert ("direction", "'=HYPERLINK(1)", "", "+33612345679", "disabled") in got

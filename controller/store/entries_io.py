@@ -75,7 +75,7 @@ class EntriesIO:
         writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in self.entries(t, list_name):
-            writer.writerow({k: _csv_safe(row.get(k, "")) for k in EXPORT_FIELDS})
+            writer.writerow({k: csv_cell(row.get(k, "")) for k in EXPORT_FIELDS})
         return buf.getvalue()
 
     def stale_entries(self, t: str, days: int = 90, list_name: str | None = None) -> list[dict[str, str]]:
@@ -92,9 +92,12 @@ class EntriesIO:
         return stale
 
 
-def _csv_safe(value: str) -> str:
-    # A name starting with = + - @ is a formula to a spreadsheet (CSV injection);
-    # phone numbers start with '+' and are left as they are.
-    if value and value[0] in "=@\t\r" or (value[:1] in "+-" and not value[1:].isdigit()):
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet will not run: one starting with = @ tab or CR, or a
+    + or - not followed by digits only (CSV injection), gets a leading quote.
+    Phone numbers (+33...) and empty cells stay as they are."""
+    if not value:
+        return value
+    if value[0] in "=@\t\r" or (value[0] in "+-" and not value[1:].isdigit()):
         return "'" + value
     return value

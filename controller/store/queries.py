@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from controller.errors import InvalidInput
 from controller.store import keys
 from controller.store.audit import settled_verdicts
+from controller.store.entries_io import csv_cell
 from policies.decide import decide
 
 RESTRICTED = ("premium", "international", "shared_cost", "unknown")
@@ -109,13 +110,8 @@ def audit_csv(rows: list[tuple[str, dict]]) -> str:
     w.writeheader()
     for entry_id, f in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(f.get("ts", 0) or 0)))
-        w.writerow({**{k: _cell(f.get(k, "")) for k in AUDIT_CSV_FIELDS}, "id": entry_id, "time": when + "Z"})
+        w.writerow({**{k: csv_cell(f.get(k, "")) for k in AUDIT_CSV_FIELDS}, "id": entry_id, "time": when + "Z"})
     return buf.getvalue()
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "@", "\t", "\r") or (value[:1] in "+-" and not value[1:].isdigit()) \
-        else value
 
 
 def restricted_use(store, tenant: str, since: float | None = None, scan: int = 100_000) -> list[dict]:
@@ -165,5 +161,5 @@ def usage_csv(rows: list[dict]) -> str:
     w.writeheader()
     for r in rows:
         last = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(r["last"])) if r["last"] else ""
-        w.writerow({**{k: _cell(str(r.get(k, ""))) for k in fields}, "last": last})
+        w.writerow({**{k: csv_cell(str(r.get(k, ""))) for k in fields}, "last": last})
     return buf.getvalue()
