@@ -62,7 +62,7 @@ def provision(store: Store, pepper: bytes) -> None:
 
 
 def run_demo(mode: str = "inbound", as_json: bool = False, verbose: bool = False,
-             web_listen: str | None = None) -> int:
+             web_listen: tuple[str, int] | None = None) -> int:
     logs.setup("info" if verbose else "error")
     if not verbose:
         logging.getLogger("tollgate").setLevel(logging.ERROR)
@@ -112,37 +112,28 @@ def run_demo(mode: str = "inbound", as_json: bool = False, verbose: bool = False
     return 0
 
 
-def serve_web(store: Store, pepper: bytes, listen: str) -> None:
+def serve_web(store: Store, pepper: bytes, listen: tuple[str, int]) -> None:
     """The web administration on the demo's store, until Ctrl-C: a provider
     account `demo` with a one-time login link (no password is ever printed)."""
-    import signal
-
-    import gevent.signal
-    from gevent.event import Event
-
     from controller.web import create_app
-    from controller.web.server import serve
+    from controller.web.server import serve, serve_until_signalled
 
-    host, _, port = listen.rpartition(":")
+    host, port = listen
     store.accounts.add("demo", "provider", "", secrets.token_urlsafe(24), actor="demo")
     store.accounts.add("acme-admin", "admin", "acme", secrets.token_urlsafe(24), actor="demo")
     app = create_app(store, pepper, secure_cookies=False)  # plain HTTP on loopback, for the try-out
     try:
-        server = serve(app, host or "127.0.0.1", int(port))
+        server = serve(app, host, port)
     except OSError:
-        server = serve(app, host or "127.0.0.1", 0)  # the port is taken: any free one
-    base = f"http://{host or '127.0.0.1'}:{server.server_port}"
+        server = serve(app, host, 0)  # the port is taken: any free one
+    base = f"http://{host}:{server.server_port}"
     print(f"\nWeb administration: {base}/  (sample tenant acme; API: {base}/api/v1/openapi.json)")
     print(f"One-time login (provider staff, valid 1 hour, once): {base}/login/once/"
           f"{store.accounts.once_link('demo', actor='demo')}")
     print(f"One-time login (acme's administrator): {base}/login/once/"
           f"{store.accounts.once_link('acme-admin', actor='demo')}")
     print("Ctrl-C stops the demo.", flush=True)
-    done = Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal.signal(sig, lambda *_: done.set())
-    done.wait()
-    server.stop(timeout=2)
+    serve_until_signalled(server, grace=2)
 
 
 def _print(rows, mode) -> None:

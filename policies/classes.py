@@ -36,6 +36,8 @@ CHARGEABLE = frozenset(
 
 # Destinations that never reach the rules.
 ALWAYS_PASS = frozenset({CallClass.INTERNAL, CallClass.SERVICE, CallClass.EMERGENCY})
+# What a rule or a class override can name: the rest never reaches the rules.
+RULE_CLASSES = tuple(c for c in CallClass if c not in ALWAYS_PASS)
 
 
 def parse_class(text: str) -> CallClass:

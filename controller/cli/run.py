@@ -101,4 +101,4 @@ def demo(mode, as_json, verbose, web, web_listen):
     from controller.demo import run_demo
 
     raise SystemExit(run_demo(mode=mode, as_json=as_json, verbose=verbose,
-                              web_listen=web_listen if web and not as_json else None))
+                              web_listen=_hostport(web_listen) if web and not as_json else None))

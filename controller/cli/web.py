@@ -36,15 +36,10 @@ def _secret(path: str | None) -> bytes | None:
 @pass_ctx
 def web(c: Ctx, listen, secret_file, insecure_cookies, trust_proxy, log_level, web_redis_url):
     """Serve the web administration and the HTTP API until SIGTERM/SIGINT."""
-    import signal
-
-    import gevent.signal
-    from gevent.event import Event
-
     from controller import logs
     from controller.store import Store
     from controller.web import create_app
-    from controller.web.server import serve
+    from controller.web.server import serve, serve_until_signalled
 
     c.redis_url = web_redis_url or c.redis_url
     logs.setup(log_level)
@@ -54,8 +49,4 @@ def web(c: Ctx, listen, secret_file, insecure_cookies, trust_proxy, log_level, w
                      secure_cookies=not insecure_cookies, trust_proxy=trust_proxy)
     server = serve(app, host, port)
     click.echo(f"tollgate web: http://{host}:{server.server_port}/ (API: /api/v1, /api/v1/openapi.json)", err=True)
-    done = Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal.signal(sig, lambda *_: done.set())
-    done.wait()
-    server.stop(timeout=5)
+    serve_until_signalled(server, grace=5)

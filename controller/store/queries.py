@@ -40,6 +40,21 @@ def check(store, tenant: str, extension: str = "", dialed: str = "", caller_id: 
     return out
 
 
+def search_entries(rows: list[dict], q: str, state: str = "") -> list[dict]:
+    """Entries whose names or list contain `q`, or whose phone contains its digits; of `state` if given."""
+    q = q.strip().lower()
+    digits = "".join(ch for ch in q if ch.isdigit())
+    out = []
+    for r in rows:
+        if state and r.get("state") != state:
+            continue
+        text = f"{r.get('first_name', '')} {r.get('last_name', '')} {r.get('list', '')}".lower()
+        if q and q not in text and not (digits and digits in r.get("phone", "")):
+            continue
+        out.append(r)
+    return out
+
+
 def since_window(window: str | None) -> float | None:
     """'30m', '2h', '7d' -> the epoch that far back; None for no window."""
     if not window:

@@ -7,7 +7,7 @@ from typing import Iterable
 
 from controller.errors import AlreadyExists, InvalidInput, NotFound
 from controller.store import codec, keys
-from policies.classes import parse_class
+from policies.classes import ALWAYS_PASS, parse_class
 from policies.model import Rule, check_prefix
 from policies.schedule import parse as parse_schedule, zone_for
 
@@ -113,7 +113,7 @@ class RulesAdmin:
             p, c = check_prefix(prefix), parse_class(cls)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
-        if c.value in ("emergency", "internal", "service"):
+        if c in ALWAYS_PASS:
             raise InvalidInput(f"an override cannot make numbers {c.value}")
         before = self.r.hget(keys.overrides(t), p)
         self.r.hset(keys.overrides(t), p, c.value)

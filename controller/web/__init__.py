@@ -56,7 +56,7 @@ def create_app(store, pepper: bytes, *, secret_key: bytes | None = None, secure_
         resp.headers.setdefault("Content-Security-Policy",
                                 "default-src 'self'; style-src 'self'; script-src 'self'; "
                                 "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
-        if request.path.startswith("/api/") or request.endpoint not in ("static",):
+        if request.endpoint != "static":
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 

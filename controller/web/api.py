@@ -106,15 +106,16 @@ def _tollgate(exc):
 
 
 @bp.errorhandler(redis.RedisError)
-def _redis(exc):
+def store_unavailable(exc):
     return error(503, "store_unavailable", "the store (Redis) is unavailable; nothing was changed")
 
 
 @bp.errorhandler(HTTPException)
-def _http(exc):
+def http_error(exc):
+    """Also answers, through the pages' app-wide handlers, what fails before a view
+    of the API runs (no such route, a method it does not take)."""
     code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
             405: "method_not_allowed", 413: "too_large"}.get(exc.code, "http_error")
-    message = exc.description if exc.code in (403,) and exc.description else (exc.name or "error")
-    if exc.code == 404:
-        message = "no such object"
+    message = {403: exc.description or "not allowed", 404: "no such object",
+               405: "this method is not allowed here"}.get(exc.code, exc.name or "error")
     return error(exc.code or 500, code, message)

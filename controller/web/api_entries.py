@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 
 from controller.errors import InvalidInput
+from controller.store import queries
 from controller.store.rules import schedule_from
 from controller.web.api import body, endpoint, field, flag
 from controller.web.auth import store_as_me, tenant_or_404
@@ -35,25 +36,11 @@ def delete_list(tenant, name):
     return jsonify({"removed": name})
 
 
-def search(rows: list[dict], q: str, state: str) -> list[dict]:
-    q = q.strip().lower()
-    digits = "".join(ch for ch in q if ch.isdigit())
-    out = []
-    for r in rows:
-        if state and r.get("state") != state:
-            continue
-        text = f"{r.get('first_name', '')} {r.get('last_name', '')} {r.get('list', '')}".lower()
-        if q and q not in text and not (digits and digits in r.get("phone", "")):
-            continue
-        out.append(r)
-    return out
-
-
 @endpoint("GET", T + "/entries", "Authorized numbers (filter by list, text, state)", tag="entries",
           query={"list": {"type": "string"}, "q": {"type": "string"}, "state": {"type": "string"}})
 def entries(tenant):
     rows = store_as_me().admin.entries(tenant_or_404(tenant), request.args.get("list") or None)
-    return jsonify(search(rows, request.args.get("q", ""), request.args.get("state", "")))
+    return jsonify(queries.search_entries(rows, request.args.get("q", ""), request.args.get("state", "")))
 
 
 @endpoint("POST", T + "/entries", "Add an authorized number (seed 000's form)", tag="entries", body=ENTRY_BODY)
@@ -172,8 +159,10 @@ def update_rule(tenant, name):
 @endpoint("POST", T + "/rules/<name>/move", "Move a rule to a position (1 = first)", tag="rules",
           body={"position": {"type": "integer"}})
 def move_rule(tenant, name):
-    store_as_me().admin.move_rule(tenant_or_404(tenant), name, field(body(), "position", int, required=True))
-    return jsonify({"rule": name, "position": body()["position"]})
+    tenant_or_404(tenant)
+    position = field(body(), "position", int, required=True)
+    store_as_me().admin.move_rule(tenant, name, position)
+    return jsonify({"rule": name, "position": position})
 
 
 @endpoint("DELETE", T + "/rules/<name>", "Remove a rule", tag="rules")

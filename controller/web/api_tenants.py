@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
+from controller.errors import InvalidInput
 from controller.store import queries
 from controller.store.accounts import check_settings_allowed
 from controller.web.api import body, endpoint, field
@@ -17,8 +18,6 @@ SETTINGS_BODY = {"settings": {"type": "object", "additionalProperties": {"type":
 def _settings(data: dict, key: str = "settings") -> dict[str, str]:
     raw = field(data, key, dict, default={})
     if not isinstance(raw, dict) or not all(isinstance(v, (str, bool, int)) for v in raw.values()):
-        from controller.errors import InvalidInput
-
         raise InvalidInput(f"{key!r} must be an object of setting -> string")
     return {str(k): ("on" if v is True else "off" if v is False else str(v)) for k, v in raw.items()}
 
@@ -65,8 +64,10 @@ def overrides(tenant):
 @endpoint("PUT", T + "/overrides/<prefix>", "Force a prefix into a class", tag="tenants",
           body={"class": {"type": "string"}})
 def set_override(tenant, prefix):
-    store_as_me().admin.set_override(tenant_or_404(tenant), prefix, field(body(), "class", required=True))
-    return jsonify({"prefix": prefix, "class": body()["class"]})
+    tenant_or_404(tenant)
+    cls = field(body(), "class", required=True)
+    store_as_me().admin.set_override(tenant, prefix, cls)
+    return jsonify({"prefix": prefix, "class": cls})
 
 
 @endpoint("DELETE", T + "/overrides/<prefix>", "Remove an override", tag="tenants")

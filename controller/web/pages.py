@@ -16,12 +16,11 @@ from flask_wtf.csrf import CSRFError
 
 from controller.errors import AlreadyExists, InvalidInput, NotFound, TollgateError
 from controller.store.accounts import PROVIDER_SETTINGS, LoginRefused, check_settings_allowed
-from controller.web import auth, i18n
+from controller.web import api, auth, i18n
 from controller.web.auth import me, store_as_me, tenant_or_404
-from policies.classes import CallClass
+from policies.classes import RULE_CLASSES
 
 bp = Blueprint("pages", __name__)
-OVERRIDE_CLASSES = [c.value for c in CallClass if c.value not in ("emergency", "internal", "service")]
 
 
 def store():
@@ -94,7 +93,8 @@ def when_filter(ts) -> str:
 @bp.app_context_processor
 def _nav():
     user = current_user.user if current_user.is_authenticated else None
-    visible = [t for t in store().admin.tenants() if user and user.may_see(t)] if user else []
+    # Only the provider's staff pick a tenant; an administrator has one.
+    visible = (store().admin.tenants() if user.provider else [user.tenant]) if user else []
     return {"me": user, "visible_tenants": visible}
 
 
@@ -104,13 +104,16 @@ def _csrf(exc):
         "Your session has expired or the form is stale: please try again.")), 400
 
 
+def _api_answer(exc):
+    """Under /api/, the API's JSON answer; None for a page."""
+    if not request.path.startswith("/api/"):
+        return None
+    return api.store_unavailable(exc) if isinstance(exc, redis.RedisError) else api.http_error(exc)
+
+
 @bp.app_errorhandler(404)
 def _missing(exc):
-    if request.path.startswith("/api/"):
-        from controller.web.api import error
-
-        return error(404, "not_found", "no such object")
-    return render_template("message.html", message=words("Page not found.")), 404
+    return _api_answer(exc) or (render_template("message.html", message=words("Page not found.")), 404)
 
 
 @bp.app_errorhandler(TollgateError)
@@ -121,29 +124,18 @@ def _tollgate_error(exc):
 
 @bp.app_errorhandler(redis.RedisError)
 def _store_down(exc):
-    if request.path.startswith("/api/"):
-        from controller.web.api import error
-
-        return error(503, "store_unavailable", "the store (Redis) is unavailable; nothing was changed")
-    return render_template("message.html", message="The store (Redis) is unavailable; nothing was changed."), 503
+    return _api_answer(exc) or (render_template(
+        "message.html", message="The store (Redis) is unavailable; nothing was changed."), 503)
 
 
 @bp.app_errorhandler(405)
 def _method(exc):
-    if request.path.startswith("/api/"):
-        from controller.web.api import error
-
-        return error(405, "method_not_allowed", "this method is not allowed here")
-    return render_template("message.html", message="405"), 405
+    return _api_answer(exc) or (render_template("message.html", message="405"), 405)
 
 
 @bp.app_errorhandler(403)
 def _forbidden(exc):
-    if request.path.startswith("/api/"):
-        from controller.web.api import error
-
-        return error(403, "forbidden", exc.description or "not allowed")
-    return render_template("message.html", message=exc.description or "403"), 403
+    return _api_answer(exc) or (render_template("message.html", message=exc.description or "403"), 403)
 
 
 # -- signing in ---------------------------------------------------------------
@@ -258,7 +250,7 @@ def settings(tenant):
     values = store().admin.get_tenant(tenant).to_mapping()
     overrides = {p: c.value for p, c in sorted(store().admin.overrides(tenant).items())}
     return render_template("settings.html", tenant=tenant, values=values, provider_settings=PROVIDER_SETTINGS,
-                           overrides=overrides, classes=OVERRIDE_CLASSES)
+                           overrides=overrides, classes=[c.value for c in RULE_CLASSES])
 
 
 @bp.route("/calls")
@@ -286,6 +278,4 @@ def account():
                 flash(str(exc), "error")
     tokens = store().accounts.tokens(me().name)
     log = store().accounts.read_log(30, None if me().provider else me().tenant)
-    if not me().provider:
-        log = [e for e in log if e.get("tenant") == me().tenant]
     return render_template("account.html", tokens=tokens, new_token=new_token, log=log)

@@ -6,14 +6,13 @@ from __future__ import annotations
 from flask import Response, flash, redirect, render_template, request, url_for
 
 from controller.errors import InvalidInput
+from controller.store import queries
 from controller.store.rules import schedule_from
-from controller.web.api_entries import search
 from controller.web.auth import store_as_me
 from controller.web.pages import attempt, back, bp, store, tenant_page
-from policies.classes import CallClass
+from policies.classes import RULE_CLASSES
 
 PAGE = 100  # rows of the authorized-numbers table per page
-CLASS_NAMES = [c.value for c in CallClass if c.value not in ("emergency", "internal", "service")]
 
 
 @bp.route("/t/<tenant>/numbers", methods=["GET", "POST"])
@@ -26,17 +25,19 @@ def numbers(tenant):
                                     f.get("phone", ""), f.get("state", "enabled")))
         return redirect(url_for("pages.numbers", tenant=tenant, list=request.args.get("list", "")))
     lst, q, days = request.args.get("list", ""), request.args.get("q", ""), request.args.get("stale", "")
-    if days:
-        rows = search(store().admin.stale_entries(tenant, 90, lst or None), q, "")
+    known = a.lists(tenant)
+    if lst and lst not in known:
+        rows = []
+    elif days:
+        rows = queries.search_entries(a.stale_entries(tenant, 90, lst or None), q)
     else:
-        rows = search(store().admin.entries(tenant, lst or None) if not lst or lst in a.lists(tenant) else [],
-                      q, request.args.get("state", ""))
+        rows = queries.search_entries(a.entries(tenant, lst or None), q, request.args.get("state", ""))
     raw_page = request.args.get("page", "1")
     page = max(int(raw_page), 1) if raw_page.isdigit() else 1
     pages = max((len(rows) + PAGE - 1) // PAGE, 1)
     page = min(page, pages)
     return render_template("numbers.html", tenant=tenant, rows=rows[(page - 1) * PAGE:page * PAGE], total=len(rows),
-                           page=page, pages=pages, lists=store().admin.lists(tenant), current_list=lst, q=q,
+                           page=page, pages=pages, lists=known, current_list=lst, q=q,
                            stale=bool(days), link_args={k: v for k, v in request.args.items() if k != "page"})
 
 
@@ -134,4 +135,4 @@ def rules(tenant):
     found = store().admin.rules(tenant)
     editing = next((r for r in found if r.name == request.args.get("edit")), None)
     return render_template("rules.html", tenant=tenant, rules=found, lists=store().admin.lists(tenant),
-                           classes=CLASS_NAMES, settings=s, editing=editing)
+                           classes=[c.value for c in RULE_CLASSES], settings=s, editing=editing)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 
 import gevent
+import gevent.signal
+from gevent.event import Event
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 log = logging.getLogger("tollgate.web")
@@ -41,3 +44,12 @@ def serve(app, host: str, port: int) -> WSGIServer:
     server.start()
     log.info("web administration on http://%s:%d/", host, server.server_port)
     return server
+
+
+def serve_until_signalled(server: WSGIServer, grace: float) -> None:
+    """Block until SIGTERM or SIGINT, then let requests in flight finish (up to `grace` s)."""
+    done = Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop(timeout=grace)
