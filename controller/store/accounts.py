@@ -27,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from controller.errors import AlreadyExists, InvalidInput, NotFound
 from controller.store import keys
-from policies.model import check_name
+from controller.store.checks import valid_name
 
 ROLES = ("provider", "admin")
 PROVIDER_SETTINGS = frozenset({"pin_feature", "route", "internal_route", "gateway", "trusted_sources"})
@@ -117,10 +117,7 @@ class Accounts:
         return User(name=name, role=raw["role"], tenant=raw.get("tenant", ""))
 
     def add(self, name: str, role: str, tenant: str, password: str, *, actor: str) -> User:
-        try:
-            check_name("user", name)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+        valid_name("user", name)
         if role not in ROLES:
             raise InvalidInput(f"role {role!r} is not one of {', '.join(ROLES)}")
         if role == "admin" and not self.r.sismember(keys.TENANTS, tenant or ""):

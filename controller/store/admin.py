@@ -16,17 +16,12 @@ import redis
 from controller.errors import AlreadyExists, InvalidInput, NotFound
 from controller.store import codec, keys
 from controller.store.audit import Audit
+from controller.store.checks import entry_row, valid_name
 from controller.store.entries_io import EntriesIO
 from controller.store.rules import RulesAdmin
-from policies.model import LANGUAGES, TenantSettings, check_name
+from policies.model import LANGUAGES, TenantSettings
 from policies.numbers import normalize_phone
 from policies.pin import PinFormatError, hash_pin, validate_pin
-
-def _valid(kind: str, value: str) -> str:
-    try:
-        return check_name(kind, value)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
 
 
 def _ext_number(value: str) -> str:
@@ -58,7 +53,7 @@ class Admin(RulesAdmin, EntriesIO):
         return bool(self.r.exists(keys.tenant(t)))
 
     def require_tenant(self, t: str) -> None:
-        _valid("tenant", t)
+        valid_name("tenant", t)
         if not self.tenant_exists(t):
             raise NotFound(f"no tenant {t!r} (create it with: tollgate tenant create {t})")
 
@@ -67,7 +62,7 @@ class Admin(RulesAdmin, EntriesIO):
         return codec.tenant_settings(keys.tenant(t), self.r.hgetall(keys.tenant(t)))
 
     def create_tenant(self, t: str, changes: dict[str, str]) -> TenantSettings:
-        _valid("tenant", t)
+        valid_name("tenant", t)
         if self.tenant_exists(t):
             raise AlreadyExists(f"tenant {t!r} already exists")
         settings = self._apply(TenantSettings(), changes)
@@ -216,7 +211,7 @@ class Admin(RulesAdmin, EntriesIO):
 
     def create_list(self, t: str, name: str) -> None:
         self.require_tenant(t)
-        _valid("list", name)
+        valid_name("list", name)
         if not self.r.sadd(keys.lists(t), name):
             raise AlreadyExists(f"list {name!r} already exists in tenant {t!r}")
         self._log(t, "list.create", name)
@@ -233,7 +228,7 @@ class Admin(RulesAdmin, EntriesIO):
 
     def _require_list(self, t: str, name: str) -> None:
         self.require_tenant(t)
-        _valid("list", name)
+        valid_name("list", name)
         if not self.r.sismember(keys.lists(t), name):
             raise NotFound(f"no list {name!r} in tenant {t!r} (create it with: tollgate lists create {t} {name})")
 
@@ -259,11 +254,11 @@ class Admin(RulesAdmin, EntriesIO):
                   state: str = "enabled", *, create_list: bool = False) -> dict[str, str]:
         if create_list:
             self.require_tenant(t)
-            _valid("list", name)
+            valid_name("list", name)
             if self.r.sadd(keys.lists(t), name):
                 self._log(t, "list.create", name)
         self._require_list(t, name)
-        row = _entry_row(name, first_name, last_name, self.normalize_entry_phone(t, phone), state)
+        row = entry_row(name, first_name, last_name, self.normalize_entry_phone(t, phone), state)
         if self.r.exists(keys.entry(t, name, row["phone"])):
             raise AlreadyExists(f"{row['phone']} is already on list {name!r}")
         row["created"] = row["updated"] = _now()
@@ -283,7 +278,7 @@ class Admin(RulesAdmin, EntriesIO):
     def update_entry(self, t: str, name: str, phone: str, **changes: str) -> dict[str, str]:
         before = self.get_entry(t, name, phone)
         merged = {**before, **{k: v for k, v in changes.items() if v is not None}}
-        row = _entry_row(name, merged["first_name"], merged["last_name"], before["phone"], merged["state"])
+        row = entry_row(name, merged["first_name"], merged["last_name"], before["phone"], merged["state"])
         row.update(created=before.get("created", ""), last_used=before.get("last_used", ""), updated=_now())
         self._write_entry(t, row)
         self._log(t, "entry.update", f"{name}/{row['phone']}", before=before, after=row)
@@ -339,17 +334,6 @@ def _holder(name: str) -> str:
     if not v or len(v) > 64 or any(ch in v for ch in "\r\n\t|$"):
         raise InvalidInput(f"invalid PIN holder name {name!r}: 1-64 characters, no tabs, '|' or '$'")
     return v
-
-
-def _entry_row(name: str, first: str, last: str, phone: str, state: str) -> dict[str, str]:
-    first, last, state = (first or "").strip(), (last or "").strip(), (state or "").strip().lower()
-    if not first and not last:
-        raise InvalidInput("an authorized entry needs a first or last name")
-    if len(first) > 80 or len(last) > 80 or any(c in first + last for c in "\r\n"):
-        raise InvalidInput("names are at most 80 characters on one line")
-    if state not in ("enabled", "disabled"):
-        raise InvalidInput(f"state {state!r} is not enabled or disabled")
-    return {"list": name, "first_name": first, "last_name": last, "phone": phone, "state": state}
 
 
 def dumps(obj) -> str:

@@ -9,6 +9,7 @@ import io
 import time
 
 from controller.errors import InvalidInput, TollgateError
+from controller.store.checks import entry_row, valid_name
 
 CSV_FIELDS = ["list", "first_name", "last_name", "phone", "state"]
 EXPORT_FIELDS = CSV_FIELDS + ["created", "updated", "last_used"]
@@ -59,10 +60,8 @@ class EntriesIO:
         if name not in known and not create_lists:
             raise InvalidInput(f"no list {name!r} (use --create-lists)")
         first, last = row.get("first_name") or "", row.get("last_name") or ""
-        from controller.store.admin import _entry_row, _valid  # the one validator of a row
-
-        _valid("list", name)
-        _entry_row(name, first, last, phone, state)
+        valid_name("list", name)
+        entry_row(name, first, last, phone, state)
         if (name, phone) in seen:
             raise InvalidInput(f"{phone} appears twice for list {name!r}")
         seen.add((name, phone))
