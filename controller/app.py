@@ -23,7 +23,9 @@ from controller.callflow import CallFlow
 from controller.services import FlowConfig, Services
 from controller.dispatcher import Dispatcher
 from controller.errors import CommandFailed
-from controller.esl import InboundConnection, SocketServer, SocketSession, Supervisor
+from controller.esl import InboundConnection
+from controller.esl_socket import SocketServer, SocketSession
+from controller.supervisor import Supervisor
 from controller.events import Disconnected, MalformedEvent, channel_data, parse
 from controller.metrics import HealthServer, Metrics
 from controller.prompt_catalog import Catalog
@@ -44,6 +46,9 @@ class Config:
     esl_host: str = "127.0.0.1"
     esl_port: int = 8021
     esl_password: str = "ClueCon"
+    # Every FreeSWITCH node this controller serves, each on its own connection
+    # (reconnecting on its own); empty: the one of esl_host and esl_port.
+    esl_nodes: tuple[tuple[str, int], ...] = ()
     listen: tuple[str, int] = ("127.0.0.1", 8084)
     redis_url: str | None = None
     pepper: bytes = b""
@@ -62,6 +67,10 @@ class Config:
     webhook_url: str = ""  # alerts are POSTed here as signed JSON (off unless set)
     webhook_secret: bytes = b""  # the HMAC-SHA256 key of the X-Tollgate-Signature header
 
+    @property
+    def nodes(self) -> tuple[tuple[str, int], ...]:
+        return tuple(self.esl_nodes) or ((self.esl_host, self.esl_port),)
+
 
 class Controller:
     def __init__(self, cfg: Config, store: Store | None = None):
@@ -78,7 +87,7 @@ class Controller:
         self.metrics.spool.set_function(lambda: len(self.store.audit.spool))
         self.health: HealthServer | None = None
         self.dispatcher = Dispatcher(self.svc, cfg.max_calls)
-        self.supervisor: Supervisor | None = None
+        self.supervisors: list[Supervisor] = []  # one per FreeSWITCH node
         self.server: SocketServer | None = None
         self._greenlets: list[gevent.Greenlet] = []
         self.stopped = gevent.event.Event()
@@ -96,8 +105,11 @@ class Controller:
             self.server = SocketServer(host, port, self._socket_call, self.cfg.max_calls, self.cfg.esl_timeout)
             self._greenlets.append(gevent.spawn(self.server.serve))
         else:
-            self.supervisor = Supervisor(self._make_connection, self._connected, self._disconnected)
-            self._greenlets.append(gevent.spawn(self.supervisor.run))
+            for host, port in self.cfg.nodes:
+                sup = Supervisor(lambda h=host, p=port: self._make_connection(h, p), self._connected,
+                                 self._disconnected)
+                self.supervisors.append(sup)
+                self._greenlets.append(gevent.spawn(sup.run))
             self._greenlets.append(gevent.spawn(self._recovery_loop))
         self._greenlets.append(gevent.spawn(self._flush_loop))
         self._greenlets.append(gevent.spawn(self._heartbeat_loop))
@@ -107,17 +119,22 @@ class Controller:
             log.info("metrics and health on http://%s:%d/", self.cfg.metrics_address[0], self.health.port)
         log.info("controller %s started in %s mode", self.id, self.cfg.mode)
 
-    def _make_connection(self) -> InboundConnection:
-        return InboundConnection(self.cfg.esl_host, self.cfg.esl_port, self.cfg.esl_password,
-                                 self.dispatcher.route, timeout=self.cfg.esl_timeout)
+    @property
+    def supervisor(self) -> Supervisor | None:
+        """The first node's (the only one, unless several are configured)."""
+        return self.supervisors[0] if self.supervisors else None
+
+    def _make_connection(self, host: str, port: int) -> InboundConnection:
+        return InboundConnection(host, port, self.cfg.esl_password, self.dispatcher.router(f"{host}:{port}"),
+                                 timeout=self.cfg.esl_timeout)
 
     def _connected(self, conn: InboundConnection) -> None:
-        self.dispatcher.transport = conn
+        self.dispatcher.transports[conn.node] = conn
         moved = self.dispatcher.rebind_all(conn)
         if moved:
-            log.info("%d call(s) resume on the new Event Socket connection", moved)
-        self.metrics.esl_connected.set(1)
-        if self.supervisor and self.supervisor.reconnects:
+            log.info("%d call(s) resume on the new Event Socket connection to %s", moved, conn.node)
+        self.metrics.esl_connected.set(sum(1 for s in self.supervisors if s.up.is_set()))
+        if any(s.current is conn and s.reconnects for s in self.supervisors):
             self.metrics.esl_reconnects.inc()
         gevent.spawn(self.recover, conn)
         # Calls parked just before we subscribed are too young for the first
@@ -125,9 +142,9 @@ class Controller:
         gevent.spawn_later(RECOVERY_MIN_AGE + 0.5, lambda: conn.connected and self.recover(conn))
 
     def _disconnected(self, conn: InboundConnection) -> None:
-        self.metrics.esl_connected.set(0)
-        if self.dispatcher.transport is conn:
-            self.dispatcher.transport = None
+        self.metrics.esl_connected.set(sum(1 for s in self.supervisors if s.up.is_set()))
+        if self.dispatcher.transports.get(conn.node) is conn:
+            del self.dispatcher.transports[conn.node]
         self.dispatcher.connection_lost(conn, "Event Socket connection lost")
 
     # -- recovery: managed channels still parked with nobody handling them --------
@@ -195,9 +212,10 @@ class Controller:
 
     def _recovery_loop(self) -> None:
         while not self.stopped.wait(self.cfg.recovery_interval):
-            conn = self.supervisor.current if self.supervisor else None
-            if conn and conn.connected:
-                self.recover(conn)
+            for sup in self.supervisors:
+                conn = sup.current
+                if conn and conn.connected:
+                    self.recover(conn)
 
     def _heartbeat_loop(self) -> None:
         ttl = max(int(self.cfg.heartbeat_interval * 3 + 0.999), 1)
@@ -266,10 +284,10 @@ class Controller:
                 gevent.sleep(0.05)
         self.dispatcher.pool.kill(timeout=2)
         self.stopped.set()
-        if self.supervisor:
-            self.supervisor.stop()
-            if self.supervisor.current:
-                self.supervisor.current.close()
+        for sup in self.supervisors:
+            sup.stop()
+            if sup.current:
+                sup.current.close()
         if self.server:
             self.server.stop()
         flushed = self.store.audit.flush()
@@ -282,18 +300,22 @@ class Controller:
             self.health.stop()
 
     def readiness(self) -> dict:
-        """Ready = the Event Socket is up (or listening) and Redis answers."""
+        """Ready = every FreeSWITCH node's Event Socket is up (or, in socket mode,
+        the listener is bound) and Redis answers; `nodes` reports each connection."""
         try:
             redis_ok = bool(self.store.r.ping())
         except Exception:  # noqa: BLE001 - any failure means not ready
             redis_ok = False
-        return {"event_socket": self.connected, "redis": redis_ok}
+        found = {"event_socket": self.connected, "redis": redis_ok}
+        if self.supervisors:
+            found["nodes"] = {f"{h}:{p}": s.up.is_set() for (h, p), s in zip(self.cfg.nodes, self.supervisors)}
+        return found
 
     @property
     def connected(self) -> bool:
         if self.cfg.mode == "socket":
             return self.server is not None and self.server.bound_port is not None
-        return bool(self.supervisor and self.supervisor.up.is_set())
+        return bool(self.supervisors) and all(s.up.is_set() for s in self.supervisors)
 
 
 def serve_forever(cfg: Config) -> None:

@@ -302,7 +302,8 @@ class CallFlow:
         p = self.park
         self.store_quietly(self.svc.store.calls.set_state, p.tenant, p.uuid, self.svc.cfg.claim_ttl,
                             uuid=p.uuid, tenant=p.tenant, extension=p.extension, dialed=p.dialed,
-                            state=state, owner=self.svc.cfg.controller_id, started=f"{time.time():.3f}")
+                            state=state, owner=self.svc.cfg.controller_id, node=self.s.node,
+                            started=f"{time.time():.3f}")
 
     def store_quietly(self, fn, *args, **kwargs):
         try:

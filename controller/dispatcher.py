@@ -29,12 +29,16 @@ class Dispatcher:
         self.svc = svc
         self.calls: dict[str, CallSession] = {}
         self.pool = gevent.pool.Pool(max_calls)
-        self.transport: Transport | None = None  # the inbound connection in use
+        self.transports: dict[str, Transport] = {}  # FreeSWITCH node -> its inbound connection
         self.accepting = True
         self.malformed = 0
         self.rejected = 0
 
-    def route(self, headers) -> None:
+    def router(self, node: str) -> Callable[[dict], None]:
+        """The event handler of one node's connection: its parks start calls on it."""
+        return lambda headers: self.route(headers, node)
+
+    def route(self, headers, node: str = "") -> None:
         # Most events belong to calls nobody here handles (any more): two header
         # lookups decide that, before anything is parsed.
         session = self.calls.get(headers.get("Unique-ID", ""))
@@ -56,8 +60,10 @@ class Dispatcher:
         session = self.calls.get(event.uuid)
         if session is not None:
             session.deliver(event)
-        elif isinstance(event, ChannelPark) and event.managed and self.transport is not None:
-            self.start(event, self.transport, event.uuid)
+        elif isinstance(event, ChannelPark) and event.managed:
+            transport = self.transports.get(node)
+            if transport is not None:
+                self.start(event, transport, event.uuid)
 
     def start(self, park: ChannelPark, transport: Transport, channel: str | None,
               on_done: Callable[[], None] | None = None, recovered: bool = False,
@@ -86,10 +92,12 @@ class Dispatcher:
         return greenlet
 
     def rebind_all(self, transport: Transport) -> int:
-        """A new inbound connection: calls that lost theirs resume on it."""
+        """A node's new inbound connection: its calls that lost theirs resume on it
+        (a channel lives on one node: never on another node's connection)."""
         moved = 0
+        node = getattr(transport, "node", "")
         for session in list(self.calls.values()):
-            if session.channel is not None and session.transport is not transport:
+            if session.channel is not None and session.node == node and session.transport is not transport:
                 session.rebind(transport)
                 moved += 1
         return moved

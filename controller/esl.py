@@ -15,37 +15,26 @@ greenswitch 0.0.19 has pitfalls this module designs around (see STYLE.md):
 - one greenlet runs every handler in turn: our handler only hands the raw
   headers to a callback that must not block (the dispatcher's route).
 
-Socket mode (one connection per call) does not use greenswitch: its
-OutboundSession would bring a reader greenlet per call, which is the memory
-we save by letting the call's own greenlet read its socket (SocketSession).
+Socket mode (one connection per call) does not use greenswitch: see
+controller.esl_socket. The supervisor that keeps a connection up is in
+controller.supervisor; the wire format in controller.framing.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
-import random
-import time
-from collections.abc import Mapping
 from typing import Callable
 
 import gevent
 import gevent.event
 import gevent.lock
-import gevent.socket as socket
 import greenswitch
-from gevent.server import StreamServer
 from greenswitch.esl import ESLEvent, NotConnectedError
 
 from controller import commands
 from controller.errors import CommandFailed, ConfigError, NotConnected
 from controller.events import SUBSCRIBED
-from controller.framing import (
-    FrameReader,
-    FramingError,
-    parse_event_body,
-    parse_header_block,
-)
+from controller.framing import FrameReader, FramingError, decode_frame, set_nodelay
 
 log = logging.getLogger("tollgate.esl")
 
@@ -57,27 +46,6 @@ def _event(headers: dict, data: str = "") -> ESLEvent:
     ev.headers = headers
     ev.data = data
     return ev
-
-
-def _decode(headers: dict, body: bytes) -> tuple[str, Mapping, str]:
-    """A frame as (kind, headers, text); kind is event, reply, auth, disconnect,
-    rejected, or "" for types never asked for (log/data, event json/xml)."""
-    ctype = headers.get("Content-Type", "")
-    if ctype == "text/event-plain":
-        return "event", parse_event_body(body), ""
-    if ctype == "command/reply":
-        if "Event-Name" in headers:  # socket mode's connect reply: the channel, URL-encoded
-            headers = parse_header_block("\n".join(f"{k}: {v}" for k, v in headers.items()), decode=True)
-        return "reply", headers, headers.get("Reply-Text", "")
-    if ctype == "api/response":
-        return "reply", headers, body.decode("utf-8", "replace")
-    if ctype == "auth/request":
-        return "auth", headers, ""
-    if ctype == "text/disconnect-notice":
-        return "disconnect", headers, body.decode("utf-8", "replace")
-    if ctype == "text/rude-rejection":
-        return "rejected", headers, ""
-    return "", headers, ""
 
 
 class _Reader:
@@ -124,7 +92,7 @@ class _Reader:
                 log.error("event handler failed: %s", type(exc).__name__)
 
     def _frame(self, headers: dict, body: bytes) -> None:
-        kind, headers, text = _decode(headers, body)
+        kind, headers, text = decode_frame(headers, body)
         if kind == "event":
             # Straight to the handlers, in the reader's greenlet: ours only route
             # (O(1), never block), so the queue and the extra switch buy nothing.
@@ -256,7 +224,7 @@ class InboundConnection:
         except (OSError, NotConnectedError, CommandFailed) as exc:
             _shutdown(esl)
             raise CommandFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from None
-        _nodelay(esl.sock)
+        set_nodelay(esl.sock)
         self.wire = _Wire(esl, self.timeout)
         esl._receive_events_greenlet.link(lambda _g: self.wire.lost("socket closed"))
         self.send(commands.subscribe())
@@ -266,6 +234,11 @@ class InboundConnection:
     @property
     def connected(self) -> bool:
         return self.wire is not None and not self.wire.closed.is_set()
+
+    @property
+    def node(self) -> str:
+        """The FreeSWITCH node this connection leads to, as configured (host:port)."""
+        return f"{self.host}:{self.port}"
 
     def send(self, data: str, timeout: float | None = None) -> str:
         if self.wire is None:
@@ -290,16 +263,6 @@ class InboundConnection:
             except CommandFailed:
                 pass
             self.wire.lost("closed by us")
-
-
-def _nodelay(sock) -> None:
-    # Commands are small writes answered by small writes: without this, Nagle's
-    # algorithm and delayed ACKs add up to 40 ms to a round trip. FreeSWITCH
-    # sets it on its side of the Event Socket; greenswitch does not on ours.
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass
 
 
 def _guarded(on_event: RawHandler):
@@ -327,211 +290,3 @@ def _shutdown(esl) -> None:
         esl.sock.close()
     except (OSError, AttributeError):
         pass
-
-
-class Supervisor:
-    """Keeps one inbound connection up, forever, with capped exponential backoff."""
-
-    def __init__(self, make: Callable[[], InboundConnection], on_up: Callable[[InboundConnection], None],
-                 on_down: Callable[[InboundConnection], None], base: float = 0.1, cap: float = 5.0):
-        self.make, self.on_up, self.on_down = make, on_up, on_down
-        self.base, self.cap = base, cap
-        self.current: InboundConnection | None = None
-        self.reconnects = 0
-        self._stop = gevent.event.Event()
-        self.up = gevent.event.Event()
-
-    def run(self) -> None:
-        attempt = 0
-        while not self._stop.is_set():
-            conn = self.make()
-            try:
-                conn.open()
-            except (CommandFailed, ConfigError) as exc:
-                log.warning("Event Socket connect failed (attempt %d): %s", attempt + 1, exc)
-            else:
-                attempt = 0
-                self.current = conn
-                self.up.set()
-                log.info("Event Socket connected to %s:%d", conn.host, conn.port)
-                try:
-                    self.on_up(conn)
-                    while not self._stop.is_set() and not conn.wait_closed(0.5):
-                        pass
-                finally:
-                    self.up.clear()
-                    self.current = None
-                    if self._stop.is_set():
-                        conn.close()
-                    self.on_down(conn)
-                if self._stop.is_set():
-                    break
-                self.reconnects += 1
-            delay = min(self.cap, self.base * (2 ** attempt)) * random.uniform(0.5, 1.0)
-            attempt = min(attempt + 1, 30)
-            self._stop.wait(delay)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-class SocketSession:
-    """One call's connection from the dialplan's `socket` application (socket mode).
-
-    No reader greenlet: a call has one greenlet, and it reads its own socket
-    whenever it waits, for a command's reply or (through the mailbox's pump)
-    for an event. A reader per call was a second greenlet, stack and protocol
-    object per call: socket mode held 29 KiB per PIN dialog, inbound mode 16.
-    greenswitch's OutboundSession is not used: its reader is the one we avoid,
-    and nothing else of it was left in use.
-    """
-
-    def __init__(self, sock, timeout: float = 5.0):
-        self.sock = sock
-        self.timeout = timeout
-        self.closed = False
-        self._frames = FrameReader()
-        self._replies: collections.deque = collections.deque()
-        self._awaiting = 0  # replies owed to commands sent
-        self._on_event: RawHandler | None = None
-        self._on_lost: Callable[[str], None] | None = None
-
-    def start(self, on_event: RawHandler, on_lost: Callable[[str], None]) -> dict:
-        """`connect` (answered by the whole channel as headers, which the caller
-        keeps only what it needs of), then `myevents` and `linger`."""
-        self._on_event, self._on_lost = on_event, on_lost
-        headers = self._exchange(["connect"])[0][0]
-        self.send_many(["myevents", "linger"])
-        return dict(headers)
-
-    def send(self, data: str, timeout: float | None = None) -> str:
-        return self.send_many([data], timeout)[0]
-
-    def send_many(self, commands_: list[str], timeout: float | None = None) -> list[str]:
-        return [text for _headers, text in self._exchange(commands_, timeout)]
-
-    def pump(self, timeout: float) -> bool:
-        """Read what arrives within `timeout` and dispatch it (replies kept for the
-        command waiting, events to the handler). False once the connection is gone."""
-        if self.closed:
-            gevent.sleep(timeout)  # nothing will come: wait as if nothing came
-            return False
-        data = None
-        try:
-            with gevent.Timeout(timeout, False):
-                data = self.sock.recv(65536)
-            if data is None:
-                return True  # nothing came in time
-            if not data:
-                self._lost("socket closed")
-                return False
-            for headers, body in self._frames.feed(data):
-                self._frame(headers, body)
-        except FramingError as exc:
-            log.error("dropping the socket session: %s", exc)
-            self._lost("bad frame")
-        except OSError as exc:
-            self._lost(f"read failed: {exc}")
-        return not self.closed
-
-    def drain(self, bound: float) -> None:
-        """After the call's verdict: read (and drop) until FreeSWITCH closes, which it
-        does at hangup (linger); a bridged call runs inside the `socket` application,
-        so closing our end first could end it."""
-        self._on_event = None
-        deadline = time.monotonic() + bound
-        while self.pump(max(0.0, min(60.0, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline:
-                break
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self.send("exit", timeout=1.0)
-            except CommandFailed:
-                pass
-            self._lost("session done")
-
-    # -- internals ----------------------------------------------------------------
-    def _exchange(self, commands_: list[str], timeout: float | None = None) -> list[tuple[Mapping, str]]:
-        if self.closed:
-            raise NotConnected("socket session closed")
-        self._awaiting += len(commands_)
-        try:
-            self.sock.sendall("".join(c + "\n\n" for c in commands_).encode("utf-8"))
-        except OSError as exc:
-            self._lost(f"write failed: {exc}")
-            raise NotConnected(f"socket session write failed: {exc}") from None
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while len(self._replies) < len(commands_):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self._lost("command reply timed out")
-                first = commands_[len(self._replies)].split("\n", 1)[0][:40]
-                raise NotConnected(f"no reply to {first!r} in time: connection dropped")
-            if not self.pump(left) and len(self._replies) < len(commands_):
-                raise NotConnected("socket session dropped while waiting for a reply")
-        return [self._replies.popleft() for _ in commands_]
-
-    def _frame(self, headers: dict, body: bytes) -> None:
-        kind, headers, text = _decode(headers, body)
-        if kind == "reply":
-            if self._awaiting <= 0:
-                log.warning("reply with no command waiting for it: ignored")
-                return
-            self._awaiting -= 1
-            self._replies.append((headers, text))
-        elif kind in ("event", "disconnect") and self._on_event is not None:
-            try:
-                self._on_event(headers)
-            except Exception as exc:  # noqa: BLE001 - the handler must not end the session
-                log.error("event handler failed: %s", type(exc).__name__)
-            if kind == "disconnect" and headers.get("Content-Disposition") != "linger":
-                self._lost("disconnect notice")
-
-    def _lost(self, reason: str) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        log.debug("socket session ended: %s", reason)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        if self._on_lost is not None:
-            self._on_lost(reason)
-
-
-class SocketServer:
-    """Serves the `socket` application: each connection is one call.
-
-    A gevent StreamServer instead of greenswitch's OutboundESLServer, whose
-    accept loop polls every 100 ms, exits the process when it cannot bind,
-    and builds its own session class (with greenswitch's reader).
-    """
-
-    def __init__(self, host: str, port: int, on_session: Callable[[SocketSession], None],
-                 max_connections: int = 20000, timeout: float = 5.0):
-        self.on_session = on_session
-        self.timeout = timeout
-        self.server = StreamServer((host, port), self._accept, spawn=max_connections)
-
-    def _accept(self, sock, _address) -> None:
-        _nodelay(sock)
-        try:
-            self.on_session(SocketSession(sock, self.timeout))
-        finally:
-            try:
-                sock.close()
-            except OSError:
-                pass
-
-    @property
-    def bound_port(self) -> int | None:
-        return self.server.server_port if self.server.started else None
-
-    def serve(self) -> None:
-        self.server.start()
-
-    def stop(self) -> None:
-        self.server.stop(timeout=2)

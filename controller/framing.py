@@ -12,6 +12,7 @@ e.g. BACKGROUND_JOB). Values are kept as sent: never stripped or split.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from typing import Iterator
 from urllib.parse import unquote
@@ -148,3 +149,34 @@ class FrameReader:
     @property
     def buffered(self) -> int:
         return len(self._buf)
+
+
+def decode_frame(headers: dict, body: bytes) -> tuple[str, Mapping, str]:
+    """A frame as (kind, headers, text); kind is event, reply, auth, disconnect,
+    rejected, or "" for types never asked for (log/data, event json/xml)."""
+    ctype = headers.get("Content-Type", "")
+    if ctype == "text/event-plain":
+        return "event", parse_event_body(body), ""
+    if ctype == "command/reply":
+        if "Event-Name" in headers:  # socket mode's connect reply: the channel, URL-encoded
+            headers = parse_header_block("\n".join(f"{k}: {v}" for k, v in headers.items()), decode=True)
+        return "reply", headers, headers.get("Reply-Text", "")
+    if ctype == "api/response":
+        return "reply", headers, body.decode("utf-8", "replace")
+    if ctype == "auth/request":
+        return "auth", headers, ""
+    if ctype == "text/disconnect-notice":
+        return "disconnect", headers, body.decode("utf-8", "replace")
+    if ctype == "text/rude-rejection":
+        return "rejected", headers, ""
+    return "", headers, ""
+
+
+def set_nodelay(sock) -> None:
+    # Commands are small writes answered by small writes: without this, Nagle's
+    # algorithm and delayed ACKs add up to 40 ms to a round trip. FreeSWITCH
+    # sets it on its side of the Event Socket; greenswitch does not on ours.
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass

@@ -85,7 +85,7 @@ class HealthServer:
             return _json(start_response, 200, {"status": "alive"})
         if path == "/readyz":
             checks = self.ready()
-            ok = all(checks.values())
+            ok = all(v for v in checks.values() if isinstance(v, bool))  # `nodes` details event_socket
             return _json(start_response, 200 if ok else 503, {"ready": ok, **checks})
         return _json(start_response, 404, {"error": "not found", "paths": ["/metrics", "/healthz", "/readyz"]})
 

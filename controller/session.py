@@ -78,6 +78,7 @@ class CallSession:
                  pump: Callable[[float], bool] | None = None):
         self.uuid = uuid
         self.transport = transport
+        self.node = getattr(transport, "node", "")  # the FreeSWITCH node the call is on
         self.channel = channel  # the uuid in inbound mode, None in socket mode
         self.mailbox = Mailbox(pump)
         self.gone: Hangup | None = None

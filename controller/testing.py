@@ -20,8 +20,9 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process of our own, in a temporary directory."""
 
-    def __init__(self, durable: bool = True):
+    def __init__(self, durable: bool = True, extra: tuple[str, ...] = ()):
         self.durable = durable
+        self.extra = extra  # more redis-server options (cluster mode, replicaof)
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="tollgate-redis-")
         self.proc = None
@@ -41,7 +42,7 @@ class RedisServer:
              # write, a rewrite's disk I/O can stall Redis past a client's 0.5 s
              # timeout. The tests compact the file between tests (tests/conftest.py).
              "--auto-aof-rewrite-percentage", "0",
-             "--daemonize", "no", "--loglevel", "warning"],
+             "--daemonize", "no", "--loglevel", "warning", *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         client = redis.Redis(port=self.port, socket_timeout=0.5)

@@ -48,9 +48,27 @@ def memory_redis():
     server.cleanup()
 
 
+@pytest.fixture(scope="session")
+def ha_redis():
+    """TOLLGATE_TEST_REDIS=cluster|sentinel runs every test that takes `redis_url`
+    (and does not kill its server) on a Redis Cluster or behind Sentinels."""
+    from controller.testing_ha import ClusterSet, SentinelSet
+
+    which = os.environ.get("TOLLGATE_TEST_REDIS", "")
+    setup = {"cluster": ClusterSet, "sentinel": SentinelSet}[which]().start()
+    yield setup
+    setup.stop()
+
+
 @pytest.fixture
 def redis_url(request):
     durable = "redis_server" in request.fixturenames
+    if os.environ.get("TOLLGATE_TEST_REDIS") and not durable:
+        from controller.store.connection import connect
+
+        setup = request.getfixturevalue("ha_redis")
+        connect(setup.url, timeout=2).flushall()
+        return setup.url
     server = request.getfixturevalue("redis_server" if durable else "memory_redis")
     if server.proc.poll() is not None:  # a test stopped it: bring it back
         server.start()

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from controller.cli import main
+from controller.store.connection import connect
 
 pytestmark = pytest.mark.redis
 
@@ -104,13 +105,12 @@ def test_german_seed_pin_protection(acme):
 
 
 def test_pin_is_read_from_stdin_and_never_stored_or_echoed(acme, redis_url):
-    import redis
 
     tg = acme
     ok(tg, "tenant", "set", "acme", "pin_feature=on")
     rc, out, err = tg("ext", "pin", "set", "acme", "1001", "--holder", "alice", stdin="97531\n")
     assert rc == 0 and "97531" not in out + err
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r = connect(redis_url, timeout=2)
     dump = [str(r.dump(k)) + k for k in r.keys("*")] + [str(v) for k in r.keys("*:audit") for v in r.xrange(k)]
     assert not any("97531" in x for x in dump)
     rc, _, err = tg("ext", "pin", "set", "acme", "1001", stdin="12ab\n")

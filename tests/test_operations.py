@@ -62,7 +62,9 @@ def test_readiness_follows_redis_and_the_event_socket(rig, redis_server):
     port = ctl.health.port
     assert get(port, "/healthz")[0] == 200
     status, body = get(port, "/readyz")
-    assert status == 200 and json.loads(body) == {"ready": True, "event_socket": True, "redis": True}
+    node = f"127.0.0.1:{rig.sim.port}"
+    assert status == 200 and json.loads(body) == {"ready": True, "event_socket": True, "redis": True,
+                                                  "nodes": {node: True}}
     redis_server.stop()
     status, body = get(port, "/readyz")
     assert status == 503 and json.loads(body)["redis"] is False
@@ -72,6 +74,7 @@ def test_readiness_follows_redis_and_the_event_socket(rig, redis_server):
     rig.sim.drop_connections()
     wait(lambda: get(port, "/readyz")[0] == 503, message="not ready without the Event Socket")
     assert json.loads(get(port, "/readyz")[1])["event_socket"] is False
+    assert json.loads(get(port, "/readyz")[1])["nodes"] == {node: False}
     rig.sim.start()  # a new listener on the same port
     wait(lambda: get(port, "/readyz")[0] == 200, timeout=15, message="ready after reconnect")
     assert sample(get(port, "/metrics")[1], "tollgate_esl_reconnects_total") >= 1
@@ -87,6 +90,7 @@ def test_tollgate_calls_shows_a_call_in_its_pin_prompt(rig, capsys, monkeypatch)
     assert [(r["uuid"], r["tenant"], r["extension"], r["dialed"], r["state"]) for r in rows] == [
         (ch.uuid, "acme", "1003", "0140000000", "pin_prompt")]
     assert float(rows[0]["seconds"]) >= 0 and rows[0]["owner"] == "c1"
+    assert rows[0]["node"] == f"127.0.0.1:{rig.sim.port}"
     rig.finish(ch)
     wait(lambda: not rig.store.calls.calls(), message="call state removed")
 

@@ -8,7 +8,7 @@ import gevent.socket as socket
 import pytest
 
 from controller.errors import NotConnected
-from controller.esl import SocketSession
+from controller.esl_socket import SocketSession
 from controller.session import CallSession
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "esl"

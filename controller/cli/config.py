@@ -68,13 +68,20 @@ def _values(command: click.Command, values: dict, path: str, where: str, known=N
         param = known.get(key)
         if param is None:
             raise ConfigError(f"config {path}: {where}has no setting {key!r} (settings: {', '.join(sorted(known))})")
-        if isinstance(value, (dict, list)):
+        if getattr(param, "multiple", False):  # e.g. esl = ["10.0.0.5:8021", "10.0.0.6:8021"]
+            if not isinstance(value, list) or any(isinstance(v, (dict, list)) for v in value):
+                raise ConfigError(f"config {path}: {where}{key} must be a list of values")
+            items = value
+        elif isinstance(value, (dict, list)):
             raise ConfigError(f"config {path}: {where}{key} must be a single value")
-        try:
-            param.type.convert(value if not isinstance(value, bool) or param.is_flag else str(value).lower(),
-                               param, None)
-        except click.BadParameter as exc:
-            raise ConfigError(f"config {path}: {where}{key} = {value!r}: {exc.format_message()}") from None
+        else:
+            items = [value]
+        for item in items:
+            try:
+                param.type.convert(item if not isinstance(item, bool) or param.is_flag else str(item).lower(),
+                                   param, None)
+            except click.BadParameter as exc:
+                raise ConfigError(f"config {path}: {where}{key} = {item!r}: {exc.format_message()}") from None
         out[key] = value
     return out
 
@@ -104,11 +111,13 @@ def effective(group: click.Group, ctx: click.Context) -> dict:
 
 
 def _resolve(param: click.Option, ctx: click.Context, defaults: dict):
-    value = param.resolve_envvar_value(ctx)
+    value = param.value_from_envvar(ctx) if param.multiple else param.resolve_envvar_value(ctx)
     if value is None and param.name in defaults:
         value = defaults[param.name]
     if value is None:
         value = param.get_default(ctx, call=True)
+    if param.multiple:
+        return list(param.type_cast_value(ctx, value)) if value else None
     if value is None or isinstance(value, tuple):
         return None
     return param.type_cast_value(ctx, value) if not isinstance(value, (bool, int, float)) else value

@@ -25,6 +25,9 @@ def _hostport(value: str) -> tuple[str, int]:
               "calls; socket: serve the dialplan's `socket` application.")
 @click.option("--esl-host", envvar="TOLLGATE_ESL_HOST", default="127.0.0.1", show_default=True)
 @click.option("--esl-port", envvar="TOLLGATE_ESL_PORT", default=8021, show_default=True, type=int)
+@click.option("--esl", "esl_nodes", multiple=True, envvar="TOLLGATE_ESL", metavar="HOST:PORT",
+              help="A FreeSWITCH node's Event Socket; repeat for each node this controller serves, each "
+              "on its own connection (env: space-separated). Replaces --esl-host/--esl-port.")
 @click.option("--esl-password", envvar="TOLLGATE_ESL_PASSWORD", default="ClueCon", show_default=True)
 @click.option("--listen", envvar="TOLLGATE_LISTEN", default="127.0.0.1:8084", show_default=True,
               help="socket mode: address the `socket` application connects to.")
@@ -55,7 +58,7 @@ def _hostport(value: str) -> tuple[str, int]:
 @click.option("--webhook-secret-file", envvar="TOLLGATE_WEBHOOK_SECRET_FILE", default=None,
               help="File holding the webhook's HMAC key (or env TOLLGATE_WEBHOOK_SECRET).")
 @pass_ctx
-def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_password, listen, controller_id, sound_root, max_calls,
+def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_nodes, esl_password, listen, controller_id, sound_root, max_calls,
         log_level, log_format, metrics_address, call_bound, recovery_interval, heartbeat_interval,
         shutdown_grace, webhook_url, webhook_secret_file):
     """Run the controller until SIGTERM/SIGINT."""
@@ -65,6 +68,7 @@ def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_password, listen, c
 
     cfg = Config(
         mode=mode, esl_host=esl_host, esl_port=esl_port, esl_password=esl_password,
+        esl_nodes=_nodes(esl_nodes),
         listen=_hostport(listen), redis_url=c.redis_url,
         pepper=load_pepper(c.pepper_file, embedded=not c.redis_url),
         controller_id=controller_id, sound_root=sound_root, max_calls=max_calls,
@@ -75,6 +79,13 @@ def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_password, listen, c
         webhook_url=webhook_url, webhook_secret=_webhook_secret(webhook_url, webhook_secret_file),
     )
     serve_forever(cfg)
+
+
+def _nodes(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    nodes = tuple(dict.fromkeys(_hostport(v) for v in values))  # a node named twice is one node
+    if any(not 0 < port < 65536 for _, port in nodes):
+        raise click.BadParameter("an Event Socket port is between 1 and 65535", param_hint="--esl")
+    return nodes
 
 
 def _webhook_secret(url: str, path: str | None) -> bytes:

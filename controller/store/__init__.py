@@ -14,6 +14,7 @@ from controller.store.audit import Audit
 from controller.store.calls import CallStore
 from controller.store.connection import POOL_SIZE, check_schema, connect
 from controller.store.lane import Lane
+from controller.store.lane_cluster import ClusterLane
 from controller.store.limits import Limits
 
 
@@ -35,7 +36,11 @@ class Store:
             check_schema(r)
         # The hot path's direct connections: real Redis only (the embedded store
         # is an in-process object, with nothing to save on a socket).
-        lane = Lane(r, POOL_SIZE, timeout) if url else None
+        lane = None
+        if isinstance(r, redis.RedisCluster):
+            lane = ClusterLane(r, POOL_SIZE, timeout)
+        elif url:
+            lane = Lane(r, POOL_SIZE, timeout)
         audit = Audit(r, lane)
         admin = Admin(r, audit, actor)
         return cls(r=r, audit=audit, admin=admin, calls=CallStore(r, audit, owner, lane), limits=Limits(admin),

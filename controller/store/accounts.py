@@ -160,7 +160,8 @@ class Accounts:
         """The account, or LoginRefused; every outcome is logged."""
         name = (name or "").strip()[:64]
         pair, addr = keys.web_throttle("pair", f"{name}|{ip}"), keys.web_throttle("ip", ip)
-        counts = self.r.mget(pair, addr)
+        pipe = self.r.pipeline(transaction=False)  # two slots on Redis Cluster: no MGET
+        counts = pipe.get(pair).get(addr).execute()
         raw = self.r.hgetall(keys.web_user(name)) if name else {}
         tenant = raw.get("tenant", "")
         if int(counts[0] or 0) >= THROTTLE_ACCOUNT_IP or int(counts[1] or 0) >= THROTTLE_IP:

@@ -160,8 +160,9 @@ class Admin(RulesAdmin, EntriesIO):
         for cid in ext.caller_ids:
             pipe.srem(keys.phone_claims(t, cid), ext.number)
         pipe.srem(keys.phone_claims(t, ext.number), ext.number)
-        pipe.delete(keys.ext(t, ext.number), keys.pins(t, ext.number), keys.fails(t, ext.number),
-                    keys.locked(t, ext.number), keys.ext_auth(t, ext.number))
+        for key in (keys.ext(t, ext.number), keys.pins(t, ext.number), keys.fails(t, ext.number),
+                    keys.locked(t, ext.number), keys.ext_auth(t, ext.number)):
+            pipe.delete(key)  # one key per DEL: Redis Cluster's pipelines take no more
         pipe.srem(keys.exts(t), ext.number)
         pipe.execute()
         self._log(t, "ext.delete", ext.number, before={"pin_holders": sorted(ext.pins)})

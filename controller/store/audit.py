@@ -158,7 +158,7 @@ class Audit:
 
     def _send(self, new: list, corked: bool = False) -> None:
         """The spooled entries first, then `new`, in one transaction. On failure
-        everything waits in the spool and the error is raised."""
+        what was not written waits in the spool and the error is raised."""
         try:
             entries = [*self._drain(), *new]
         except redis.RedisError:
@@ -167,10 +167,13 @@ class Audit:
         if not entries:
             return
         try:
-            self._write(entries, corked=corked)
+            failed = self._write(entries, corked=corked)
         except redis.RedisError:
             self._spool(entries)
             raise
+        if failed:
+            self._spool([entry for entry, _ in failed])
+            raise failed[0][1]
 
     def _drain(self) -> list[tuple[str, dict[str, str], list]]:
         """The spooled entries, in order, less the verdicts whose guard says they
@@ -206,18 +209,21 @@ class Audit:
                 self.dropped += 1  # the oldest goes; counted so an operator can see it
             self.spool.append((tenant, fields))
 
-    def _write(self, entries, corked: bool = False) -> None:
-        """Entries are (tenant, fields, extra operations). All or nothing from the
-        caller's view: on error the caller spools them all (a MULTI makes the
-        stream see them all or none, so a retry never duplicates)."""
-        commands = [c for tenant, fields, extra in entries for c in entry_commands(tenant, fields, extra)]
+    def _write(self, entries, corked: bool = False) -> list:
+        """Entries are (tenant, fields, extra operations). All or nothing per
+        tenant from the caller's view: a MULTI makes the stream see them all or
+        none, so a retry never duplicates. On one Redis the whole batch is one
+        MULTI; Redis Cluster's lane makes one per tenant's slot. Returns the
+        (entry, error) pairs that were not written."""
+        groups = [entry_commands(tenant, fields, extra) for tenant, fields, extra in entries]
         if self.lane is not None:
-            self.lane.transaction(commands, corked=corked)
-            return
+            errors = self.lane.transactions(groups, corked=corked)
+            return [(entry, exc) for entry, exc in zip(entries, errors) if exc is not None]
         pipe = self.r.pipeline(transaction=True)
-        for command in commands:
+        for command in (c for group in groups for c in group):
             pipe.execute_command(*command)
         pipe.execute()
+        return []
 
     def read(self, tenant: str, count: int = 50, since_id: str = "-") -> list[tuple[str, dict[str, str]]]:
         """The newest `count` entries after since_id, oldest first."""
@@ -227,8 +233,19 @@ class Audit:
     def follow(self, tenants: list[str], last_ids: dict[str, str] | None = None,
                block_ms: int = 1000) -> Iterator[tuple[str, str, dict[str, str]]]:
         ids = {keys.audit(t): (last_ids or {}).get(t, "$") for t in tenants}
+        cluster = isinstance(self.r, redis.RedisCluster) and len(ids) > 1
+        if cluster:  # one XREAD cannot span slots: read each stream from its last id, then pause
+            for stream, since in ids.items():
+                if since == "$":
+                    last = self.r.xrevrange(stream, count=1)
+                    ids[stream] = last[0][0] if last else "0-0"
         while True:
-            got = self.r.xread(ids, block=block_ms, count=100) or []
+            if cluster:
+                got = [x for s in ids for x in (self.r.xread({s: ids[s]}, count=100) or [])]
+                if not got:
+                    time.sleep(min(block_ms, 200) / 1000)
+            else:
+                got = self.r.xread(ids, block=block_ms, count=100) or []
             for stream, entries in got:
                 for entry_id, fields in entries:
                     ids[stream] = entry_id

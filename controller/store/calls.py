@@ -208,14 +208,18 @@ class CallStore:
         WATCH makes it safe when several survivors try at once: one wins.
         """
         key = keys.claim(tenant, call_uuid)
-        with self.r.pipeline() as pipe:
+        owner = self.r.get(key)
+        if owner == self.owner:
+            return allow_self
+        if owner and self.alive(owner):
+            return False
+        # WATCH the claim only: the heartbeat lives in another slot on Redis
+        # Cluster. An owner that comes back to life after the check above finds
+        # its claim taken when it next writes, as with any lapsed heartbeat.
+        with self.r.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(key)
-                owner = pipe.get(key)
-                if owner == self.owner:
-                    pipe.reset()
-                    return allow_self
-                if owner and pipe.exists(keys.controller(owner)):
+                if pipe.get(key) != owner:
                     pipe.reset()
                     return False
                 pipe.multi()

@@ -61,6 +61,16 @@ class Lane:
                 raise reply
         return result
 
+    def transactions(self, groups: list[list[tuple]], corked: bool = False) -> list[Exception | None]:
+        """Several writes in one MULTI (one server: all of them or none); per
+        group, None or the error (the same for all). Redis Cluster's lane
+        splits them by slot instead."""
+        try:
+            self.transaction([c for group in groups for c in group], corked=corked)
+        except redis.RedisError as exc:
+            return [exc] * len(groups)
+        return [None] * len(groups)
+
     def _corked(self, commands: list[tuple]) -> list:
         """The replies to a group of commands, sent together with those of every
         call that asks in this turn of the event loop: under load, calls arrive
@@ -99,6 +109,8 @@ class Lane:
         conn = None
         try:
             conn = self._take()
+            if not conn.is_connected:
+                conn.connect()  # through the class's own connect: Sentinel's asks where the master is
             packed = conn.pack_command(*commands[0]) if len(commands) == 1 else conn.pack_commands(commands)
             conn.send_packed_command(packed, check_health=False)
             replies = []
