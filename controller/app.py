@@ -229,7 +229,7 @@ class Controller:
 
     def _flush_loop(self) -> None:
         while not self.stopped.wait(1.0):
-            if self.store.audit.spool:
+            if self.store.audit.spool or self.store.audit.suspect:
                 self.store.audit.flush()
 
     # -- socket mode: one connection per call --------------------------------------

@@ -4,10 +4,12 @@
 # Extra arguments go to pytest (e.g. -k e2e, -m "not e2e").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# What the tests drive for real, from Debian's packages when missing: redis-server,
+# What the tests drive for real, from Debian's packages when missing: redis-server
+# (also a Redis Cluster of six) and redis-sentinel,
 # and Chromium for the browser tests of the web pages.
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)  # the failover tests' Sentinels
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # checks the units in deploy/systemd
 if [ ${#need[@]} -gt 0 ]; then

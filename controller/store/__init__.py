@@ -12,7 +12,7 @@ from controller.store.admin import Admin
 from controller.store.alerts import Alerts
 from controller.store.audit import Audit
 from controller.store.calls import CallStore
-from controller.store.connection import POOL_SIZE, check_schema, connect
+from controller.store.connection import POOL_SIZE, check_schema, connect, kind
 from controller.store.lane import Lane
 from controller.store.lane_cluster import ClusterLane
 from controller.store.limits import Limits
@@ -43,7 +43,10 @@ class Store:
             lane = Lane(r, POOL_SIZE, timeout)
         audit = Audit(r, lane)
         admin = Admin(r, audit, actor)
-        return cls(r=r, audit=audit, admin=admin, calls=CallStore(r, audit, owner, lane), limits=Limits(admin),
+        calls = CallStore(r, audit, owner, lane)
+        # Replicated stores: what a failover can lose is rechecked (audit) or waited for (PIN failures).
+        audit.replicated = calls.wait_replicas = kind(url) in ("sentinel", "cluster")
+        return cls(r=r, audit=audit, admin=admin, calls=calls, limits=Limits(admin),
                    alerts=Alerts(admin), accounts=Accounts(r, audit))
 
     def acting(self, actor: str) -> "Store":

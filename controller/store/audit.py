@@ -75,6 +75,14 @@ def entry_commands(tenant: str, fields: dict[str, str], extra: list) -> list[tup
     return commands
 
 
+# With replicas (Sentinel, Cluster), a write the master acknowledged may not
+# have reached the replica that a failover promotes. Verdicts written in the
+# last RECENT_WINDOW seconds are kept in memory; after a failed write (the
+# master went away) their guards are checked on whoever answers next, and the
+# verdicts that are missing are written again.
+RECENT_WINDOW = 10.0
+RECENT_MAX = 50_000
+
 BATCH_WINDOW = 0.002  # seconds a verdict may wait to share a write with others
 BATCH_MAX = 500
 
@@ -88,6 +96,10 @@ class Audit:
         self.replays_skipped = 0  # spooled verdicts found already written
         self._batch: list[tuple[str, dict[str, str], list]] | None = None  # None: write at once
         self._wake = None
+        self.replicated = False  # Sentinel or Cluster: keep recent verdicts for a failover (RECENT_WINDOW)
+        self.recent: collections.deque[tuple[float, str, dict[str, str]]] = collections.deque(maxlen=RECENT_MAX)
+        self._suspect = False  # a write failed: the master may have changed since `recent` was written
+        self.replayed_after_failover = 0
 
     # -- batching (the controller's hot path) ---------------------------------------
     def start_batching(self) -> None:
@@ -147,6 +159,8 @@ class Audit:
     def flush(self) -> int:
         if self._batch:
             self.drain_batch()
+        if self._suspect:
+            self.recheck_recent()
         if not self.spool:
             return 0
         waiting = len(self.spool)
@@ -170,17 +184,64 @@ class Audit:
             failed = self._write(entries, corked=corked)
         except redis.RedisError:
             self._spool(entries)
+            self.failed_write()
             raise
         if failed:
             self._spool([entry for entry, _ in failed])
+            self.failed_write()
             raise failed[0][1]
+        self.written(entries)
+
+    # -- failover: acknowledged by a master, lost with it ----------------------------
+    def written(self, entries) -> None:
+        if not self.replicated:
+            return
+        now = time.monotonic()
+        for tenant, fields, *_ in entries:
+            if fields.get("kind") == "verdict":
+                self.recent.append((now, tenant, fields))
+
+    @property
+    def suspect(self) -> bool:
+        """A write failed on a replicated store: recent verdicts need a look."""
+        return self._suspect
+
+    def failed_write(self) -> None:
+        if self.replicated:
+            self._suspect = True
+
+    def recheck_recent(self) -> int:
+        """The recent verdicts whose guard the (maybe new) master lacks go back
+        to the spool, to be written with the next write. Returns how many."""
+        horizon = time.monotonic() - RECENT_WINDOW
+        while self.recent and self.recent[0][0] < horizon:
+            self.recent.popleft()
+        items = list(self.recent)
+        try:
+            pipe = self.r.pipeline(transaction=False)
+            for _, tenant, fields in items:
+                pipe.exists(_guard(tenant, fields))
+            found = pipe.execute() if items else []
+        except redis.RedisError:
+            return 0  # still away: the next flush looks again
+        self._suspect = False
+        lost = [(tenant, fields) for (_, tenant, fields), present in zip(items, found) if not present]
+        for tenant, fields in lost:
+            log.warning("verdict of %s lost in a Redis failover: written again", fields.get("uuid", "?"))
+            self.keep(tenant, fields)
+        self.replayed_after_failover += len(lost)
+        return len(lost)
 
     def _drain(self) -> list[tuple[str, dict[str, str], list]]:
         """The spooled entries, in order, less the verdicts whose guard says they
         did reach the stream (their extra operations were not kept)."""
         if not self.spool:
             return []
+        # Taken out before the guard check yields: another greenlet writing
+        # meanwhile (the batch writer, a call, the flush loop) must not take
+        # the same entries and write them a second time.
         items = list(self.spool)
+        self.spool.clear()
         guards = [_guard(tenant, fields) for tenant, fields in items]
         present: set[str] = set()
         if any(guards):
@@ -188,9 +249,12 @@ class Audit:
             for g in guards:
                 if g:
                     pipe.exists(g)
-            found = iter(pipe.execute())
+            try:
+                found = iter(pipe.execute())
+            except redis.RedisError:
+                self.spool.extendleft(reversed(items))  # back, in order, ahead of newer ones
+                raise
             present = {g for g in guards if g and next(found)}
-        self.spool.clear()
         out = []
         for (tenant, fields), g in zip(items, guards):
             if g in present:

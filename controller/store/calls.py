@@ -12,6 +12,7 @@ only happen on PIN calls).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +37,10 @@ class Loaded:
     recorded: dict = field(default_factory=dict)
 
 
+log = logging.getLogger("tollgate.store")
+
+WAIT_MS = 200  # how long a PIN failure waits for a replica to confirm it (Sentinel, Cluster)
+
 _KIND_CODE = {"velocity": "v", "concurrency": "c", "budget": "b", "alert": "a"}
 
 
@@ -51,6 +56,8 @@ class CallStore:
         self.lane = lane  # controller.store.lane.Lane for a real server, else None
         self._sha = ""
         self._admit_sha = ""
+        self.wait_replicas = False  # Sentinel, Cluster: WAIT for a replica on PIN failures and lockouts
+        self.unreplicated = 0
         self.use_script = False
 
     def enable_script(self) -> bool:
@@ -235,17 +242,37 @@ class CallStore:
         Returns (consecutive failures, locked now). The counter lives as long
         as a lockout would, so failures spread over days do not add up.
         """
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=True)
         pipe.incr(keys.fails(tenant, ext))
         pipe.expire(keys.fails(tenant, ext), lock_seconds)
         count = int(pipe.execute()[0])
-        if count >= failures_allowed:
-            tx = self.r.pipeline()
+        locked = count >= failures_allowed
+        if locked:
+            tx = self.r.pipeline(transaction=True)
             tx.set(keys.locked(tenant, ext), f"{time.time():.0f}", ex=lock_seconds)
             tx.delete(keys.fails(tenant, ext))
             tx.execute()
-            return count, True
-        return count, False
+        self._replicate(keys.fails(tenant, ext))
+        return count, locked
+
+    def _replicate(self, key: str) -> None:
+        """With replicas, wait (bounded) until one has the failure count or the
+        lockout: an asynchronous replica promoted by a failover would otherwise
+        forget the failures a guesser just made. A replica that does not answer
+        in time costs WAIT_MS and a warning, never the call."""
+        if not self.wait_replicas:
+            return
+        try:
+            if isinstance(self.r, redis.RedisCluster):
+                acked = self.r.execute_command("WAIT", 1, WAIT_MS, target_nodes=self.r.get_node_from_key(key))
+            else:
+                acked = self.r.execute_command("WAIT", 1, WAIT_MS)
+        except redis.RedisError as exc:
+            log.warning("WAIT for a replica failed: %s", exc)
+            return
+        if not int(acked or 0):
+            self.unreplicated += 1
+            log.warning("no replica confirmed a PIN failure count within %d ms", WAIT_MS)
 
     def clear_failures(self, tenant: str, ext: str) -> None:
         self.r.delete(keys.fails(tenant, ext))
@@ -292,8 +319,12 @@ class CallStore:
                                                                     *places], args)
         except redis.RedisError:
             self.audit.keep(tenant, fields)
+            self.audit.failed_write()
             raise
-        return (int(out[0]), int(out[1])) if int(out[0]) else None
+        if int(out[0]):
+            return int(out[0]), int(out[1])
+        self.audit.written([(tenant, fields)])
+        return None
 
     def _admit_in_process(self, tenant, uuid, fields, extra, admit, places, now, span):
         pipe = self.r.pipeline(transaction=False)
