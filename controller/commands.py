@@ -197,3 +197,31 @@ def multiset(variables: dict[str, str]) -> tuple[str, str]:
 
 def show_channels() -> str:
     return api("show", "channels", "as", "json")
+
+
+# -- read-only checks (`tollgate doctor`): mod_commands' api, as FreeSWITCH 1.10 names it --
+def version() -> str:
+    return "api version"
+
+
+def module_exists(module: str) -> str:
+    if not _VAR.match(module or ""):
+        raise UnsafeCommand(f"not a module name: {module!r}")
+    return f"api module_exists {module}"
+
+
+def global_getvar(name: str) -> str:
+    if not _VAR.match(name or ""):
+        raise UnsafeCommand(f"not a variable name: {name!r}")
+    return f"api global_getvar {name}"
+
+
+def file_exists(path: str) -> str:
+    return f"api file_exists {_line(path, 'file path')}"
+
+
+def xml_locate_context(context: str) -> str:
+    """The dialplan context as FreeSWITCH holds it (pre-processed, includes expanded)."""
+    if not _VAR.match(context or ""):
+        raise UnsafeCommand(f"not a context name: {context!r}")
+    return f"api xml_locate dialplan context name {context}"

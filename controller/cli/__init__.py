@@ -59,10 +59,11 @@ def _register_optional() -> None:
     # The call-control commands import gevent; keep them out of the module
     # import path of the plain administration commands.
     from controller.cli.calls import calls
+    from controller.cli.doctor import doctor
     from controller.cli.run import demo, run
     from controller.cli.web import web
 
-    for command in (run, demo, calls, web):
+    for command in (run, demo, calls, web, doctor):
         cli.add_command(command)
 
 
@@ -71,8 +72,8 @@ _register_optional()
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="tollgate", standalone_mode=False)
-        return 0
+        rv = cli.main(args=argv, prog_name="tollgate", standalone_mode=False)
+        return rv if type(rv) is int else 0  # a command's click Exit(code) comes back as its code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:

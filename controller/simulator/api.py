@@ -46,6 +46,19 @@ def run(sim: "Simulator", line: str) -> str:
         return _show_channels(sim, args[1:])
     if cmd == "hash" and args:
         return _hash(sim, args[0])
+    if cmd == "version":
+        return f"FreeSWITCH Version {sim.node.version}+git~20250101T000000Z~simulated (simulated 64bit)\n"
+    if cmd == "module_exists":
+        return "true" if args and args[0] in sim.node.modules else "false"
+    if cmd == "global_getvar":
+        return sim.node.globals.get(args[0], "") if args else ""
+    if cmd == "file_exists":
+        return "true" if args and sim.node.file_exists(" ".join(args)) else "false"
+    if cmd == "xml_locate":
+        if len(args) < 4:
+            return "-Error bad args\n"
+        found = sim.node.context_xml(args[3]) if args[:3] == ["dialplan", "context", "name"] else None
+        return found if found is not None else "can't find anything\n"
     if cmd == "status":
         return f"UP 0 years\n{len(sim.channels)} session(s)\n"
     return f"-ERR {cmd} Command not found!\n"

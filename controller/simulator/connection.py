@@ -148,6 +148,9 @@ class Connection:
             self.send(wire.auth_request())
         self.command_loop(wire.CommandReader(self.sock.makefile("rb")))
         self.close()
+        # What was queued (a refused auth's "-ERR invalid" and the notice) goes
+        # out before the server closes the socket behind our back, as FreeSWITCH's does.
+        self.writer.join(timeout=2)
 
     def command_loop(self, reader: wire.CommandReader) -> None:
         while not self.closed:

@@ -17,6 +17,7 @@ from controller.simulator import api, wire
 from controller.simulator.callers import Caller
 from controller.simulator.channel import Channel
 from controller.simulator.connection import Connection, connect_to
+from controller.simulator.node import NodeConfig
 
 log = logging.getLogger("tollgate.simulator")
 
@@ -25,8 +26,9 @@ CORE_UUID = "2b88d2b3-7ad5-4cd0-bab1-d702c158cd3c"
 
 class Simulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, password: str = "ClueCon",
-                 scale: float = 0.01, record: bool = True):
+                 scale: float = 0.01, record: bool = True, node: NodeConfig | None = None):
         self.host, self.port, self.password = host, port, password
+        self.node = node or NodeConfig()  # what `tollgate doctor` asks about
         self.scale = scale  # simulated seconds -> real seconds (prompts, timeouts, ringing)
         self.record = record
         self.channels: dict[str, Channel] = {}
