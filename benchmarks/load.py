@@ -51,6 +51,7 @@ class Load:
     def _calls(self, rate: float, count: int, dialed: str, ext: str, keys: list[str], mode: str,
                socket_port: int | None, wait: str, timeout: float) -> dict:
         chans = []
+        sent0, received0 = self.sim.bytes_sent, self.sim.bytes_received
         t0 = time.perf_counter()
         for i in range(count):
             kw = {}
@@ -79,7 +80,10 @@ class Load:
                 "bridge_commands": len(lat), "in_prompt": sum(c.application == "play_and_get_digits" for c in chans),
                 "ended": sum(c.state == "hangup" for c in chans), "latency_ms": percentiles(lat),
                 # Event Socket events the controller received per call (the cost of following calls).
-                "events_per_call": round(sum(len(c.delivered) for c in chans) / max(1, count), 2)}
+                "events_per_call": round(sum(len(c.delivered) for c in chans) / max(1, count), 2),
+                # Event Socket bytes per call, both ways (in socket mode, each call's own connection).
+                "esl_bytes_to_controller_per_call": round((self.sim.bytes_sent - sent0) / max(1, count)),
+                "esl_bytes_from_controller_per_call": round((self.sim.bytes_received - received0) / max(1, count))}
 
     def noise(self, events_per_second: float) -> dict:
         """Channels Tollgate does not manage, sending events it never asked for."""

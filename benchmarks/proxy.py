@@ -1,5 +1,5 @@
-"""A TCP proxy in front of Redis that counts round trips: each time a client
-writes after having read (or first writes), that is one more round trip."""
+"""A TCP proxy in front of Redis that counts round trips (each time a client
+writes after having read, or first writes, is one more) and bytes each way."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ class CountingProxy:
     def __init__(self, target_port: int):
         self.target_port = target_port
         self.round_trips = 0
+        self.bytes_up = 0  # client -> Redis
+        self.bytes_down = 0  # Redis -> client
         self.server = StreamServer(("127.0.0.1", 0), self._handle)
 
     def start(self) -> int:
@@ -33,6 +35,7 @@ class CountingProxy:
                     if not state["waiting"]:
                         self.round_trips += 1
                         state["waiting"] = True
+                    self.bytes_up += len(data)
                     upstream.sendall(data)
             except OSError:
                 pass  # either side went away: the connection is over
@@ -42,6 +45,7 @@ class CountingProxy:
             try:
                 while data := upstream.recv(65536):
                     state["waiting"] = False
+                    self.bytes_down += len(data)
                     client.sendall(data)
             except OSError:
                 pass

@@ -162,12 +162,14 @@ class Bench:
         count = max(1, int(rate * seconds))
         pid = self.controller.pid
         cpu0, cmd0, rt0 = cpu_seconds(pid), self.redis_commands(), self.proxy.round_trips
+        bytes0 = self.proxy.bytes_up + self.proxy.bytes_down
         sim0, redis0 = cpu_seconds(self.sim.proc.pid), cpu_seconds(self.redis.proc.pid)
         steal0, total0 = cpu_times()
         result = self.sim("calls", rate=rate, count=count, dialed="0140000000", ext="2001" if pin else "1001",
                           keys=[], mode=self.mode, socket_port=self.listen_port, wait="ended",
                           timeout=60 + seconds)
         cpu1, cmd1, rt1 = cpu_seconds(pid), self.redis_commands(), self.proxy.round_trips
+        bytes1 = self.proxy.bytes_up + self.proxy.bytes_down
         sim1, redis1 = cpu_seconds(self.sim.proc.pid), cpu_seconds(self.redis.proc.pid)
         steal1, total1 = cpu_times()
         result.update(host_steal_pct=round(100 * (steal1 - steal0) / max(1, total1 - total0), 1),
@@ -175,7 +177,8 @@ class Bench:
                       simulator_cpu_s_per_call=round((sim1 - sim0) / count, 6),
                       redis_cpu_s_per_call=round((redis1 - redis0) / count, 6),
                       redis_commands_per_call=round((cmd1 - cmd0 - 1) / count, 2),
-                      redis_round_trips_per_call=round((rt1 - rt0) / count, 2))
+                      redis_round_trips_per_call=round((rt1 - rt0) / count, 2),
+                      redis_bytes_per_call=round((bytes1 - bytes0) / count))
         return result
 
     def ramp(self, rates: list[float], seconds: float, p99_limit_ms: float = 10.0) -> dict:

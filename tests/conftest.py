@@ -61,6 +61,16 @@ def ha_redis():
 
 
 @pytest.fixture
+def plain_redis_url(memory_redis):
+    """One plain redis-server whatever TOLLGATE_TEST_REDIS says: the tests of
+    the single-server lane."""
+    if memory_redis.proc.poll() is not None:
+        memory_redis.start()
+    redis.Redis.from_url(memory_redis.url).flushall()
+    return memory_redis.url
+
+
+@pytest.fixture
 def redis_url(request):
     durable = "redis_server" in request.fixturenames
     if os.environ.get("TOLLGATE_TEST_REDIS") and not durable:

@@ -21,7 +21,7 @@ def test_the_file_round_trips_through_config_show(tmp_path):
     first = tmp_path / "tollgate.toml"
     first.write_text('redis_url = "redis://10.0.0.9:6379/2"\npepper_file = "/etc/tollgate/pepper"\n'
                      '[run]\nmode = "socket"\nesl_host = "10.0.0.5"\nesl_port = 8022\ncall_bound = 60.0\n'
-                     'esl_password = "s3cret-pass"\n[web]\nlisten = "0.0.0.0:8443"\ntrust_proxy = true\n')
+                     'esl_password = "s3cret-pass"\nesl_nodes = ["10.0.0.5:8021", "10.0.0.6:8021"]\n[web]\nlisten = "0.0.0.0:8443"\ntrust_proxy = true\n')
     shown = tg("--config", str(first), "config", "show")
     assert shown.returncode == 0, shown.stderr
     data = tomllib.loads(shown.stdout)
@@ -29,6 +29,7 @@ def test_the_file_round_trips_through_config_show(tmp_path):
     assert (data["run"]["mode"], data["run"]["esl_host"], data["run"]["esl_port"], data["run"]["call_bound"]) == \
         ("socket", "10.0.0.5", 8022, 60.0)
     assert data["run"]["max_calls"] == 20000  # the defaults are shown too
+    assert data["run"]["esl_nodes"] == ["10.0.0.5:8021", "10.0.0.6:8021"]
     assert data["web"] == {**data["web"], "listen": "0.0.0.0:8443", "trust_proxy": True}
     assert "s3cret-pass" not in shown.stdout  # a password is never printed
     second = tmp_path / "again.toml"
@@ -51,6 +52,7 @@ def test_a_bad_file_stops_the_command_with_one_line(tmp_path):
         "redis_uri = \"redis://x\"\n": "has no setting 'redis_uri'",
         "[web\nlisten = 1\n": "not valid TOML",
         "[run]\nesl_host = [\"a\", \"b\"]\n": "esl_host must be a single value",
+        "[run]\nesl_nodes = \"10.0.0.5:8021\"\n": "esl_nodes must be a list of values",
     }
     for text, expected in cases.items():
         path = tmp_path / "bad.toml"

@@ -18,8 +18,8 @@ SCRIPT = "return {KEYS[1], ARGV[1]}"
 
 
 @pytest.fixture
-def lane_and_sha(redis_url):
-    r = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=1)
+def lane_and_sha(plain_redis_url):
+    r = redis.Redis.from_url(plain_redis_url, decode_responses=True, socket_timeout=1)
     yield Lane(r, size=4, wait=0.5), r.script_load(SCRIPT)
     r.close()
 
@@ -35,7 +35,7 @@ def test_loads_of_one_turn_share_one_round_trip(lane_and_sha, monkeypatch):
     assert lane.script(sha, SCRIPT, ["alone"], ["x"]) == ["alone", "x"] and counter.sends == 2
 
 
-def test_a_failed_shared_round_trip_fails_every_call_in_it(redis_url, monkeypatch):
+def test_a_failed_shared_round_trip_fails_every_call_in_it(plain_redis_url, monkeypatch):
     r = redis.Redis(port=1, socket_connect_timeout=0.2, socket_timeout=0.2)  # nothing listens there
     lane = Lane(r, size=4, wait=0.5)
     calls = [gevent.spawn(lane.script, "0" * 40, SCRIPT, ["k"], ["v"]) for _ in range(5)]

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def r(redis_url):
-    client = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=1)
+def r(plain_redis_url):
+    client = redis.Redis.from_url(plain_redis_url, decode_responses=True, socket_timeout=1)
     yield client
     client.close()
 
@@ -36,8 +36,8 @@ def test_a_transaction_reports_its_error(r):
     assert lane.transaction([("SET", "lane:t", "1"), ("INCR", "lane:t")]) == ["OK", 2]
 
 
-def test_the_load_script_survives_a_flushed_script_cache(redis_url, r):
-    store = Store.open(redis_url)
+def test_the_load_script_survives_a_flushed_script_cache(plain_redis_url, r):
+    store = Store.open(plain_redis_url)
     store.admin.create_tenant("acme", {"country": "FR"})
     assert store.calls.enable_script()
     first = store.calls.load("acme", "1001", "1001", "0140000000", claim_uuid="u1")

@@ -116,8 +116,8 @@ def _resolve(param: click.Option, ctx: click.Context, defaults: dict):
         value = defaults[param.name]
     if value is None:
         value = param.get_default(ctx, call=True)
-    if param.multiple:
-        return list(param.type_cast_value(ctx, value)) if value else None
+    if param.multiple:  # None, or click's "no default" marker, or a list
+        return list(param.type_cast_value(ctx, value)) if isinstance(value, (list, tuple)) and value else None
     if value is None or isinstance(value, tuple):
         return None
     return param.type_cast_value(ctx, value) if not isinstance(value, (bool, int, float)) else value

@@ -27,11 +27,16 @@ def doctor(esl_nodes, esl_password, mode, context, sound_root, call_bound):
 
     from controller.doctor import diagnose
 
-    logging.getLogger("tollgate.esl").setLevel(logging.ERROR)  # the closing connection is not news here
+    esl_log = logging.getLogger("tollgate.esl")
+    level = esl_log.level
+    esl_log.setLevel(logging.ERROR)  # the doctor closing its own connection is not news
     failed = False
-    for host, port in [_hostport(v) for v in esl_nodes] or [("127.0.0.1", 8021)]:
-        for finding in diagnose(host, port, esl_password, mode=mode, context=context, sound_root=sound_root,
-                                call_bound=call_bound):
-            click.echo(finding.line())
-            failed |= finding.level == "FAIL"
+    try:
+        for host, port in [_hostport(v) for v in esl_nodes] or [("127.0.0.1", 8021)]:
+            for finding in diagnose(host, port, esl_password, mode=mode, context=context, sound_root=sound_root,
+                                    call_bound=call_bound):
+                click.echo(finding.line())
+                failed |= finding.level == "FAIL"
+    finally:
+        esl_log.setLevel(level)
     raise click.exceptions.Exit(1 if failed else 0)

@@ -101,6 +101,7 @@ class Connection:
                 self.sock.sendall(data)
             except OSError:
                 break
+            self.sim.bytes_sent += len(data)
         self._close_socket()
 
     def send(self, data: bytes) -> None:
@@ -162,6 +163,8 @@ class Connection:
                 break
             if self.sim.record:
                 self.sim.commands.append((self.id, cmd[0]))
+            line, headers, body = cmd
+            self.sim.bytes_received += len(line) + len(body) + sum(len(k) + len(v) + 3 for k, v in headers.items()) + 2
             self.handle(*cmd)
 
     def handle(self, line: str, headers: dict, body: str) -> None:

@@ -42,6 +42,8 @@ class Simulator:
         self.scheduled_hangups: list[tuple[str, float, str]] = []  # (uuid, seconds, cause)
         self.sequence = itertools.count(1000)
         self.hash_db: dict[tuple[str, str], str] = {}
+        self.bytes_sent = 0  # Event Socket bytes to clients (events, replies): the benchmark's cost per call
+        self.bytes_received = 0  # ... and commands from them (their text, headers and body)
         self._dates: tuple[int, str, str] = (-1, "", "")
         self.server: StreamServer | None = None
 
