@@ -297,11 +297,14 @@ class CallFlow:
         return counted_spec(self.decision.counted, self.day)
 
     def write_state(self, state: str) -> None:
-        """The call-in-progress key (`tollgate calls`), for calls that take a while."""
+        """The call-in-progress key (`tollgate calls`), for calls that take a while.
+        Its tenant and uuid are in the key itself, not repeated as fields: with
+        the node added, nine fields cost each PIN dialog 4 KiB more in socket
+        mode (benchmark, whatever the values); seven do not."""
         self.state_written = True
         p = self.park
         self.store_quietly(self.svc.store.calls.set_state, p.tenant, p.uuid, self.svc.cfg.claim_ttl,
-                            uuid=p.uuid, tenant=p.tenant, extension=p.extension, dialed=p.dialed,
+                            extension=p.extension, dialed=p.dialed,
                             state=state, owner=self.svc.cfg.controller_id, node=self.s.node,
                             started=f"{time.time():.3f}")
 

@@ -368,6 +368,7 @@ class CallStore:
             if row:
                 ttl = self.r.ttl(key)
                 row.setdefault("tenant", keys.tenant_of(key))
+                row.setdefault("uuid", keys.call_uuid_of(key))
                 row["ttl"] = str(ttl)
                 found.append(row)
         return sorted(found, key=lambda r: r.get("started", ""))

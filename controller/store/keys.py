@@ -153,6 +153,11 @@ def tenant_pattern(t: str) -> str:
     return f"{_t(t)}:*"
 
 
+def call_uuid_of(key: str) -> str:
+    """The uuid of a call-in-progress key (`call(t, uuid)`)."""
+    return key.rsplit(":call:", 1)[1]
+
+
 def tenant_of(key: str) -> str:
     start, end = key.index("{") + 1, key.index("}")
     return key[start:end]
