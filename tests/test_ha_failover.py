@@ -151,6 +151,9 @@ def _failover_run(url: str, kill_master, tmp_path: Path, capsys, label: str) -> 
         "unhandled_exceptions_in_logs": log_text.count("Traceback"),
         "calls_per_node": [sum(1 for c, _ in calls if c in n.finished) for n in nodes],
         "verdicts_by_controller": dict(Counter(v["controller"] for v in verdicts)),
+        # Decided as with Redis down: refused (SERVICE_UNAVAILABLE), or toll-free let through.
+        "decided_without_the_store": sum(1 for v in verdicts if v.get("reason") in (
+            "service_unavailable", "degraded_tollfree", "fail_open")),
         "outcomes": dict(Counter(v["outcome"] for v in verdicts).most_common()),
     })
     if os.environ.get("TOLLGATE_HA_DEBUG"):
