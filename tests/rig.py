@@ -134,6 +134,27 @@ class Rig:
         self.sim.stop()
 
 
+def stop_processes(procs) -> None:
+    """SIGTERM every controller process still running, then wait (SIGKILL after 15 s)."""
+    import signal
+    import subprocess
+
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def decided_uuids(channels) -> set[str]:
+    """The calls a controller decided and FreeSWITCH carried out: each must have its verdict."""
+    return {c.uuid for c in channels if c.bridged or c.outcome == "transferred"
+            or c.hangup_cause in ("OUTGOING_CALL_BARRED", "SERVICE_UNAVAILABLE")}
+
+
 def quiet_logs(caplog):
     caplog.set_level(logging.DEBUG)
     return caplog

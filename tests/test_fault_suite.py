@@ -24,7 +24,7 @@ import gevent
 import pytest
 
 from controller.simulator import Caller
-from tests.rig import PEPPER, PINS, Rig, wait
+from tests.rig import PEPPER, PINS, Rig, decided_uuids, stop_processes, wait
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.faults]
 
@@ -106,19 +106,11 @@ def test_fault_suite(redis_server, redis_url, tmp_path, capsys):
         time.sleep(2.5)
         verdicts = rig.verdicts()
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs.values())
         rig.sim.stop()
 
     per_uuid = Counter(v["uuid"] for v in verdicts)
-    decided = {c.uuid for c, _ in calls if c.bridged or c.outcome == "transferred"
-               or c.hangup_cause in ("OUTGOING_CALL_BARRED", "SERVICE_UNAVAILABLE")}
+    decided = decided_uuids(c for c, _ in calls)
     unaudited = decided - set(per_uuid)
     emergency = [c for c, kind in calls if kind == "emergency"]
     log_text = {name: path.read_text(errors="replace") for name, path in logs.items()}

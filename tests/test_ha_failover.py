@@ -13,7 +13,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from controller.store import keys
 from controller.store.audit import settled_verdicts
 from controller.store.connection import connect
 from policies.pin import hash_pin
-from tests.rig import PEPPER, PINS, Rig, wait
+from tests.rig import PEPPER, PINS, Rig, decided_uuids, stop_processes, wait
 from tests.test_fault_suite import WRONG, scenario
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.faults]
@@ -119,20 +118,12 @@ def _failover_run(url: str, kill_master, tmp_path: Path, capsys, label: str) -> 
         verdicts = settled_verdicts(rig.store.audit.read("acme", count=20_000))
         fails_after = probe_client.get(keys.fails("acme", "1009"))
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs.values())
         rig.sim.stop()
         node_b.stop()
 
     per_uuid = Counter(v["uuid"] for v in verdicts)
-    decided = {c.uuid for c, _ in calls if c.bridged or c.outcome == "transferred"
-               or c.hangup_cause in ("OUTGOING_CALL_BARRED", "SERVICE_UNAVAILABLE")}
+    decided = decided_uuids(c for c, _ in calls)
     emergency = [c for c, kind in calls if kind == "emergency"]
     log_text = "".join(p.read_text(errors="replace") for p in logs.values())
     figures.update({
