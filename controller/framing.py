@@ -21,6 +21,27 @@ MAX_BODY = 16 * 1024 * 1024  # FreeSWITCH never sends more; a bigger length is c
 MAX_HEADER_BLOCK = 256 * 1024
 
 
+# %XX -> character for ASCII, both cases of hex digit.
+_ASCII_ESCAPES = {f"{i:02X}": chr(i) for i in range(128)} | {f"{i:02x}": chr(i) for i in range(128)}
+
+
+def unquote_value(value: str) -> str:
+    """urllib's unquote, faster for what FreeSWITCH sends most: ASCII escapes
+    (';', '/', ':', '@', ' '). A UTF-8 escape or a stray '%' goes to urllib's
+    (the same result either way: tests/test_framing.py compares them)."""
+    if "%" not in value:
+        return value
+    parts = value.split("%")
+    out = [parts[0]]
+    for part in parts[1:]:
+        char = _ASCII_ESCAPES.get(part[:2])
+        if char is None:
+            return unquote(value)
+        out.append(char)
+        out.append(part[2:])
+    return "".join(out)
+
+
 class FramingError(ValueError):
     """The stream cannot be parsed any further; the connection must be dropped."""
 
@@ -34,7 +55,7 @@ def parse_header_block(text: str, decode: bool) -> dict[str, str]:
                 headers[line[:-1]] = ""
             continue  # not a header line: skipped, the rest is still usable
         if decode and "%" in value:
-            value = unquote(value)
+            value = unquote_value(value)
         headers[key] = value
     return headers
 
@@ -64,7 +85,7 @@ class LazyHeaders(Mapping):
         start += len(key) + 3
         end = text.find("\n", start)
         value = text[start:end] if end >= 0 else text[start:]
-        return unquote(value) if "%" in value else value
+        return unquote_value(value) if "%" in value else value
 
     def _empty_value(self, key: str, default):
         return "" if self._text.find("\n" + key + ":\n") >= 0 else default

@@ -191,3 +191,16 @@ def test_extension_comes_from_what_freeswitch_authenticated():
     assert events.parse({**base, "variable_tollgate_extension": "1004", "variable_sip_authorized": "true",
                          "variable_user_name": "1004"}).extension == "1004"
     assert events.parse({**base, "variable_tollgate_source": "trunk1"}).source == "trunk1"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=6), st.sampled_from(["%3A", "%3b", "%2F", "%40", "%25", "%C3%A9", "%E2%82%AC",
+                                                                  "%", "%4", "%zz", "%C3", "%FF", "%7E", "%0A"])),
+                max_size=12))
+def test_the_fast_unquote_is_urllibs(parts):
+    from urllib.parse import unquote
+
+    from controller.framing import unquote_value
+
+    value = "".join(parts)
+    assert unquote_value(value) == unquote(value)

@@ -11,7 +11,6 @@ only happen on PIN calls).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -313,7 +312,8 @@ class CallStore:
             return self._admit_in_process(tenant, uuid, fields, extra, admit, places, now, span)
         per_limit = [x for kind, _, _, most, window in admit
                      for x in (_KIND_CODE[kind], most, window if kind in ("velocity", "alert") else span)]
-        args = [f"{now:.3f}", uuid, len(admit), *per_limit, json.dumps(entry_commands(tenant, fields, extra))]
+        writes = entry_commands(tenant, fields, extra)
+        args = [f"{now:.3f}", uuid, len(admit), *per_limit, len(writes), *[x for c in writes for x in (len(c), *c)]]
         try:
             out = self.lane.script(self._admit_sha, ADMIT_SCRIPT, [keys.audit(tenant), keys.verdict(tenant, uuid),
                                                                     *places], args)
