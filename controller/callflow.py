@@ -179,7 +179,7 @@ class CallFlow:
             loaded = self.svc.store.calls.load(
                 tenant, p.extension, p.caller_id, p.dialed, source=p.source, unattended=p.unattended,
                 claim_uuid=p.uuid, claim_ttl=self.svc.cfg.claim_ttl, country_hint=hint,
-                zone_hint=cached.timezone if cached else "")
+                zone_hint=cached.timezone if cached else "", stop_if_taken=not (self.recovered or resumed))
         except (redis.RedisError, CorruptValue) as exc:
             self.svc.metrics.redis_errors.labels("load").inc()
             self.log.error("cannot read Tollgate state: %s", one_line(exc))

@@ -205,3 +205,20 @@ def test_the_last_place_goes_to_one_call_only(store, script):
     store.calls.calls_ended([("acme", "a", "c/lines/tenant;b/day/tenant/2026-11-23", 125)])
     assert store.r.zcard(keys.concurrency("acme", "lines", "tenant")) == 0
     assert store.r.get(keys.budget("acme", "day", "tenant", "2026-11-23")) == "125"
+
+
+def test_a_claim_lost_on_a_fresh_park_reads_nothing(store, redis_url):
+    """Every controller on a node gets every park: the losers of the claim stop
+    at it (one SET), unless they are taking a call over and need its state."""
+    other = Store.open(redis_url, owner="other")
+    for s in (store, other):
+        s.calls.enable_script()
+    other.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="u-0")  # its lane's connection opened
+    won = store.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="u-1", stop_if_taken=True)
+    assert won.claimed and won.snapshot is not None
+    before = commands_processed(store.r)
+    lost = other.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="u-1", stop_if_taken=True)
+    assert (lost.claimed, lost.snapshot) == (False, None)
+    assert commands_processed(store.r) - before - 1 == 2  # the EVALSHA and its SET (+1: the INFO that measures)
+    taking_over = other.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="u-1")
+    assert not taking_over.claimed and taking_over.snapshot.extension.number == "1001"

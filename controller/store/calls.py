@@ -29,7 +29,7 @@ from policies.numbers import caller_identities, clean
 
 @dataclass(frozen=True)
 class Loaded:
-    snapshot: Snapshot
+    snapshot: Snapshot | None  # None only for a lost claim with stop_if_taken
     claimed: bool  # False: another controller owns this call
     # The verdict a controller already recorded for this call ({} if none): it
     # is carried out as it is, never decided (nor audited) a second time.
@@ -74,7 +74,8 @@ class CallStore:
 
     def load(self, tenant: str, extension: str, caller_id: str, dialed: str, *, source: str = "",
              unattended: str = "", claim_uuid: str | None = None, claim_ttl: int = 120,
-             country_hint: str | None = None, zone_hint: str = "", now: float | None = None) -> Loaded:
+             country_hint: str | None = None, zone_hint: str = "", now: float | None = None,
+             stop_if_taken: bool = False) -> Loaded:
         """Claim (optional) and read everything in ONE round trip.
 
         `extension` is the directory user FreeSWITCH authenticated ('' for none),
@@ -86,6 +87,10 @@ class CallStore:
         `country_hint` is only used to normalize the presented caller ID before
         the tenant's own country is known (the channel's `tollgate_country` or
         the cached settings); the decision itself uses the stored settings.
+
+        `stop_if_taken`: when another controller holds the claim, read nothing
+        (snapshot None): every controller on a node gets every park, and only
+        a take-over needs the state of a call someone else claimed.
         """
         ext = extension if valid_extension(extension) else ""
         cids = caller_identities(caller_id, country_hint or "FR") if caller_id and source else ()
@@ -101,8 +106,11 @@ class CallStore:
         if self.use_script:
             script_keys = [keys.claim(tenant, claim_uuid or "-"), *read_keys]
             args = [self.owner if claim_uuid else "", claim_ttl, dest, keys.velocity_prefix(tenant),
-                    f"{now:.3f}", keys.concurrency_prefix(tenant), keys.budget_prefix(tenant), day, *subjects]
+                    f"{now:.3f}", keys.concurrency_prefix(tenant), keys.budget_prefix(tenant), day,
+                    "1" if stop_if_taken else "0", *subjects]
             out = self.lane.script(self._sha, LOAD_SCRIPT, script_keys, args)
+            if len(out) == 1:
+                return Loaded(None, False)
             claimed = bool(out[0])
             raw_tenant, raw_ext, raw_pins, ext_auth = (_pairs(x) for x in out[1:5])
             cid_lists, raw_rules, raw_over, is_ext, lock_ttl = set(out[5]), out[6], _pairs(out[7]), out[8], out[9]

@@ -11,6 +11,8 @@ LOAD_SCRIPT = """
 local out = {}
 if ARGV[1] ~= '' then
   out[1] = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) and 1 or 0
+  -- ARGV[9] = '1': a fresh park another controller claimed first: nothing to read
+  if out[1] == 0 and ARGV[9] == '1' then return out end
 else
   out[1] = 1
 end
@@ -27,10 +29,10 @@ out[11] = redis.call('HGETALL', KEYS[11])
 out[12] = redis.call('LRANGE', KEYS[12], 0, -1)
 
 -- The counts of every limit, for the tenant and for this call's possible
--- subjects (ARGV[9..]); keys under the tenant's hash tag (prefixes ARGV[4],
+-- subjects (ARGV[10..]); keys under the tenant's hash tag (prefixes ARGV[4],
 -- ARGV[6], ARGV[7]); ARGV[5] now, ARGV[8] the tenant's day.
 local counts, subjects, now = {}, {}, tonumber(ARGV[5])
-for i = 9, #ARGV do subjects[#subjects + 1] = ARGV[i] end
+for i = 10, #ARGV do subjects[#subjects + 1] = ARGV[i] end
 for _, item in ipairs(out[12]) do
   local ok, lim = pcall(cjson.decode, item)
   if ok and type(lim) == 'table' and lim.name and lim.kind ~= 'duration' then
