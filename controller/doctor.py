@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from controller import commands
 from controller.errors import CommandFailed, ConfigError
-from controller.prompt_catalog import LANGUAGES, PROMPT_IDS, Catalog
+from controller.prompt_catalog import LANGUAGES, Catalog
 
 # Why each module: the applications the flow runs, the claim two controllers
 # share when Redis is down, the prompts' file format.
@@ -188,9 +188,9 @@ def check_node(conn, *, mode: str, context: str, sound_root: str | None, call_bo
 
 def _prompts(conn, sound_root: str | None) -> Finding:
     catalog = Catalog(sound_root)
-    missing = [f"{lang}/{p}.wav" for lang in LANGUAGES for p in PROMPT_IDS
-               if conn.api(commands.file_exists(str(catalog.root / lang / f"{p}.wav"))).strip() != "true"]
-    total = len(LANGUAGES) * len(PROMPT_IDS)
+    files = catalog.files()  # asked of the node, not of this host (Catalog.missing)
+    missing = [name for name, path in files.items() if conn.api(commands.file_exists(str(path))).strip() != "true"]
+    total = len(files)
     if missing:
         return fail(f"{len(missing)} of {total} prompt files missing on the node under {catalog.root} "
                     f"(e.g. {', '.join(missing[:3])}): copy prompts/ there, or set --sound-root to where they are")

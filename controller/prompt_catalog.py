@@ -50,6 +50,9 @@ class Catalog:
             candidate = self.root / FALLBACK / f"{prompt}.wav"
         return str(candidate)
 
+    def files(self) -> dict[str, Path]:
+        """Every prompt file of every language: 'fr/enter_pin.wav' -> its path under the root."""
+        return {f"{lang}/{p}.wav": self.root / lang / f"{p}.wav" for lang in LANGUAGES for p in PROMPT_IDS}
+
     def missing(self) -> list[str]:
-        return [f"{lang}/{p}.wav" for lang in LANGUAGES for p in PROMPT_IDS
-                if not (self.root / lang / f"{p}.wav").is_file()]
+        return [name for name, path in self.files().items() if not path.is_file()]

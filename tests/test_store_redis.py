@@ -219,6 +219,7 @@ def test_a_claim_lost_on_a_fresh_park_reads_nothing(store, redis_url):
     before = commands_processed(store.r)
     lost = other.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="u-1", stop_if_taken=True)
     assert (lost.claimed, lost.snapshot) == (False, None)
-    assert commands_processed(store.r) - before - 1 == 2  # the EVALSHA and its SET (+1: the INFO that measures)
+    if not isinstance(store.r, redis.RedisCluster):  # INFO commandstats reads one node of a Cluster
+        assert commands_processed(store.r) - before - 1 == 2  # the EVALSHA and its SET (+1: the INFO that measures)
     taking_over = other.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="u-1")
     assert not taking_over.claimed and taking_over.snapshot.extension.number == "1001"

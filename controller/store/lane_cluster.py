@@ -45,8 +45,10 @@ class ClusterLane:
         self.refreshes = 0
 
     # -- routing ---------------------------------------------------------------------
-    def _lane(self, key: str) -> Lane:
-        node = self.cluster.nodes_manager.get_node_from_slot(self.cluster.keyslot(key))
+    def _node(self, key: str):
+        return self.cluster.nodes_manager.get_node_from_slot(self.cluster.keyslot(key))
+
+    def _lane(self, node) -> Lane:
         lane = self._lanes.get(node.name)
         if lane is None:
             conn = node.redis_connection or self.cluster.get_redis_connection(node)
@@ -65,10 +67,11 @@ class ClusterLane:
             pass  # no node answered: the next error tries again
 
     def _on(self, key: str, send):
-        """send(lane) once, and once more after a MOVED (the slot moved: failover)."""
+        """send(lane of key's node), and once more after a MOVED (the slot moved:
+        failover). Lane.script and Lane.transaction raise error replies."""
         for attempt in (0, 1):
             try:
-                out = send(self._lane(key))
+                return send(self._lane(self._node(key)))
             except (redis.ConnectionError, redis.TimeoutError):
                 self.refresh()
                 raise
@@ -76,12 +79,6 @@ class ClusterLane:
                 self.refresh(force=True)
                 if attempt:
                     raise
-                continue
-            if attempt == 0 and _has_stale(out):
-                self.refresh(force=True)
-                continue
-            return out
-        return out
 
     # -- the Lane's interface --------------------------------------------------------
     def script(self, sha: str, body: str, keys: list[str], args: list) -> list:
@@ -117,22 +114,22 @@ class ClusterLane:
         """Commands without a transaction, sent per node concurrently; replies in
         order. Only the commands a node sent back with MOVED go again (the others
         ran: an INCRBY must not run twice)."""
-        by_node: dict[str, list[int]] = {}
+        by_node: dict[str, tuple] = {}  # node name -> (node, indexes)
         for i, command in enumerate(commands):
-            node = self.cluster.nodes_manager.get_node_from_slot(self.cluster.keyslot(key_of(command)))
-            by_node.setdefault(node.name, []).append(i)
+            node = self._node(key_of(command))
+            by_node.setdefault(node.name, (node, []))[1].append(i)
         replies: list = [None] * len(commands)
 
-        def one(indexes: list[int]) -> None:
+        def one(node, indexes: list[int]) -> None:
             try:
-                out = self._lane(key_of(commands[indexes[0]])).roundtrip([commands[i] for i in indexes])
+                out = self._lane(node).roundtrip([commands[i] for i in indexes])
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self.refresh()
                 out = [exc] * len(indexes)
             for i, reply in zip(indexes, out):
                 replies[i] = reply
 
-        gevent.joinall([gevent.spawn(one, idx) for idx in by_node.values()])
+        gevent.joinall([gevent.spawn(one, node, idx) for node, idx in by_node.values()])
         stale = [i for i, reply in enumerate(replies) if isinstance(reply, _STALE)]
         if stale and _again:
             self.refresh(force=True)
@@ -143,7 +140,3 @@ class ClusterLane:
     def close(self) -> None:
         for lane in self._lanes.values():
             lane.close()
-
-
-def _has_stale(out) -> bool:
-    return isinstance(out, list) and any(isinstance(x, _STALE) for x in out)
