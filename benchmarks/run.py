@@ -15,6 +15,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -98,10 +99,11 @@ class Bench:
         and a daily budget (so each call's end is followed), a duration limit and an
         alert count. What is measured is their cost."""
         store = Store.open(self.redis.url, actor="bench")
-        if not on:
-            for lim in store.limits.list("bench"):
-                store.limits.remove("bench", lim.name)
+        for lim in store.limits.list("bench"):
+            store.limits.remove("bench", lim.name)
+        if any(rule.name == "national-always" for rule in store.admin.rules("bench")):
             store.admin.remove_rule("bench", "national-always")
+        if not on:
             return
         store.admin.add_rule("bench", "national-always", "allow", classes=["national"],
                              schedule={"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
@@ -180,6 +182,43 @@ class Bench:
                       redis_round_trips_per_call=round((rt1 - rt0) / count, 2),
                       redis_bytes_per_call=round((bytes1 - bytes0) / count))
         return result
+
+    def controls_ab(self, rounds: int, rate: float, seconds: float) -> dict:
+        """The cost of every control, measured so that it can be told from the
+        host's noise: on this shared 2-core VM one run's p50 moves by ±10% from
+        one run to the next, as much as what is measured. So: `rounds` pairs of
+        short runs in the same controller, without and with the controls,
+        alternating which goes first (ABBA: a drift of the host weighs on both
+        alike), and the medians of each side compared."""
+        runs: dict[bool, list[dict]] = {False: [], True: []}
+        for i in range(rounds):
+            for on in ((False, True) if i % 2 == 0 else (True, False)):
+                self.controls(on)
+                runs[on].append(self.run_calls(rate, seconds))
+                self.settle()
+        self.controls(False)
+
+        def side(results: list[dict]) -> dict:
+            return {"p50_ms": [r["latency_ms"]["p50"] for r in results],
+                    "p99_ms": [r["latency_ms"]["p99"] for r in results],
+                    "cpu_ms_per_call": [round(r["cpu_s_per_call"] * 1000, 3) for r in results],
+                    "median_p50_ms": statistics.median(r["latency_ms"]["p50"] for r in results),
+                    "median_p99_ms": statistics.median(r["latency_ms"]["p99"] for r in results),
+                    "median_cpu_ms_per_call": round(statistics.median(r["cpu_s_per_call"] for r in results) * 1000, 3),
+                    "bridged": sum(r["bridge_commands"] for r in results),
+                    "placed": sum(r["placed"] for r in results)}
+
+        off, on = side(runs[False]), side(runs[True])
+        last = runs[True][-1]
+        return {"rounds": rounds, "rate": rate, "seconds_per_run": seconds, "without": off, "with": on,
+                "p50_worse_pct": round(100 * (on["median_p50_ms"] / off["median_p50_ms"] - 1), 1),
+                "cpu_worse_pct": round(100 * (on["median_cpu_ms_per_call"] / off["median_cpu_ms_per_call"] - 1), 1),
+                "with_redis_round_trips_per_call": last["redis_round_trips_per_call"],
+                "with_redis_commands_per_call": last["redis_commands_per_call"],
+                "with_events_per_call": last.get("events_per_call"),
+                "with_esl_bytes_to_controller_per_call": last.get("esl_bytes_to_controller_per_call"),
+                "with_redis_cpu_ms_per_call": round(last["redis_cpu_s_per_call"] * 1000, 3),
+                "without_redis_cpu_ms_per_call": round(runs[False][-1]["redis_cpu_s_per_call"] * 1000, 3)}
 
     def ramp(self, rates: list[float], seconds: float, p99_limit_ms: float = 10.0) -> dict:
         steps, best = [], 0.0
@@ -269,9 +308,7 @@ def main() -> int:
             section = report[mode] = {}
             section["fixed_200"] = bench.run_calls(100 if q else 200, seconds)
             if mode == "inbound":
-                bench.controls(True)
-                section["fixed_200_with_controls"] = bench.run_calls(100 if q else 200, seconds)
-                bench.controls(False)
+                section["controls_ab"] = bench.controls_ab(2 if q else 8, 100 if q else 200, 1.0 if q else 4.0)
                 rates = [300] if q else [200, 300, 400, 500, 600, 800, 1000, 1200, 1400, 1700, 2000]
                 section["ramp"] = bench.ramp(rates, 2.0 if q else 4.0)
                 # Throughput alone, whatever the latency: are 1,000 calls/s decided
@@ -303,14 +340,11 @@ def main() -> int:
         "cpu_ms_per_call": round(inbound["fixed_200"]["cpu_s_per_call"] * 1000, 3),
         "floor_cpu_ms_per_call": round(floor_cpu * 1000, 3),
         "cpu_ratio_to_floor": round(inbound["fixed_200"]["cpu_s_per_call"] / floor_cpu, 2),
-        "with_all_controls_at_200_per_s": {
-            "p50_ms": inbound["fixed_200_with_controls"]["latency_ms"].get("p50"),
-            "p99_ms": inbound["fixed_200_with_controls"]["latency_ms"].get("p99"),
-            "cpu_ms_per_call": round(inbound["fixed_200_with_controls"]["cpu_s_per_call"] * 1000, 3),
-            "redis_round_trips_per_call": inbound["fixed_200_with_controls"]["redis_round_trips_per_call"],
-            "redis_commands_per_call": inbound["fixed_200_with_controls"]["redis_commands_per_call"],
-            "events_per_call": inbound["fixed_200_with_controls"].get("events_per_call"),
-        },
+        "all_controls_at_200_per_s": {
+            k: inbound["controls_ab"][k] for k in ("rounds", "p50_worse_pct", "cpu_worse_pct",
+                                                   "with_redis_round_trips_per_call", "with_events_per_call")
+        } | {f"{side}_median_{k}": inbound["controls_ab"][side][f"median_{k}"]
+             for side in ("without", "with") for k in ("p50_ms", "cpu_ms_per_call")},
         "socket_mode_p99_ms_at_200_per_s": report["socket"]["fixed_200"]["latency_ms"].get("p99"),
         "socket_mode_kib_per_pin_dialog": report["socket"]["pin_dialogs"]["kib_per_dialog"],
     }

@@ -29,4 +29,9 @@ def test_quick_benchmark_runs_and_reports(tmp_path):
     for key in ("p99_ms_at_200_per_s", "redis_round_trips_per_no_pin_call", "kib_per_pin_dialog",
                 "cpu_ratio_to_floor", "max_no_pin_calls_per_s_p99_under_10ms"):
         assert summary[key] is not None, key
+    ab = report["inbound"]["controls_ab"]
+    for side in ("without", "with"):  # every call of every pair bridged, with the controls too
+        assert ab[side]["bridged"] == ab[side]["placed"] > 0, ab
+        assert len(ab[side]["p50_ms"]) == ab["rounds"] == 2
+    assert ab["with_events_per_call"] > 0  # the end of a counted call is followed
     assert report["floor"]["fixed_200"]["bridge_commands"] == report["floor"]["fixed_200"]["placed"]
