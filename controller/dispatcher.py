@@ -18,7 +18,7 @@ from controller import commands
 from controller.callflow import CallFlow
 from controller.services import Services
 from controller.errors import CommandFailed
-from controller.events import ChannelPark, Disconnected, MalformedEvent, call_ended, parse
+from controller.events import ChannelPark, Disconnected, MalformedEvent, hangup_complete_counted, parse
 from controller.session import CallSession, Transport
 
 log = logging.getLogger("tollgate.dispatch")
@@ -41,13 +41,16 @@ class Dispatcher:
     def route(self, headers, node: str = "") -> None:
         # Most events belong to calls nobody here handles (any more): two header
         # lookups decide that, before anything is parsed.
-        session = self.calls.get(headers.get("Unique-ID", ""))
-        if session is None and headers.get("Event-Name") != "CHANNEL_PARK":
-            if headers.get("variable_tollgate_counted"):
-                ended = call_ended(headers)  # a counted call FreeSWITCH saw through
-                if ended is not None:
-                    self.svc.ended(ended)
-            return
+        uuid = headers.get("Unique-ID", "")
+        session = self.calls.get(uuid)
+        if session is None:
+            name = headers.get("Event-Name")
+            if name != "CHANNEL_PARK":
+                if name == "CHANNEL_HANGUP_COMPLETE":
+                    ended = hangup_complete_counted(headers, uuid)  # a counted call FreeSWITCH saw through
+                    if ended is not None:
+                        self.svc.ended(ended)
+                return
         try:
             event = parse(headers)
         except MalformedEvent as exc:

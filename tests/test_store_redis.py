@@ -202,9 +202,31 @@ def test_the_last_place_goes_to_one_call_only(store, script):
     assert store.r.zrange(keys.concurrency("acme", "lines", "tenant"), 0, -1) == ["a"]
     uuids = [f.get("uuid") for _, f in store.audit.read("acme", count=100) if f.get("kind") == "verdict"]
     assert uuids == ["a"]  # nothing of b was written
+    assert store.r.exists(keys.verdict("acme", "a")) and not store.r.exists(keys.verdict("acme", "b"))
     store.calls.calls_ended([("acme", "a", "c/lines/tenant;b/day/tenant/2026-11-23", 125)])
     assert store.r.zcard(keys.concurrency("acme", "lines", "tenant")) == 0
     assert store.r.get(keys.budget("acme", "day", "tenant", "2026-11-23")) == "125"
+
+
+def test_an_admission_that_fails_writes_nothing_of_the_verdict(store):
+    """A count key of the wrong type (corruption) makes the admission script fail
+    before it writes anything of the verdict (no entry, no intent, no count
+    taken): the error is raised and the entry waits in the spool."""
+    assert store.calls.enable_script()
+    store.r.set(keys.velocity("acme", "hourly", "ext:1001"), "not a sorted set")
+    admit = (("concurrency", "lines", "tenant", 5, 0), ("velocity", "hourly", "ext:1001", 2, 3600))
+    with pytest.raises(redis.RedisError, match="WRONGTYPE"):
+        store.calls.record_verdict("acme", "c", {"uuid": "c", "verdict": "ALLOW"}, {"verdict": "ALLOW"},
+                                   admit=admit, now=1010.0)
+    assert not store.r.exists(keys.verdict("acme", "c"))
+    assert [f for _, f in store.audit.read("acme", count=100) if f.get("kind") == "verdict"] == []
+    assert store.r.zcard(keys.concurrency("acme", "lines", "tenant")) == 0  # refused before taking anything
+    assert [f["uuid"] for _, f in store.audit.spool] == ["c"]
+    # The next call, with room, goes through on the same connection.
+    store.r.delete(keys.velocity("acme", "hourly", "ext:1001"))
+    assert store.calls.record_verdict("acme", "d", {"uuid": "d", "verdict": "ALLOW"}, {"verdict": "ALLOW"},
+                                      admit=admit, now=1011.0) is None
+    assert store.r.exists(keys.verdict("acme", "d"))
 
 
 def test_a_claim_lost_on_a_fresh_park_reads_nothing(store, redis_url):
