@@ -126,7 +126,7 @@ class Controller:
 
     def _make_connection(self, host: str, port: int) -> InboundConnection:
         return InboundConnection(host, port, self.cfg.esl_password, self.dispatcher.router(f"{host}:{port}"),
-                                 timeout=self.cfg.esl_timeout)
+                                 timeout=self.cfg.esl_timeout, owner=self.id)
 
     def _connected(self, conn: InboundConnection) -> None:
         self.dispatcher.transports[conn.node] = conn

@@ -49,13 +49,20 @@ def subscribe() -> str:
     return "event plain " + " ".join(SUBSCRIBED)
 
 
-def filter_managed() -> str:
+def filter_managed(owner: str) -> str:
     # Only marked channels' events reach us: FreeSWITCH drops the rest (and
     # DTMF events, which carry no variables; play_and_get_digits does not need them).
-    # "ended": a bridged call holding a concurrency place or spending a budget,
-    # marked so by its hangup hook: only its CHANNEL_HANGUP_COMPLETE comes. A
+    # "ended-<owner>": a bridged call of ours holding a concurrency place or
+    # spending a budget, marked so by its hangup hook: only its
+    # CHANNEL_HANGUP_COMPLETE comes, and to us only (every controller on a node
+    # gets every park; each used to get every end too, and add its minutes). A
     # value in slashes is a regex for mod_event_socket (switch_regex_perform).
-    return f"filter variable_{MANAGED} /^(true|{ENDED})$/"
+    return f"filter variable_{MANAGED} /^(true|{re.escape(end_mark(owner))})$/"
+
+
+def end_mark(owner: str) -> str:
+    """What the hangup hook of a counted call sets `tollgate_managed` to."""
+    return f"{ENDED}-{fs_owner_id(owner)}"
 
 
 def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = None) -> str:
@@ -175,12 +182,13 @@ def scrub_pin_at_hangup(channel: str) -> tuple[str, str]:
     return "api_hangup_hook", f"uuid_setvar {_uuid(channel)} {PIN_VARIABLE}"
 
 
-def mark_end_at_hangup(channel: str) -> tuple[str, str]:
+def mark_end_at_hangup(channel: str, owner: str) -> tuple[str, str]:
     """(name, value) for multiset, for a counted call handed to FreeSWITCH: at its
-    hangup FreeSWITCH sets tollgate_managed=ended, so that of all its events
-    after the bridge only CHANNEL_HANGUP_COMPLETE passes our filter (it follows
-    the hangup hooks). Replaces the PIN scrub hook: the PIN dialog is over."""
-    return "api_hangup_hook", f"uuid_setvar {_uuid(channel)} {MANAGED} {ENDED}"
+    hangup FreeSWITCH sets tollgate_managed=ended-<owner>, so that of all its
+    events after the bridge only CHANNEL_HANGUP_COMPLETE (it follows the hangup
+    hooks) passes a filter, its owner's (filter_managed).
+    Replaces the PIN scrub hook: the PIN dialog is over."""
+    return "api_hangup_hook", f"uuid_setvar {_uuid(channel)} {MANAGED} {end_mark(owner)}"
 
 
 def multiset(variables: dict[str, str]) -> tuple[str, str]:

@@ -168,7 +168,8 @@ def check_node(conn, *, mode: str, context: str, sound_root: str | None, call_bo
               for m in missing]
     if not missing:
         found.append(ok(f"modules loaded: {', '.join(MODULES)}"))
-    for command, what in ((commands.subscribe(), "event subscription"), (commands.filter_managed(), "event filter")):
+    for command, what in ((commands.subscribe(), "event subscription"),
+                          (commands.filter_managed("doctor"), "event filter")):
         reply = conn.send(command).strip()
         found.append(ok(f"{what} accepted ({command.split(' ', 2)[1]})") if reply.startswith("+OK")
                      else fail(f"{what} refused: '{command}' answered {reply!r}"))

@@ -205,8 +205,9 @@ class InboundConnection:
     """One authenticated inbound connection to FreeSWITCH (port 8021)."""
 
     def __init__(self, host: str, port: int, password: str, on_event: RawHandler,
-                 timeout: float = 5.0, subscribe_filter: bool = True):
+                 timeout: float = 5.0, subscribe_filter: bool = True, owner: str = "tollgate"):
         self.host, self.port, self.password = host, port, password
+        self.owner = owner  # the controller: the ends of its counted calls pass its filter
         self.on_event = on_event
         self.timeout = timeout
         self.subscribe_filter = subscribe_filter
@@ -229,7 +230,7 @@ class InboundConnection:
         esl._receive_events_greenlet.link(lambda _g: self.wire.lost("socket closed"))
         self.send(commands.subscribe())
         if self.subscribe_filter:
-            self.send(commands.filter_managed())
+            self.send(commands.filter_managed(self.owner))
 
     @property
     def connected(self) -> bool:

@@ -64,10 +64,11 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
         cdr[MANAGED_VARIABLE] = HANDED_OVER
     if d.counted and p.action != "refuse":
         # Its end gives a place back or adds to a budget: its hangup hook marks it
-        # `ended`, so its CHANNEL_HANGUP_COMPLETE (which says which) reaches us.
+        # ours, so its CHANNEL_HANGUP_COMPLETE (which says which) reaches our
+        # ends connection, and no other controller's.
         cdr["tollgate_counted"] = flow.counted_spec()
         cdr[MANAGED_VARIABLE] = HANDED_OVER
-        cdr.update([commands.mark_end_at_hangup(flow.park.uuid)])
+        cdr.update([commands.mark_end_at_hangup(flow.park.uuid, flow.svc.cfg.controller_id)])
     # One execution for all of them (empty ones would only unset), written
     # together with what follows it.
     first = commands.multiset({k: v for k, v in cdr.items() if v})

@@ -3,6 +3,7 @@ calls through the simulator, a real redis-server and the real controller."""
 
 import datetime as dt
 import logging
+import time
 
 import pytest
 
@@ -139,6 +140,37 @@ def test_a_daily_budget_spent_refuses_until_the_next_day(rig):
     v = rig.verdict_of(second)
     assert v["reason"] == "budget_exhausted" and "of 1 minutes of international calls used today" in v["detail"]
     rig.assert_clean()
+
+
+def test_two_controllers_on_a_node_count_each_end_once(redis_url, caplog):
+    """Every controller on a node gets every park, and used to get every end too
+    (and each added the call's minutes). The hangup hook now marks a counted
+    call with its owner, and only the owner's filter passes its end."""
+    caplog.set_level(logging.DEBUG)
+    rig = Rig(redis_url)
+    try:
+        rig.provision()
+        first, second = rig.controller("c1"), rig.controller("c2")
+        wait(lambda: rig.sim.inbound_clients() == 2, message="both controllers connected")
+        rig.store.limits.add("acme", {"name": "day", "kind": "budget", "scope": "tenant", "minutes": 10_000})
+        rig.store.limits.add("acme", {"name": "lines", "kind": "concurrency", "scope": "tenant", "max": 50})
+        calls = [rig.call(f"014000001{i}", caller_id="1001", caller=Caller(talk_seconds=0.3)) for i in range(8)]
+        rig.finish(*calls, timeout=15)
+        assert all(c.bridged for c in calls)
+        billed = sum(int(c.vars["billsec"]) for c in calls)
+        assert billed >= 8 * 20  # 0.3 s of real talk are ~30 simulated seconds
+        def spent() -> int:
+            return sum(int(rig.store.r.get(k) or 0) for k in rig.store.r.scan_iter("tg:{acme}:budget:day:tenant:*"))
+
+        wait(lambda: spent() == billed, message="every call's minutes, once")
+        time.sleep(0.3)  # a second count would have landed by now (ends are read every 0.1 s)
+        assert spent() == billed
+        assert rig.store.r.zcard("tg:{acme}:conc:lines:tenant") == 0
+        assert all(c.vars["tollgate_managed"] == f"ended-{c.vars['tollgate_owner']}" for c in calls)
+        assert first.id == "c1" and second.id == "c2"
+        rig.assert_clean(caplog)
+    finally:
+        rig.close()
 
 
 class Receiver:
