@@ -202,8 +202,8 @@ class Bench:
             return {"p50_ms": [r["latency_ms"]["p50"] for r in results],
                     "p99_ms": [r["latency_ms"]["p99"] for r in results],
                     "cpu_ms_per_call": [round(r["cpu_s_per_call"] * 1000, 3) for r in results],
-                    "median_p50_ms": statistics.median(r["latency_ms"]["p50"] for r in results),
-                    "median_p99_ms": statistics.median(r["latency_ms"]["p99"] for r in results),
+                    "median_p50_ms": round(statistics.median(r["latency_ms"]["p50"] for r in results), 3),
+                    "median_p99_ms": round(statistics.median(r["latency_ms"]["p99"] for r in results), 3),
                     "median_cpu_ms_per_call": round(statistics.median(r["cpu_s_per_call"] for r in results) * 1000, 3),
                     "bridged": sum(r["bridge_commands"] for r in results),
                     "placed": sum(r["placed"] for r in results)}
