@@ -117,15 +117,10 @@ class CallEnded(Event):
     billsec: int
 
 
-def call_ended(h: Mapping[str, str]) -> CallEnded | None:
-    if _get(h, "Event-Name") != "CHANNEL_HANGUP_COMPLETE":
-        return None
-    return hangup_complete_counted(h, _get(h, "Unique-ID"))
-
-
 def hangup_complete_counted(h: Mapping[str, str], uuid: str) -> CallEnded | None:
-    """`call_ended` for a CHANNEL_HANGUP_COMPLETE whose Unique-ID the dispatcher
-    already read: every header looked up is a scan of ~4 KB of variables."""
+    """The end of a counted call, from a CHANNEL_HANGUP_COMPLETE whose Unique-ID
+    the dispatcher already read (every header looked up is a scan of ~4 KB of
+    variables); None for a call that counted nothing."""
     counted = _get(h, "variable_tollgate_counted")
     if not counted or not uuid:
         return None

@@ -64,8 +64,8 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
         cdr[MANAGED_VARIABLE] = HANDED_OVER
     if d.counted and p.action != "refuse":
         # Its end gives a place back or adds to a budget: its hangup hook marks it
-        # ours, so its CHANNEL_HANGUP_COMPLETE (which says which) reaches our
-        # ends connection, and no other controller's.
+        # ours, so its CHANNEL_HANGUP_COMPLETE (which says which) passes our
+        # filter, and no other controller's.
         cdr["tollgate_counted"] = flow.counted_spec()
         cdr[MANAGED_VARIABLE] = HANDED_OVER
         cdr.update([commands.mark_end_at_hangup(flow.park.uuid, flow.svc.cfg.controller_id)])

@@ -4,24 +4,14 @@ call gives back (written on the channel as `tollgate_counted`)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from functools import lru_cache
-
 from controller.store import keys
-from policies.schedule import zone_for
+from policies.schedule import local_minute
 
 
 def tenant_day(now: float, zone: str, country: str) -> str:
     """The tenant's date, for daily budgets (UTC where its country has several
     zones and none is set)."""
-    return _day(int(now) // 60, zone, country)
-
-
-@lru_cache(maxsize=256)
-def _day(minute: int, zone: str, country: str) -> str:
-    # Per minute: every call of that minute asks; a date changes at a whole minute.
-    tz = zone_for(zone, country) or dt.timezone.utc
-    return dt.datetime.fromtimestamp(minute * 60, tz).date().isoformat()
+    return local_minute(int(now) // 60, zone, country)[0].date().isoformat()
 
 
 def admission_key(tenant: str, entry: tuple, day: str) -> str:
