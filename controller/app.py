@@ -23,6 +23,7 @@ from controller.callflow import CallFlow
 from controller.services import FlowConfig, Services
 from controller.dispatcher import Dispatcher
 from controller.errors import CommandFailed
+from controller.ends import EndsFeed
 from controller.esl import InboundConnection
 from controller.esl_socket import SocketServer, SocketSession
 from controller.supervisor import Supervisor
@@ -88,6 +89,7 @@ class Controller:
         self.health: HealthServer | None = None
         self.dispatcher = Dispatcher(self.svc, cfg.max_calls)
         self.supervisors: list[Supervisor] = []  # one per FreeSWITCH node
+        self.feeds: list[EndsFeed] = []
         self.server: SocketServer | None = None
         self._greenlets: list[gevent.Greenlet] = []
         self.stopped = gevent.event.Event()
@@ -110,6 +112,11 @@ class Controller:
                                  self._disconnected)
                 self.supervisors.append(sup)
                 self._greenlets.append(gevent.spawn(sup.run))
+                # The ends of its counted calls come on a second connection, read in batches.
+                feed = EndsFeed(host, port, self.cfg.esl_password, self.id, self.svc.calls_ended,
+                                timeout=self.cfg.esl_timeout, on_state=self._ends_state)
+                self.feeds.append(feed)
+                self._greenlets.append(gevent.spawn(feed.run))
             self._greenlets.append(gevent.spawn(self._recovery_loop))
         self._greenlets.append(gevent.spawn(self._flush_loop))
         self._greenlets.append(gevent.spawn(self._heartbeat_loop))
@@ -124,9 +131,12 @@ class Controller:
         """The first node's (the only one, unless several are configured)."""
         return self.supervisors[0] if self.supervisors else None
 
+    def _ends_state(self) -> None:
+        self.metrics.esl_ends_connected.set(sum(1 for f in self.feeds if f.up.is_set()))
+
     def _make_connection(self, host: str, port: int) -> InboundConnection:
         return InboundConnection(host, port, self.cfg.esl_password, self.dispatcher.router(f"{host}:{port}"),
-                                 timeout=self.cfg.esl_timeout, owner=self.id)
+                                 timeout=self.cfg.esl_timeout)
 
     def _connected(self, conn: InboundConnection) -> None:
         self.dispatcher.transports[conn.node] = conn
@@ -288,6 +298,8 @@ class Controller:
             sup.stop()
             if sup.current:
                 sup.current.close()
+        for feed in self.feeds:
+            feed.stop()
         if self.server:
             self.server.stop()
         flushed = self.store.audit.flush()
@@ -309,6 +321,10 @@ class Controller:
         found = {"event_socket": self.connected, "redis": redis_ok}
         if self.supervisors:
             found["nodes"] = {f"{h}:{p}": s.up.is_set() for (h, p), s in zip(self.cfg.nodes, self.supervisors)}
+        if self.feeds:
+            # Reported, not required: without it calls are still decided; places
+            # lapse by themselves and minutes go uncounted (controller.ends).
+            found["ends_connections"] = {f.node: f.up.is_set() for f in self.feeds}
         return found
 
     @property

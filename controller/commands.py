@@ -49,15 +49,29 @@ def subscribe() -> str:
     return "event plain " + " ".join(SUBSCRIBED)
 
 
-def filter_managed(owner: str) -> str:
+def auth(password: str) -> str:
+    return f"auth {_line(password, 'password')}"
+
+
+def filter_managed() -> str:
     # Only marked channels' events reach us: FreeSWITCH drops the rest (and
-    # DTMF events, which carry no variables; play_and_get_digits does not need them).
-    # "ended-<owner>": a bridged call of ours holding a concurrency place or
-    # spending a budget, marked so by its hangup hook: only its
-    # CHANNEL_HANGUP_COMPLETE comes, and to us only (every controller on a node
-    # gets every park; each used to get every end too, and add its minutes). A
-    # value in slashes is a regex for mod_event_socket (switch_regex_perform).
-    return f"filter variable_{MANAGED} /^(true|{re.escape(end_mark(owner))})$/"
+    # DTMF events, which carry no variables; play_and_get_digits does not need
+    # them). Once a call is handed over its mark changes (`handed-over`, then
+    # `ended-<owner>` at its hangup): its events stop here.
+    return f"filter variable_{MANAGED} true"
+
+
+def subscribe_ends() -> str:
+    """The ends connection (controller.ends) takes this event only."""
+    return "event plain CHANNEL_HANGUP_COMPLETE"
+
+
+def filter_ends(owner: str) -> str:
+    # "ended-<owner>": a bridged call of this controller's that holds a
+    # concurrency place or spends a budget, marked so by its hangup hook. Only
+    # its owner gets its end (every controller on a node gets every park; each
+    # used to get every end too, and add its minutes).
+    return f"filter variable_{MANAGED} {end_mark(owner)}"
 
 
 def end_mark(owner: str) -> str:
@@ -186,7 +200,7 @@ def mark_end_at_hangup(channel: str, owner: str) -> tuple[str, str]:
     """(name, value) for multiset, for a counted call handed to FreeSWITCH: at its
     hangup FreeSWITCH sets tollgate_managed=ended-<owner>, so that of all its
     events after the bridge only CHANNEL_HANGUP_COMPLETE (it follows the hangup
-    hooks) passes a filter, its owner's (filter_managed).
+    hooks) passes a filter, its owner's ends connection's (filter_ends).
     Replaces the PIN scrub hook: the PIN dialog is over."""
     return "api_hangup_hook", f"uuid_setvar {_uuid(channel)} {MANAGED} {end_mark(owner)}"
 

@@ -18,7 +18,7 @@ from controller import commands
 from controller.callflow import CallFlow
 from controller.services import Services
 from controller.errors import CommandFailed
-from controller.events import ChannelPark, Disconnected, MalformedEvent, hangup_complete_counted, parse
+from controller.events import ChannelPark, Disconnected, MalformedEvent, parse
 from controller.session import CallSession, Transport
 
 log = logging.getLogger("tollgate.dispatch")
@@ -43,14 +43,8 @@ class Dispatcher:
         # lookups decide that, before anything is parsed.
         uuid = headers.get("Unique-ID", "")
         session = self.calls.get(uuid)
-        if session is None:
-            name = headers.get("Event-Name")
-            if name != "CHANNEL_PARK":
-                if name == "CHANNEL_HANGUP_COMPLETE":
-                    ended = hangup_complete_counted(headers, uuid)  # a counted call FreeSWITCH saw through
-                    if ended is not None:
-                        self.svc.ended(ended)
-                return
+        if session is None and headers.get("Event-Name") != "CHANNEL_PARK":
+            return
         try:
             event = parse(headers)
         except MalformedEvent as exc:

@@ -169,7 +169,7 @@ def check_node(conn, *, mode: str, context: str, sound_root: str | None, call_bo
     if not missing:
         found.append(ok(f"modules loaded: {', '.join(MODULES)}"))
     for command, what in ((commands.subscribe(), "event subscription"),
-                          (commands.filter_managed("doctor"), "event filter")):
+                          (commands.filter_managed(), "event filter")):
         reply = conn.send(command).strip()
         found.append(ok(f"{what} accepted ({command.split(' ', 2)[1]})") if reply.startswith("+OK")
                      else fail(f"{what} refused: '{command}' answered {reply!r}"))

@@ -205,9 +205,8 @@ class InboundConnection:
     """One authenticated inbound connection to FreeSWITCH (port 8021)."""
 
     def __init__(self, host: str, port: int, password: str, on_event: RawHandler,
-                 timeout: float = 5.0, subscribe_filter: bool = True, owner: str = "tollgate"):
+                 timeout: float = 5.0, subscribe_filter: bool = True):
         self.host, self.port, self.password = host, port, password
-        self.owner = owner  # the controller: the ends of its counted calls pass its filter
         self.on_event = on_event
         self.timeout = timeout
         self.subscribe_filter = subscribe_filter
@@ -230,7 +229,7 @@ class InboundConnection:
         esl._receive_events_greenlet.link(lambda _g: self.wire.lost("socket closed"))
         self.send(commands.subscribe())
         if self.subscribe_filter:
-            self.send(commands.filter_managed(self.owner))
+            self.send(commands.filter_managed())
 
     @property
     def connected(self) -> bool:

@@ -37,6 +37,8 @@ class Metrics:
                                             buckets=DIALOG_BUCKETS, registry=r)
         self.in_progress = Gauge("tollgate_calls_in_progress", "Calls this controller is handling", registry=r)
         self.esl_connected = Gauge("tollgate_esl_connected", "1 when the Event Socket is up", registry=r)
+        self.esl_ends_connected = Gauge("tollgate_esl_ends_connected",
+                                        "Event Socket connections up for the ends of counted calls", registry=r)
         self.esl_reconnects = Counter("tollgate_esl_reconnects", "Event Socket reconnections", registry=r)
         self.redis_errors = Counter("tollgate_redis_errors", "Failed Redis operations", ["operation"], registry=r)
         self.spool = Gauge("tollgate_audit_spool_size", "Audit entries waiting for Redis", registry=r)

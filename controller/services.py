@@ -1,5 +1,5 @@
 """What every call flow shares: its configuration, the controller's services
-(the store, the pepper, the prompts, the metrics, alerts), the batching of the
+(the store, the pepper, the prompts, the metrics, alerts), the write of the
 ends of counted calls, and the call's logger."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import gevent
 import redis
 
 from controller.events import CallEnded
@@ -18,7 +17,6 @@ from policies.model import TenantSettings, check_name
 
 log = logging.getLogger("tollgate.call")
 
-END_BATCH_WINDOW = 0.1  # seconds the ends of counted calls wait to share a write (no caller waits)
 
 
 @dataclass
@@ -49,18 +47,9 @@ class Services:
         if self.alerts is not None:
             self.alerts.threshold(tenant, name, window, detail, count, suspend)
 
-    _ends: list = field(default_factory=list)  # call ends waiting for the next shared write
-
-    def ended(self, end: CallEnded) -> None:
-        """A counted call is over: give its place back, add its minutes. Called
-        from the event handler, so it only queues: the ends of the calls of a
-        few milliseconds share one Redis write, in a greenlet of their own."""
-        self._ends.append(end)
-        if len(self._ends) == 1:
-            gevent.spawn_later(END_BATCH_WINDOW, self._write_ends)
-
-    def _write_ends(self) -> None:
-        ends, self._ends = self._ends, []
+    def calls_ended(self, ends: list[CallEnded]) -> None:
+        """Counted calls are over (a batch read by controller.ends): give their
+        places back, add their minutes, in one Redis write."""
         try:
             self.store.calls.calls_ended([(e.tenant, e.uuid, e.counted, e.billsec) for e in ends
                                           if valid_tenant(e.tenant)])

@@ -66,6 +66,8 @@ class Rig:
         self.controllers.append(ctl)
         wait(lambda: ctl.connected and (self.mode == "socket" or self.sim.inbound_clients() >= 1),
              message="controller connected")
+        # Inbound mode: the ends of its counted calls come on a connection of their own.
+        wait(lambda: all(f.up.is_set() for f in ctl.feeds), message="ends connection up")
         if self.mode == "socket":
             wait(lambda: ctl.server.bound_port, message="socket listener bound")
         return ctl

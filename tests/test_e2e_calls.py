@@ -222,7 +222,7 @@ def test_event_socket_dropped_and_restored(redis_url, caplog):
         # A call parked in a prompt when the connection drops...
         slow = rig.call("0140000000", caller_id="1003", caller=Caller(keys=["", "", PIN_1003]))
         wait(lambda: "play_and_get_digits" in apps(slow), message="prompt running")
-        assert rig.sim.drop_connections() == 1
+        assert rig.sim.drop_connections() == 2  # the park connection and the ends one
         wait(lambda: ctl.supervisor.reconnects >= 1 and rig.sim.inbound_clients() == 1, message="reconnected")
         # ... is found again and finished (challenged from the start).
         rig.finish(slow, timeout=15)

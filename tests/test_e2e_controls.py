@@ -152,6 +152,7 @@ def test_two_controllers_on_a_node_count_each_end_once(redis_url, caplog):
         rig.provision()
         first, second = rig.controller("c1"), rig.controller("c2")
         wait(lambda: rig.sim.inbound_clients() == 2, message="both controllers connected")
+        assert rig.sim.ends_clients() == 2  # and each has its ends connection
         rig.store.limits.add("acme", {"name": "day", "kind": "budget", "scope": "tenant", "minutes": 10_000})
         rig.store.limits.add("acme", {"name": "lines", "kind": "concurrency", "scope": "tenant", "max": 50})
         calls = [rig.call(f"014000001{i}", caller_id="1001", caller=Caller(talk_seconds=0.3)) for i in range(8)]

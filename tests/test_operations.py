@@ -64,7 +64,7 @@ def test_readiness_follows_redis_and_the_event_socket(rig, redis_server):
     status, body = get(port, "/readyz")
     node = f"127.0.0.1:{rig.sim.port}"
     assert status == 200 and json.loads(body) == {"ready": True, "event_socket": True, "redis": True,
-                                                  "nodes": {node: True}}
+                                                  "nodes": {node: True}, "ends_connections": {node: True}}
     redis_server.stop()
     status, body = get(port, "/readyz")
     assert status == 503 and json.loads(body)["redis"] is False
@@ -75,6 +75,7 @@ def test_readiness_follows_redis_and_the_event_socket(rig, redis_server):
     wait(lambda: get(port, "/readyz")[0] == 503, message="not ready without the Event Socket")
     assert json.loads(get(port, "/readyz")[1])["event_socket"] is False
     assert json.loads(get(port, "/readyz")[1])["nodes"] == {node: False}
+    wait(lambda: json.loads(get(port, "/readyz")[1])["ends_connections"] == {node: False}, message="ends down")
     rig.sim.start()  # a new listener on the same port
     wait(lambda: get(port, "/readyz")[0] == 200, timeout=15, message="ready after reconnect")
     assert sample(get(port, "/metrics")[1], "tollgate_esl_reconnects_total") >= 1

@@ -98,8 +98,15 @@ class Simulator:
         return sent
 
     def inbound_clients(self) -> int:
-        """Inbound clients that are authenticated and subscribed to events."""
-        return sum(1 for c in self.connections if c.channel is None and c.authed and (c.events or c.all_events))
+        """Inbound clients that are authenticated and take parks (a controller's
+        connection for the ends of its calls does not count)."""
+        return sum(1 for c in self.connections
+                   if c.channel is None and c.authed and (c.all_events or "CHANNEL_PARK" in c.events))
+
+    def ends_clients(self) -> int:
+        """Inbound clients subscribed to CHANNEL_HANGUP_COMPLETE only (controller.ends)."""
+        return sum(1 for c in self.connections
+                   if c.channel is None and c.authed and c.events == {"CHANNEL_HANGUP_COMPLETE"})
 
     # -- calls -----------------------------------------------------------------------
     def place_call(self, dialed: str, *, caller_id: str = "1001", caller_name: str = "Alice",
