@@ -23,7 +23,6 @@ the latest time it may be held), those calls' minutes are not counted, and
 from __future__ import annotations
 
 import logging
-import random
 import socket
 from typing import Callable
 
@@ -34,6 +33,7 @@ import gevent.socket
 from controller import commands
 from controller.events import CallEnded, hangup_complete_counted
 from controller.framing import FrameReader, FramingError, decode_frame, set_nodelay
+from controller.supervisor import pause
 
 log = logging.getLogger("tollgate.esl")
 
@@ -85,9 +85,7 @@ class EndsFeed:
             if self._stop.is_set():
                 break
             self.reconnects += 1
-            delay = min(self.cap, self.base * (2 ** attempt)) * random.uniform(0.5, 1.0)
-            attempt = min(attempt + 1, 30)
-            self._stop.wait(delay)
+            attempt = pause(self._stop, attempt, self.base, self.cap)
 
     def stop(self) -> None:
         self._stop.set()

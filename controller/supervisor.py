@@ -14,6 +14,14 @@ from controller.esl import InboundConnection
 log = logging.getLogger("tollgate.esl")
 
 
+def pause(stop: gevent.event.Event, attempt: int, base: float, cap: float) -> int:
+    """Waits before connection attempt `attempt` + 1 (unless stopped meanwhile):
+    exponential, capped, with jitter (controllers restarted together must not
+    come back in step). Returns the next attempt's number."""
+    stop.wait(min(cap, base * (2 ** attempt)) * random.uniform(0.5, 1.0))
+    return min(attempt + 1, 30)
+
+
 class Supervisor:
     """Keeps one inbound connection up, forever, with capped exponential backoff."""
 
@@ -52,9 +60,7 @@ class Supervisor:
                 if self._stop.is_set():
                     break
                 self.reconnects += 1
-            delay = min(self.cap, self.base * (2 ** attempt)) * random.uniform(0.5, 1.0)
-            attempt = min(attempt + 1, 30)
-            self._stop.wait(delay)
+            attempt = pause(self._stop, attempt, self.base, self.cap)
 
     def stop(self) -> None:
         self._stop.set()
