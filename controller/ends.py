@@ -33,7 +33,7 @@ import gevent.socket
 from controller import commands
 from controller.events import CallEnded, hangup_complete_counted
 from controller.framing import FrameReader, FramingError, decode_frame, set_nodelay
-from controller.supervisor import pause
+from controller.supervisor import keep_connected
 
 log = logging.getLogger("tollgate.esl")
 
@@ -68,24 +68,25 @@ class EndsFeed:
 
     def run(self) -> None:
         """Forever: connect, read in batches; reconnect with capped backoff and jitter."""
-        attempt = 0
-        while not self._stop.is_set():
-            try:
-                self._connect()
-                attempt = 0
-                log.info("ends connection up to %s", self.node)
-                self._set_up(True)
-                self._read_loop()
-            except (OSError, FeedError, FramingError) as exc:
-                if not self._stop.is_set():
-                    log.warning("ends connection to %s: %s", self.node, exc)
-            finally:
-                self._set_up(False)
-                self._close()
-            if self._stop.is_set():
-                break
+        keep_connected(self._stop, self._session, self.base, self.cap)
+
+    def _session(self, _attempt: int) -> bool:
+        connected = False
+        try:
+            self._connect()
+            connected = True
+            log.info("ends connection up to %s", self.node)
+            self._set_up(True)
+            self._read_loop()
+        except (OSError, FeedError, FramingError) as exc:
+            if not self._stop.is_set():
+                log.warning("ends connection to %s: %s", self.node, exc)
+        finally:
+            self._set_up(False)
+            self._close()
+        if not self._stop.is_set():
             self.reconnects += 1
-            attempt = pause(self._stop, attempt, self.base, self.cap)
+        return connected
 
     def stop(self) -> None:
         self._stop.set()

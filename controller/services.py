@@ -18,7 +18,6 @@ from policies.model import TenantSettings, check_name
 log = logging.getLogger("tollgate.call")
 
 
-
 @dataclass
 class FlowConfig:
     controller_id: str = "tollgate"

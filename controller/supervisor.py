@@ -14,12 +14,19 @@ from controller.esl import InboundConnection
 log = logging.getLogger("tollgate.esl")
 
 
-def pause(stop: gevent.event.Event, attempt: int, base: float, cap: float) -> int:
-    """Waits before connection attempt `attempt` + 1 (unless stopped meanwhile):
-    exponential, capped, with jitter (controllers restarted together must not
-    come back in step). Returns the next attempt's number."""
-    stop.wait(min(cap, base * (2 ** attempt)) * random.uniform(0.5, 1.0))
-    return min(attempt + 1, 30)
+def keep_connected(stop: gevent.event.Event, session: Callable[[int], bool], base: float, cap: float) -> None:
+    """Runs `session(attempt)` until `stop` is set. A session connects, serves
+    until its connection ends, and says whether it got connected (that resets
+    the backoff). Between two sessions: exponential backoff, capped, with
+    jitter (controllers restarted together must not come back in step)."""
+    attempt = 0
+    while not stop.is_set():
+        if session(attempt):
+            attempt = 0
+        if stop.is_set():
+            break
+        stop.wait(min(cap, base * (2 ** attempt)) * random.uniform(0.5, 1.0))
+        attempt = min(attempt + 1, 30)
 
 
 class Supervisor:
@@ -35,32 +42,31 @@ class Supervisor:
         self.up = gevent.event.Event()
 
     def run(self) -> None:
-        attempt = 0
-        while not self._stop.is_set():
-            conn = self.make()
-            try:
-                conn.open()
-            except (CommandFailed, ConfigError) as exc:
-                log.warning("Event Socket connect failed (attempt %d): %s", attempt + 1, exc)
-            else:
-                attempt = 0
-                self.current = conn
-                self.up.set()
-                log.info("Event Socket connected to %s:%d", conn.host, conn.port)
-                try:
-                    self.on_up(conn)
-                    while not self._stop.is_set() and not conn.wait_closed(0.5):
-                        pass
-                finally:
-                    self.up.clear()
-                    self.current = None
-                    if self._stop.is_set():
-                        conn.close()
-                    self.on_down(conn)
-                if self._stop.is_set():
-                    break
-                self.reconnects += 1
-            attempt = pause(self._stop, attempt, self.base, self.cap)
+        keep_connected(self._stop, self._session, self.base, self.cap)
+
+    def _session(self, attempt: int) -> bool:
+        conn = self.make()
+        try:
+            conn.open()
+        except (CommandFailed, ConfigError) as exc:
+            log.warning("Event Socket connect failed (attempt %d): %s", attempt + 1, exc)
+            return False
+        self.current = conn
+        self.up.set()
+        log.info("Event Socket connected to %s:%d", conn.host, conn.port)
+        try:
+            self.on_up(conn)
+            while not self._stop.is_set() and not conn.wait_closed(0.5):
+                pass
+        finally:
+            self.up.clear()
+            self.current = None
+            if self._stop.is_set():
+                conn.close()
+            self.on_down(conn)
+        if not self._stop.is_set():
+            self.reconnects += 1
+        return True
 
     def stop(self) -> None:
         self._stop.set()
