@@ -5,19 +5,21 @@ raises ChannelGone when the caller hangs up and EslLost when the Event Socket
 drops, so this module reads as a straight line. A watchdog bounds the time
 from park to the verdict being carried out.
 
-The verdict is written to the audit BEFORE it is carried out (`_record`), with
+The verdict is written to the audit BEFORE it is carried out (`flow_record`), with
 the intent a survivor needs: a controller killed between acting and writing
 can no longer leave an action without its record, and whoever finds the call
 next (this controller after a reconnect, a survivor taking over, the next
 start) carries out the recorded verdict instead of deciding it again. The
-steps live beside this module: `flow_pin` (the PIN dialog), `flow_actions`
-(bridge, transfer, refusal) and `flow_degraded` (no Redis).
+steps live beside this module: `flow_pin` (the PIN dialog), `flow_record`
+(the record and the admission under limits), `flow_actions` (bridge,
+transfer, refusal) and `flow_degraded` (no Redis).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import gevent
 import redis
@@ -30,18 +32,15 @@ from controller.flow_degraded import claim_on_freeswitch, degraded
 from controller.flow_pin import challenge
 from controller.session import CallSession, EslLost, StepTimeout
 from controller.services import CallLog, Services, Watchdog, one_line, valid_tenant
-from controller.store.counting import counted_spec, tenant_day
+from controller.flow_record import record
+from controller.store.counting import counted_spec
 from policies.classes import CallClass
-from policies.decide import decide, full_at_admission
-from policies.limits import PLACE_BOUND, window_text
+from policies.decide import decide, needs_counts
 from policies.model import Decision, TenantSettings, Verdict, check_name
 
 log = logging.getLogger("tollgate.call")
 
 MAX_RESUMES = 3
-# What a recorded verdict keeps for whoever has to carry it out instead of us.
-INTENT_FIELDS = ("verdict", "class", "e164", "reason", "rule", "detail", "authorized_list",
-                 "pin_holder", "identity", "region", "outcome", "controller", "max_seconds")
 
 
 class CallFlow:
@@ -154,7 +153,7 @@ class CallFlow:
                     decision = challenge(self, decision)
                 self._settle(decision)
         if self.recorded_outcome is None:
-            self._record()
+            record(self)
         carry_out(self, self.decision, self.plan)
 
     def _after_rebind(self) -> None:
@@ -179,7 +178,7 @@ class CallFlow:
             loaded = self.svc.store.calls.load(
                 tenant, p.extension, p.caller_id, p.dialed, source=p.source, unattended=p.unattended,
                 claim_uuid=p.uuid, claim_ttl=self.svc.cfg.claim_ttl, country_hint=hint,
-                zone_hint=cached.timezone if cached else "", stop_if_taken=not (self.recovered or resumed))
+                stop_if_taken=not (self.recovered or resumed))
         except (redis.RedisError, CorruptValue) as exc:
             self.svc.metrics.redis_errors.labels("load").inc()
             self.log.error("cannot read Tollgate state: %s", one_line(exc))
@@ -204,7 +203,17 @@ class CallFlow:
             recorded = self._recorded(loaded.recorded)
             if recorded is not None:
                 return recorded
-        return decide(snap)
+        d = decide(snap)
+        if needs_counts(snap, d):  # not an ALLOW, whose admission checks them (policies.decide)
+            try:
+                self.snapshot = snap = replace(snap, counts=self.svc.store.calls.read_counts(snap))
+            except redis.RedisError as exc:
+                self.svc.metrics.redis_errors.labels("load").inc()
+                self.log.error("cannot read the counts under limits: %s", one_line(exc))
+                self.degraded = True
+                return degraded(self, "service_unavailable")
+            d = decide(snap)
+        return d
 
     def _recorded(self, intent: dict) -> Decision | None:
         """The verdict a controller recorded before it could carry it out (it died,
@@ -247,50 +256,6 @@ class CallFlow:
         self.plan = plan(self, decision)
         if decision.authorized_list and decision.authorized_phone:
             self.used_entry = (decision.authorized_list, decision.authorized_phone)
-
-    def _record(self) -> None:
-        """The verdict goes to the audit before anything is sent to FreeSWITCH
-        (one round trip, shared with the other calls of this turn), taking its
-        velocity counts in the same script. Without Redis it waits in the spool:
-        the call is carried out all the same (a refusal, an emergency call), and
-        the record follows."""
-        if self.degraded:
-            self.recorded_outcome = self.plan.outcome
-            self._write(self._fields(self.plan.outcome))
-            return
-        try:
-            full = self._write_record()
-            if full:
-                # Another call took the last place since the load: refused after all.
-                self._settle(full_at_admission(self.decision, *full))
-                self._write_record()
-            elif self.decision.alert and self.decision.verdict is Verdict.ALLOW:
-                self._alert(*self.decision.alert)
-        except redis.RedisError as exc:
-            self.svc.metrics.redis_errors.labels("record_verdict").inc()
-            self.log.error("verdict write failed, spooled: %s", one_line(exc))
-
-    def _alert(self, name: str, count: int) -> None:
-        """This call brought an alert limit to its threshold."""
-        lim = next((x for x in self.snapshot.limits if x.name == name), None)
-        if lim is None:
-            return
-        d = self.decision
-        detail = (f"{count} {d.call_class.value} calls in {window_text(lim.window)} "
-                  f"({'tenant' if lim.scope == 'tenant' else self.park.extension}), threshold {lim.max}")
-        self.svc.alert(self.park.tenant, name, lim.window, detail, count, self.settings.auto_suspend)
-
-    def _write_record(self) -> tuple[int, int] | None:
-        self.recorded_outcome = self.plan.outcome
-        now, st = time.time(), self.settings
-        self.day = tenant_day(now, st.timezone if st else "", st.country if st else self.svc.cfg.default_country)
-        record = self._fields(self.plan.outcome)
-        intent = {k: record[k] for k in INTENT_FIELDS if record.get(k)}
-        p, d = self.park, self.decision
-        return self.svc.store.calls.record_verdict(
-            p.tenant, p.uuid, record, intent, used_entry=self.used_entry, had_state=self.state_written,
-            admit=d.admit if d.verdict is Verdict.ALLOW else (), now=now,
-            span=(d.max_seconds or PLACE_BOUND) + 300, day=self.day)
 
     # -- helpers ---------------------------------------------------------------
     def counted_spec(self) -> str:

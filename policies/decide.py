@@ -8,7 +8,9 @@ Order of reasoning, top to bottom:
 4. a caller FreeSWITCH did not authenticate (and not from a trusted source) is
    refused every chargeable class: it has no list entry and no PIN of its own;
 5. an allow that names lists needs the caller enabled on one of them;
-6. velocity limits: a call past its limit's count in the window is refused;
+6. velocity, concurrency and budget limits: a call past one is refused (when
+   the snapshot carries no counts, the store's admission is that check: see
+   `needs_counts`);
 7. a PIN is needed when the rule says so or when the provider's switch and the
    extension's switch are both on for a chargeable class; nobody can key one
    on a call nobody at the phone placed (forward, transfer, PBX-originated):
@@ -111,9 +113,9 @@ def decide(snap: Snapshot) -> Decision:
         subject = lim.subject(ident)
         if subject is None:
             continue
-        n = snap.counts.get(count_key(lim, subject), 0)
+        n = snap.counts.get(count_key(lim, subject), 0) if snap.counts is not None else 0
         if lim.kind == "alert":
-            if n + 1 >= lim.max and alert is None:
+            if snap.counts is not None and n + 1 >= lim.max and alert is None:
                 alert = (lim.name, n + 1)
             admit.append(("alert", lim.name, subject, lim.max, lim.window))
             continue
@@ -185,6 +187,27 @@ def _full(lim, subject: str, n: int, what: str) -> tuple[str, str, int] | None:
     if lim.kind == "budget" and n >= lim.minutes * 60:
         return ("budget_exhausted", f"refused: {n // 60} of {lim.minutes} minutes of {what} calls used today "
                 f"({subject}), until midnight in the tenant's time zone (limit {lim.name!r})", n)
+    return None
+
+
+def needs_counts(snap: Snapshot, d: Decision) -> bool:
+    """Whether `d`, decided without the counts, must be decided again with them.
+
+    An ALLOW leaves them to the admission: the store checks each limit as it
+    takes its place, in the same script as the verdict's write, and refuses a
+    full one the way this module would (`full_at_admission`). Anything else
+    that went past the limits step (a PIN to ask for, a refusal that comes
+    after it) needs them now: nobody keys a PIN to be refused after it, and a
+    call over its limit is refused for that first, as `decide` orders it."""
+    return snap.counts is None and bool(d.admit) and d.verdict is not Verdict.ALLOW
+
+
+def alert_at_admission(d: Decision, counts: tuple[int, ...]) -> tuple[str, int] | None:
+    """(alert limit, count with this call) when the counts the admission found
+    (one per d.admit, before this call) bring an alert limit to its threshold."""
+    for (kind, name, _, most, _), n in zip(d.admit, counts):
+        if kind == "alert" and n + 1 >= most:
+            return name, n + 1
     return None
 
 

@@ -344,7 +344,9 @@ class Snapshot:
     unattended: str = ""
     now: float = 0.0  # epoch seconds, for schedules (the store's clock)
     limits: tuple[Limit, ...] = ()
-    counts: Mapping[str, int] = field(default_factory=dict)  # limits.count_key -> calls in its window
+    # limits.count_key -> calls in its window (seconds for a budget). None: not
+    # read; the admission checks them as it takes them (policies.decide).
+    counts: Mapping[str, int] | None = None
     suspended: str = ""  # why the tenant's chargeable calls are suspended ('' = they are not)
 
 
@@ -362,7 +364,7 @@ class Decision:
     identity: str = "none"  # IdentityKind value: what the caller was known as
     region: str | None = None  # the number's region (ISO 3166), libphonenumber's
     # What the call takes if it goes ahead: (kind, limit, subject, max, window)
-    # with kind velocity | concurrency | budget (max: seconds for a budget).
+    # with kind velocity | concurrency | budget | alert (max: seconds for a budget).
     admit: tuple[tuple[str, str, str, int, int], ...] = ()
     max_seconds: int = 0  # the longest the call may last (0: no limit)
     unattended: str = ""

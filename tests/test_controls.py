@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.classes import CallClass as C
-from policies.decide import decide, full_at_admission
+from policies.decide import alert_at_admission, decide, full_at_admission, needs_counts
 from policies.identity import UNKNOWN_CALLER, Identity, IdentityKind
 from policies.limits import Limit, count_key
 from policies.model import CallerAuth, Extension, Rule, Snapshot, TenantSettings, Verdict
@@ -151,6 +151,64 @@ def test_limits_do_not_count_what_nobody_can_be_charged_for():
     counts = {count_key(INTL_HOURLY, "ext:1003"): 50}
     assert decide(snap("0800123456", limits=[INTL_HOURLY], counts=counts)).verdict is Verdict.ALLOW
     assert decide(snap("*97", limits=[INTL_HOURLY], counts=counts)).verdict is Verdict.ALLOW
+
+
+# -- counts left to the admission ----------------------------------------------------
+any_limit = st.builds(Limit, name=st.sampled_from(["a", "b", "c"]),
+                      kind=st.sampled_from(["velocity", "duration", "concurrency", "budget", "alert"]),
+                      classes=st.lists(st.sampled_from([C.INTERNATIONAL, C.PREMIUM, C.MOBILE]), max_size=2).map(tuple),
+                      scope=st.sampled_from(["extension", "tenant"]), max=st.integers(1, 4), window=st.just(3600),
+                      seconds=st.integers(10, 100), minutes=st.integers(1, 2))
+
+
+def admitted(d, counts: dict):
+    """What the store's admission does with a decision taken without counts:
+    check each place in order (alerts never refuse), else take them all."""
+    seen = []
+    for i, (kind, name, subject, most, _) in enumerate(d.admit, start=1):
+        n = counts.get(f"{name}|{subject}", 0)
+        if kind != "alert" and n >= most:
+            return full_at_admission(d, i, n)
+        seen.append(n)
+    return replace(d, alert=alert_at_admission(d, tuple(seen)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["+4930123456", "0899123456", "0612345678", "0140000000", "112"]),
+       st.lists(any_limit, max_size=4, unique_by=lambda x: x.name), st.integers(0, 130),
+       st.sampled_from(["", "forward"]), st.booleans(), st.integers(0, 1), st.booleans())
+def test_an_allow_left_to_the_admission_ends_as_if_the_counts_were_read(dialed, limits, count, unattended, pin,
+                                                                        locked, pin_rule):
+    """The controller reads no counts for a call it allows: the admission checks
+    them. Whatever the limits, counts, PIN and forward: the call ends with the
+    verdict, reason, count, detail and alert it would have had with them."""
+    rule = Rule("chargeable", "allow", classes=(C.INTERNATIONAL, C.PREMIUM, C.MOBILE), pin=pin_rule)
+    counts = {f"{x.name}|{s}": count * (60 if x.kind == "budget" else 1) // 30 for x in limits
+              for s in ("tenant", "ext:1003")}
+    known = replace(snap(dialed, rules=[rule], limits=limits, counts=counts, unattended=unattended, pin=pin),
+                    locked_seconds=locked)
+    unread = replace(known, counts=None)
+    first = decide(unread)
+    if needs_counts(unread, first):
+        assert first.verdict is not Verdict.ALLOW
+        final = decide(known)
+    else:
+        assert first.verdict is Verdict.ALLOW or not first.admit
+        final = admitted(first, counts) if first.verdict is Verdict.ALLOW else first
+    expected = decide(known)
+    assert (final.verdict, final.reason, final.count, final.detail, final.alert, final.admit) == \
+        (expected.verdict, expected.reason, expected.count, expected.detail, expected.alert, expected.admit)
+
+
+def test_a_pin_call_or_a_late_refusal_needs_its_counts_first():
+    over = {count_key(INTL_HOURLY, "ext:1003"): 10}
+    pin_call = replace(snap("+4930123456", limits=[INTL_HOURLY], pin=True), counts=None)
+    d = decide(pin_call)
+    assert d.verdict is Verdict.CHALLENGE and needs_counts(pin_call, d)
+    assert decide(replace(pin_call, counts=over)).reason == "velocity_exceeded"  # refused before any prompt
+    plain = replace(snap("+4930123456", limits=[INTL_HOURLY]), counts=None)
+    assert decide(plain).verdict is Verdict.ALLOW and not needs_counts(plain, decide(plain))
+    assert not needs_counts(replace(plain, counts={}), decide(plain))
 
 
 # -- emergency passes whatever the controls say ------------------------------------------

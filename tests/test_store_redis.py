@@ -7,6 +7,7 @@ import redis
 
 from controller.errors import CorruptValue, InvalidInput, NotFound
 from controller.store import Store, keys
+from controller.store.calls import Admission
 from policies.decide import decide
 from policies.model import Verdict
 from tests.rig import RoundTrips
@@ -46,7 +47,8 @@ def test_both_load_paths_read_the_same_snapshot(store, script):
     assert got.snapshot == reference.snapshot
     assert got.snapshot.locked_seconds > 0 and got.snapshot.destination_is_extension
     assert got.snapshot.caller_auth.lists == {"direction": "+33611223344"}
-    assert got.snapshot.counts == {"hourly|ext:1001": 1, "tenant-day|tenant": 0}
+    assert got.snapshot.counts is None  # the admission checks them; read_counts when a decision needs them
+    assert store.calls.read_counts(got.snapshot) == {"hourly|ext:1001": 1, "tenant-day|tenant": 0}
 
 
 def test_lua_load_is_one_command_on_the_wire(store, monkeypatch):
@@ -194,10 +196,13 @@ def test_the_last_place_goes_to_one_call_only(store, script):
     admit = (("velocity", "hourly", "ext:1001", 2, 3600), ("concurrency", "lines", "tenant", 5, 0))
     store.r.zadd(keys.velocity("acme", "hourly", "ext:1001"), {"earlier": 1000.0})
     record = {"uuid": "a", "verdict": "ALLOW"}
-    assert store.calls.record_verdict("acme", "a", record, {"verdict": "ALLOW"}, admit=admit, now=1010.0) is None
+    admit += (("alert", "burst", "tenant", 2, 600),)
+    store.r.zadd(keys.velocity("acme", "burst", "tenant"), {"earlier": 1000.0})
+    won = store.calls.record_verdict("acme", "a", record, {"verdict": "ALLOW"}, admit=admit, now=1010.0)
+    assert won == Admission(counts=(1, 0, 1))  # each count before this call, the alert's among them
     lost = store.calls.record_verdict("acme", "b", {**record, "uuid": "b"}, {"verdict": "ALLOW"}, admit=admit,
                                       now=1011.0)
-    assert lost == (1, 2)
+    assert lost == Admission(full=(1, 2))
     assert store.r.zcard(keys.velocity("acme", "hourly", "ext:1001")) == 2
     assert store.r.zrange(keys.concurrency("acme", "lines", "tenant"), 0, -1) == ["a"]
     uuids = [f.get("uuid") for _, f in store.audit.read("acme", count=100) if f.get("kind") == "verdict"]
@@ -225,7 +230,7 @@ def test_an_admission_that_fails_writes_nothing_of_the_verdict(store):
     # The next call, with room, goes through on the same connection.
     store.r.delete(keys.velocity("acme", "hourly", "ext:1001"))
     assert store.calls.record_verdict("acme", "d", {"uuid": "d", "verdict": "ALLOW"}, {"verdict": "ALLOW"},
-                                      admit=admit, now=1011.0) is None
+                                      admit=admit, now=1011.0).full is None
     assert store.r.exists(keys.verdict("acme", "d"))
 
 

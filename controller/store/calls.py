@@ -2,7 +2,8 @@
 
 `load()` puts the claim (SET NX EX) and every read a decision needs in one
 pipeline (or one Lua script), including a verdict another controller recorded
-for the call. `record_verdict()` writes the verdict before it is carried out:
+for the call; the counts under the tenant's limits are read where they are
+taken (`record_verdict`), or by `read_counts` when a decision needs them first. `record_verdict()` writes the verdict before it is carried out:
 the audit entry, that intent, the entry's last-used time and the end of the
 call state in one transaction. `finish()` audits what no recorded verdict
 covers. PIN failures and lockouts are a small transaction of their own (they
@@ -34,6 +35,15 @@ class Loaded:
     # The verdict a controller already recorded for this call ({} if none): it
     # is carried out as it is, never decided (nor audited) a second time.
     recorded: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What `record_verdict` found under the limits: `full` (1-based index in
+    the decision's admit, count) when one had no room left and nothing was
+    written, else each admission's count before this call (`counts`)."""
+    full: tuple[int, int] | None = None
+    counts: tuple[int, ...] = ()
 
 
 log = logging.getLogger("tollgate.store")
@@ -74,7 +84,7 @@ class CallStore:
 
     def load(self, tenant: str, extension: str, caller_id: str, dialed: str, *, source: str = "",
              unattended: str = "", claim_uuid: str | None = None, claim_ttl: int = 120,
-             country_hint: str | None = None, zone_hint: str = "", now: float | None = None,
+             country_hint: str | None = None, now: float | None = None,
              stop_if_taken: bool = False) -> Loaded:
         """Claim (optional) and read everything in ONE round trip.
 
@@ -91,30 +101,30 @@ class CallStore:
         `stop_if_taken`: when another controller holds the claim, read nothing
         (snapshot None): every controller on a node gets every park, and only
         a take-over needs the state of a call someone else claimed.
+
+        The counts under the tenant's limits are not read (snapshot.counts
+        None): `record_verdict` checks them as it takes them, and `read_counts`
+        reads them for a decision that needs them before (policies.decide).
         """
         ext = extension if valid_extension(extension) else ""
         cids = caller_identities(caller_id, country_hint or "FR") if caller_id and source else ()
         cid = cids[0] if cids else None
         dest = clean(dialed) or ""
         now = time.time() if now is None else now
-        day = tenant_day(now, zone_hint, country_hint or "FR")
-        subjects = [x for x in (f"ext:{ext}" if ext else "", f"cid:{cid}" if cid else "") if x]
         read_keys = [keys.tenant(tenant), keys.ext(tenant, ext), keys.pins(tenant, ext), keys.ext_auth(tenant, ext),
                      keys.phone_auth(tenant, cid or "-"), keys.rules(tenant), keys.overrides(tenant),
                      keys.exts(tenant), keys.locked(tenant, ext), keys.verdict(tenant, claim_uuid or "-"),
                      keys.limits(tenant), keys.suspended(tenant)]
         if self.use_script:
             script_keys = [keys.claim(tenant, claim_uuid or "-"), *read_keys]
-            args = [self.owner if claim_uuid else "", claim_ttl, dest, keys.velocity_prefix(tenant),
-                    f"{now:.3f}", keys.concurrency_prefix(tenant), keys.budget_prefix(tenant), day,
-                    "1" if stop_if_taken else "0", *subjects]
+            args = [self.owner if claim_uuid else "", claim_ttl, dest, "1" if stop_if_taken else "0"]
             out = self.lane.script(self._sha, LOAD_SCRIPT, script_keys, args)
             if len(out) == 1:
                 return Loaded(None, False)
             claimed = bool(out[0])
             raw_tenant, raw_ext, raw_pins, ext_auth = (_pairs(x) for x in out[1:5])
             cid_lists, raw_rules, raw_over, is_ext, lock_ttl = set(out[5]), out[6], _pairs(out[7]), out[8], out[9]
-            recorded, raw_limits, counts, suspended = _pairs(out[10]), out[11], _pairs(out[12]), out[13]
+            recorded, raw_limits, suspended = _pairs(out[10]), out[11], out[12]
         else:
             pipe = self.r.pipeline(transaction=False)
             if claim_uuid:
@@ -135,7 +145,6 @@ class CallStore:
             claimed = bool(out.pop(0)) if claim_uuid else True
             (raw_tenant, raw_ext, raw_pins, ext_auth, cid_lists, raw_rules, raw_over, is_ext, lock_ttl, recorded,
              raw_limits, suspended) = out
-            counts = self._counts(tenant, raw_limits, subjects, now, day)
 
         settings = codec.tenant_settings(keys.tenant(tenant), raw_tenant) if raw_tenant else TenantSettings()
         identity = resolve(ext, cid, source, settings.trusted_source_set)
@@ -162,23 +171,25 @@ class CallStore:
             unattended=unattended,
             now=now,
             limits=codec.limits(keys.limits(tenant), raw_limits),
-            counts={k: int(v) for k, v in counts.items()},
             suspended=suspended or "",
         )
         return Loaded(snap, claimed, recorded if claim_uuid else {})
 
-    def _counts(self, tenant: str, raw_limits: list[str], subjects: list[str], now: float, day: str) -> dict:
-        """The embedded store's counterpart of the script's counts (in process: the
-        second pipeline costs no round trip)."""
+    def read_counts(self, snap: Snapshot) -> dict[str, int]:
+        """The counts under the snapshot's limits for its caller, in its tenant's
+        day (policies.limits.count_key -> count): for a decision that needs them
+        before the admission (a PIN to ask, a refusal to explain, `check`)."""
+        tenant, now = snap.tenant, snap.now or time.time()
+        day = tenant_day(now, snap.settings.timezone, snap.settings.country)
         wanted = []
         pipe = self.r.pipeline(transaction=False)
-        for lim in codec.limits(keys.limits(tenant), raw_limits):
-            if lim.kind == "duration":
+        for lim in snap.limits:
+            subject = lim.subject(snap.identity)
+            if lim.kind == "duration" or subject is None:
                 continue
-            for subject in (["tenant"] if lim.scope == "tenant" else subjects):
-                wanted.append(count_key(lim, subject))
-                entry = (lim.kind, lim.name, subject, 0, lim.window)
-                _read_count(pipe, lim.kind, admission_key(tenant, entry, day), now, lim.window)
+            wanted.append(count_key(lim, subject))
+            entry = (lim.kind, lim.name, subject, 0, lim.window)
+            _read_count(pipe, lim.kind, admission_key(tenant, entry, day), now, lim.window)
         return {name: int(n or 0) for name, n in zip(wanted, pipe.execute())} if wanted else {}
 
     def calls_ended(self, ends: list[tuple[str, str, str, int]]) -> None:
@@ -293,7 +304,7 @@ class CallStore:
     def record_verdict(self, tenant: str, uuid: str, record: dict, intent: dict, *,
                        used_entry: tuple[str, str] | None = None, had_state: bool = False,
                        admit: tuple = (), now: float | None = None, span: int = PLACE_BOUND,
-                       day: str = "") -> tuple[int, int] | None:
+                       day: str = "") -> Admission:
         """Write the verdict BEFORE it is carried out, in one transaction: the
         audit entry, the intent a survivor would carry out instead of deciding
         again (`verdict:<uuid>`), the entry's last-used time, the end of the
@@ -303,16 +314,16 @@ class CallStore:
         admit: what the call takes under the tenant's limits (Decision.admit).
         Each is checked (and a velocity count or a concurrency place taken, the
         place held `span` seconds at most) in the same script as the write; if
-        one is full by now (another call took the last place) nothing is written
-        and (its 1-based index in `admit`, its count) is returned. `day`: the
-        tenant's date, whose budgets the call is checked against."""
+        one is full by now (another call took the last place, or the load did not
+        read the counts) nothing is written and Admission.full says which. `day`:
+        the tenant's date, whose budgets the call is checked against."""
         extra = self._finishing(tenant, uuid, used_entry, had_state)
         # The audit adds the key's TTL with the guard it keeps in the same key.
         extra.append(("HSET", keys.verdict(tenant, uuid), *[x for kv in intent.items() for x in kv]))
         fields = encode("verdict", tenant, record)
         if not admit:
             self.audit.write_now(tenant, fields, extra)
-            return None
+            return Admission()
         now = time.time() if now is None else now
         day = day or tenant_day(now, "", "FR")
         places = [admission_key(tenant, entry, day) for entry in admit]
@@ -330,17 +341,18 @@ class CallStore:
             self.audit.failed_write()
             raise
         if int(out[0]):
-            return int(out[0]), int(out[1])
+            return Admission(full=(int(out[0]), int(out[1])))
         self.audit.written([(tenant, fields)])
-        return None
+        return Admission(counts=tuple(int(n) for n in out[2:]))
 
     def _admit_in_process(self, tenant, uuid, fields, extra, admit, places, now, span):
         pipe = self.r.pipeline(transaction=False)
         for (kind, _, _, _, window), key in zip(admit, places):
             _read_count(pipe, kind, key, now, window)
-        for i, (n, (kind, _, _, most, _)) in enumerate(zip(pipe.execute(), admit), start=1):
-            if kind != "alert" and int(n or 0) >= most:  # an alert counts, never refuses
-                return i, int(n or 0)
+        counts = tuple(int(n or 0) for n in pipe.execute())
+        for i, (n, (kind, _, _, most, _)) in enumerate(zip(counts, admit), start=1):
+            if kind != "alert" and n >= most:  # an alert counts, never refuses
+                return Admission(full=(i, n))
         for (kind, _, _, _, window), key in zip(admit, places):
             if kind in ("velocity", "alert"):
                 extra += [("ZADD", key, now, uuid), ("ZREMRANGEBYSCORE", key, "-inf", f"({now - window}"),
@@ -349,7 +361,7 @@ class CallStore:
                 extra += [("ZREMRANGEBYSCORE", key, "-inf", f"({now}"), ("ZADD", key, now + span, uuid),
                           ("EXPIRE", key, span + 60)]
         self.audit.write_now(tenant, fields, extra)
-        return None
+        return Admission(counts=counts)
 
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *, kind: str = "verdict",
                used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.errors import InvalidInput
 from controller.store import keys
@@ -32,6 +32,7 @@ def check(store, tenant: str, extension: str = "", dialed: str = "", caller_id: 
     loaded = store.calls.load(tenant, extension, caller_id, dialed, source=source, unattended=unattended,
                               country_hint=settings.country)
     snap = loaded.snapshot
+    snap = replace(snap, counts=store.calls.read_counts(snap))  # a dry run explains them all
     d = decide(snap)
     out = d.to_json()
     out.update(tenant=tenant, extension=extension, caller_id=caller_id, source=source, dialed=dialed,
