@@ -74,6 +74,20 @@ def test_the_eleventh_international_call_in_an_hour_is_refused(rig):
     rig.assert_clean()
 
 
+def test_a_pin_call_over_its_limit_is_refused_before_any_prompt(rig):
+    """An allowed call leaves its counts to the admission; a call about to be
+    asked a PIN reads them first: nobody keys a PIN to be refused after it."""
+    rig.store.limits.add("acme", {"name": "intl-hourly", "classes": ["international"], "max": 1, "window": 3600})
+    rig.store.r.zadd("tg:{acme}:vel:intl-hourly:ext:1003", {"an-earlier-call": time.time() - 60})
+    call = rig.call("+442079460000", caller_id="1003")  # 1003's chargeable calls need a PIN
+    rig.finish(call)
+    assert not call.bridged and call.hangup_cause == "OUTGOING_CALL_BARRED"
+    v = rig.verdict_of(call)
+    assert (v["reason"], v["count"], v["pin_tries"]) == ("velocity_exceeded", "2", "0")
+    assert not [p for u, p in rig.sim.played if u == call.uuid and "enter_pin" in p]
+    rig.assert_clean()
+
+
 def test_freeswitch_cuts_a_call_at_its_longest_duration(rig):
     rig.store.limits.add("acme", {"name": "intl-10m", "kind": "duration", "classes": ["international"],
                                   "seconds": 600})
