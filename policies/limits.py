@@ -2,9 +2,11 @@
 
 - velocity: at most `max` calls of the classes in `window` seconds, per
   extension (or per trusted caller ID) or per tenant. The store counts them in
-  Redis (a sorted set of call ids per limit and subject) and admits a call
+  Redis (per limit and subject, in 60 buckets of the window: a call counts for
+  the window and at most one bucket more, see store.counting) and admits a call
   atomically with the write of its verdict; the policy refuses a call when the
-  count it was given has reached the limit.
+  count it was given has reached the limit (given none, it leaves that check to
+  the admission: policies.decide.needs_counts).
 - duration: a call of the classes lasts at most `seconds`; the bridge carries
   the limit, so FreeSWITCH enforces it even if no controller is left.
 - concurrency: at most `max` calls of the classes at once (a sorted set of

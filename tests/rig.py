@@ -11,6 +11,7 @@ from controller.app import Config, Controller
 from controller.simulator import Caller, Simulator
 from controller.store import Store
 from controller.store.audit import settled_verdicts
+from controller.store.counting import rate_take
 from policies.pin import hash_pin
 
 PEPPER = b"e2e-pepper-0123456789abcdef-0123"
@@ -134,6 +135,14 @@ class Rig:
         for ctl in self.controllers:
             ctl.shutdown(grace=1)
         self.sim.stop()
+
+
+def count_calls(r, key: str, times, window: int) -> None:
+    """Put calls admitted at `times` into a velocity or alert count, as the
+    embedded store writes them (store.counting.rate_take)."""
+    for at in times:
+        for command in rate_take(key, r.hgetall(key), at, window):
+            r.execute_command(*command)
 
 
 def stop_processes(procs) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from controller.simulator import Caller
 from policies.schedule import zone_for
-from tests.rig import Rig, wait
+from tests.rig import Rig, count_calls, wait
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
@@ -70,7 +70,7 @@ def test_the_eleventh_international_call_in_an_hour_is_refused(rig):
     assert (v["reason"], v["count"]) == ("velocity_exceeded", "11")
     assert "11th international call in 60 minutes (ext:1001), limit 10" in v["detail"]
     assert rig.verdict_of(other)["reason"] != "velocity_exceeded"
-    assert rig.store.r.zcard("tg:{acme}:vel:intl-hourly:ext:1001") == 10
+    assert rig.store.r.hget("tg:{acme}:rate:intl-hourly:ext:1001", "n") == "10"
     rig.assert_clean()
 
 
@@ -78,7 +78,7 @@ def test_a_pin_call_over_its_limit_is_refused_before_any_prompt(rig):
     """An allowed call leaves its counts to the admission; a call about to be
     asked a PIN reads them first: nobody keys a PIN to be refused after it."""
     rig.store.limits.add("acme", {"name": "intl-hourly", "classes": ["international"], "max": 1, "window": 3600})
-    rig.store.r.zadd("tg:{acme}:vel:intl-hourly:ext:1003", {"an-earlier-call": time.time() - 60})
+    count_calls(rig.store.r, "tg:{acme}:rate:intl-hourly:ext:1003", [time.time() - 60], 3600)
     call = rig.call("+442079460000", caller_id="1003")  # 1003's chargeable calls need a PIN
     rig.finish(call)
     assert not call.bridged and call.hangup_cause == "OUTGOING_CALL_BARRED"

@@ -4,13 +4,16 @@ import time
 
 import pytest
 import redis
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from controller.errors import CorruptValue, InvalidInput, NotFound
 from controller.store import Store, keys
 from controller.store.calls import Admission
+from controller.store.counting import bucket_seconds, oldest_bucket, rate_count
 from policies.decide import decide
 from policies.model import Verdict
-from tests.rig import RoundTrips
+from tests.rig import RoundTrips, count_calls
 
 pytestmark = pytest.mark.redis
 
@@ -36,7 +39,7 @@ def test_both_load_paths_read_the_same_snapshot(store, script):
     store.calls.record_pin_failure("acme", "1001", 1, 60)  # locked
     store.limits.add("acme", {"name": "hourly", "max": 3, "window": 3600})
     store.limits.add("acme", {"name": "tenant-day", "scope": "tenant", "max": 50, "window": 86400})
-    store.r.zadd(keys.velocity("acme", "hourly", "ext:1001"), {"a": 9990.0, "b": 5000.0})  # one in the window
+    count_calls(store.r, keys.rate("acme", "hourly", "ext:1001"), [5000.0, 9990.0], 3600)  # one in the window
     at = {"country_hint": "FR", "now": 10000.0}
     reference = store.calls.load("acme", "1001", "0611223344", "1001", claim_uuid="c0", **at)
     if script:
@@ -194,16 +197,16 @@ def test_the_last_place_goes_to_one_call_only(store, script):
     else:
         store.calls.lane = None
     admit = (("velocity", "hourly", "ext:1001", 2, 3600), ("concurrency", "lines", "tenant", 5, 0))
-    store.r.zadd(keys.velocity("acme", "hourly", "ext:1001"), {"earlier": 1000.0})
+    count_calls(store.r, keys.rate("acme", "hourly", "ext:1001"), [1000.0], 3600)
     record = {"uuid": "a", "verdict": "ALLOW"}
     admit += (("alert", "burst", "tenant", 2, 600),)
-    store.r.zadd(keys.velocity("acme", "burst", "tenant"), {"earlier": 1000.0})
+    count_calls(store.r, keys.rate("acme", "burst", "tenant"), [1000.0], 600)
     won = store.calls.record_verdict("acme", "a", record, {"verdict": "ALLOW"}, admit=admit, now=1010.0)
     assert won == Admission(counts=(1, 0, 1))  # each count before this call, the alert's among them
     lost = store.calls.record_verdict("acme", "b", {**record, "uuid": "b"}, {"verdict": "ALLOW"}, admit=admit,
                                       now=1011.0)
     assert lost == Admission(full=(1, 2))
-    assert store.r.zcard(keys.velocity("acme", "hourly", "ext:1001")) == 2
+    assert store.r.hget(keys.rate("acme", "hourly", "ext:1001"), "n") == "2"
     assert store.r.zrange(keys.concurrency("acme", "lines", "tenant"), 0, -1) == ["a"]
     uuids = [f.get("uuid") for _, f in store.audit.read("acme", count=100) if f.get("kind") == "verdict"]
     assert uuids == ["a"]  # nothing of b was written
@@ -218,7 +221,7 @@ def test_an_admission_that_fails_writes_nothing_of_the_verdict(store):
     before it writes anything of the verdict (no entry, no intent, no count
     taken): the error is raised and the entry waits in the spool."""
     assert store.calls.enable_script()
-    store.r.set(keys.velocity("acme", "hourly", "ext:1001"), "not a sorted set")
+    store.r.set(keys.rate("acme", "hourly", "ext:1001"), "not a hash")
     admit = (("concurrency", "lines", "tenant", 5, 0), ("velocity", "hourly", "ext:1001", 2, 3600))
     with pytest.raises(redis.RedisError, match="WRONGTYPE"):
         store.calls.record_verdict("acme", "c", {"uuid": "c", "verdict": "ALLOW"}, {"verdict": "ALLOW"},
@@ -228,7 +231,7 @@ def test_an_admission_that_fails_writes_nothing_of_the_verdict(store):
     assert store.r.zcard(keys.concurrency("acme", "lines", "tenant")) == 0  # refused before taking anything
     assert [f["uuid"] for _, f in store.audit.spool] == ["c"]
     # The next call, with room, goes through on the same connection.
-    store.r.delete(keys.velocity("acme", "hourly", "ext:1001"))
+    store.r.delete(keys.rate("acme", "hourly", "ext:1001"))
     assert store.calls.record_verdict("acme", "d", {"uuid": "d", "verdict": "ALLOW"}, {"verdict": "ALLOW"},
                                       admit=admit, now=1011.0).full is None
     assert store.r.exists(keys.verdict("acme", "d"))
@@ -250,3 +253,37 @@ def test_a_claim_lost_on_a_fresh_park_reads_nothing(store, redis_url):
         assert commands_processed(store.r) - before - 1 == 2  # the EVALSHA and its SET (+1: the INFO that measures)
     taking_over = other.calls.load("acme", "1001", "1001", "0899123456", claim_uuid="u-1")
     assert not taking_over.claimed and taking_over.snapshot.extension.number == "1001"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from([60, 600, 3600]),
+       st.lists(st.floats(-30, 400, allow_nan=False), min_size=1, max_size=25))
+@example(60, [0, 100, -5, 61])  # a clock behind opens a bucket older than the oldest kept
+def test_a_velocity_count_is_the_same_in_lua_and_in_process_and_never_forgets_a_call(store, window, steps):
+    """The admission script and the embedded store's twin (store.counting) keep
+    a velocity count alike: at each admission both find every earlier call
+    whose bucket is not older than the window (so never fewer than an exact
+    window would), however far apart the calls and whichever clock is behind."""
+    lane = store.calls.lane
+    assert store.calls.enable_script()
+    for key in (keys.rate("acme", "lua", "tenant"), keys.rate("acme", "py", "tenant")):
+        store.r.delete(key)
+    now, times = 1_800_000_000.0, []
+    for step in steps:
+        now += step
+        expected = sum(1 for t in times if t // bucket_seconds(window) >= oldest_bucket(now, window))
+        exact = sum(1 for t in times if t >= now - window)
+        got = []
+        for name, via in (("lua", lane), ("py", None)):
+            store.calls.lane = via
+            admission = store.calls.record_verdict("acme", f"{name}-{len(times)}", {"verdict": "ALLOW"},
+                                                   {"verdict": "ALLOW"}, now=now,
+                                                   admit=(("velocity", name, "tenant", 10_000, window),))
+            got.append(admission.counts)
+        store.calls.lane = lane
+        assert got == [(expected,), (expected,)] and expected >= exact
+        times.append(now)
+    for name in ("lua", "py"):
+        fields = store.r.hgetall(keys.rate("acme", name, "tenant"))
+        assert rate_count(fields, now, window) == int(fields["n"])  # the sum it keeps is the buckets'
+        assert 0 < store.r.ttl(keys.rate("acme", name, "tenant")) <= window + 2 * bucket_seconds(window) + 60

@@ -20,7 +20,7 @@ import redis
 
 from controller.store import codec, keys
 from controller.store.audit import Audit, encode, entry_commands
-from controller.store.counting import admission_key, parse_counted, tenant_day
+from controller.store.counting import admission_key, bucket_seconds, parse_counted, rate_count, rate_take, tenant_day
 from controller.store.scripts import ADMIT_SCRIPT, LOAD_SCRIPT
 from policies.identity import IdentityKind, resolve, valid_extension
 from policies.limits import PLACE_BOUND, count_key
@@ -187,10 +187,12 @@ class CallStore:
             subject = lim.subject(snap.identity)
             if lim.kind == "duration" or subject is None:
                 continue
-            wanted.append(count_key(lim, subject))
+            wanted.append((count_key(lim, subject), lim.kind, lim.window))
             entry = (lim.kind, lim.name, subject, 0, lim.window)
-            _read_count(pipe, lim.kind, admission_key(tenant, entry, day), now, lim.window)
-        return {name: int(n or 0) for name, n in zip(wanted, pipe.execute())} if wanted else {}
+            _read_count(pipe, lim.kind, admission_key(tenant, entry, day), now)
+        if not wanted:
+            return {}
+        return {name: _count(kind, raw, now, window) for (name, kind, window), raw in zip(wanted, pipe.execute())}
 
     def calls_ended(self, ends: list[tuple[str, str, str, int]]) -> None:
         """(tenant, uuid, counted, billsec) of calls that ended: give their
@@ -330,7 +332,8 @@ class CallStore:
         if self.lane is None:  # in process: nothing runs between the check and the write
             return self._admit_in_process(tenant, uuid, fields, extra, admit, places, now, span)
         per_limit = [x for kind, _, _, most, window in admit
-                     for x in (_KIND_CODE[kind], most, window if kind in ("velocity", "alert") else span)]
+                     for x in ((_KIND_CODE[kind], most, window, bucket_seconds(window)) if kind in ("velocity", "alert")
+                               else (_KIND_CODE[kind], most, span, 0))]
         writes = entry_commands(tenant, fields, extra)
         args = [f"{now:.3f}", uuid, len(admit), *per_limit, len(writes), *[x for c in writes for x in (len(c), *c)]]
         try:
@@ -347,16 +350,16 @@ class CallStore:
 
     def _admit_in_process(self, tenant, uuid, fields, extra, admit, places, now, span):
         pipe = self.r.pipeline(transaction=False)
-        for (kind, _, _, _, window), key in zip(admit, places):
-            _read_count(pipe, kind, key, now, window)
-        counts = tuple(int(n or 0) for n in pipe.execute())
+        for (kind, _, _, _, _), key in zip(admit, places):
+            _read_count(pipe, kind, key, now)
+        raws = pipe.execute()
+        counts = tuple(_count(kind, raw, now, window) for raw, (kind, _, _, _, window) in zip(raws, admit))
         for i, (n, (kind, _, _, most, _)) in enumerate(zip(counts, admit), start=1):
             if kind != "alert" and n >= most:  # an alert counts, never refuses
                 return Admission(full=(i, n))
-        for (kind, _, _, _, window), key in zip(admit, places):
+        for (kind, _, _, _, window), key, raw in zip(admit, places, raws):
             if kind in ("velocity", "alert"):
-                extra += [("ZADD", key, now, uuid), ("ZREMRANGEBYSCORE", key, "-inf", f"({now - window}"),
-                          ("EXPIRE", key, window + 60)]
+                extra += rate_take(key, raw, now, window)
             elif kind == "concurrency":
                 extra += [("ZREMRANGEBYSCORE", key, "-inf", f"({now}"), ("ZADD", key, now + span, uuid),
                           ("EXPIRE", key, span + 60)]
@@ -394,12 +397,18 @@ class CallStore:
         return sorted(found, key=lambda r: r.get("started", ""))
 
 
-def _read_count(pipe, kind: str, key: str, now: float, window: int) -> None:
-    """Queue the read of one count: calls in the window (velocity, alert), places
-    not yet lapsed (concurrency), billed seconds of the day (budget)."""
+def _read_count(pipe, kind: str, key: str, now: float) -> None:
+    """Queue the read of one count: the rate hash (velocity, alert), the places
+    not yet lapsed (concurrency), the billed seconds of the day (budget)."""
     if kind in ("velocity", "alert"):
-        pipe.zcount(key, now - window, "+inf")
+        pipe.hgetall(key)
     elif kind == "concurrency":
         pipe.zcount(key, now, "+inf")
     else:
         pipe.get(key)
+
+
+def _count(kind: str, raw, now: float, window: int) -> int:
+    if kind in ("velocity", "alert"):
+        return rate_count(raw or {}, now, window)
+    return int(raw or 0)

@@ -76,22 +76,15 @@ def limits(t: str) -> str:
     return f"{_t(t)}:limits"  # list of JSON limit objects (velocity, duration)
 
 
-def velocity_prefix(t: str) -> str:
-    # + "<limit>:<subject>": sorted set of call uuids scored by time (one window)
-    return f"{_t(t)}:vel:"
-
-
-def velocity(t: str, limit: str, subject: str) -> str:
-    return f"{velocity_prefix(t)}{limit}:{subject}"
-
-
-def concurrency_prefix(t: str) -> str:
-    # + "<limit>:<subject>": sorted set of call uuids scored by when their place lapses
-    return f"{_t(t)}:conc:"
+def rate(t: str, limit: str, subject: str) -> str:
+    # hash: calls of a velocity or alert limit per time bucket (bucket index ->
+    # calls), with `n` their sum and `lo` the oldest bucket (store.counting)
+    return f"{_t(t)}:rate:{limit}:{subject}"
 
 
 def concurrency(t: str, limit: str, subject: str) -> str:
-    return f"{concurrency_prefix(t)}{limit}:{subject}"
+    # sorted set of call uuids scored by when their place lapses
+    return f"{_t(t)}:conc:{limit}:{subject}"
 
 
 def budget_prefix(t: str) -> str:

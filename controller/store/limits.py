@@ -1,8 +1,10 @@
 """A tenant's limits (issue 12): velocity and duration caps, audited like rules.
 
 Stored as a list of JSON objects (`tg:{t}:limits`), read by every call in the
-same round trip as the rest. The counts themselves are sorted sets of call ids
-(`tg:{t}:vel:<limit>:<subject>`), written by `CallStore.record_verdict`.
+same round trip as the rest. The counts themselves are hashes of time buckets
+(`tg:{t}:rate:<limit>:<subject>`, see store.counting), checked and written by
+`CallStore.record_verdict` (and read by `read_counts` when a decision needs
+them before that).
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ class Limits:
 
     def _count_keys(self, t: str, name: str, subject: str) -> list[str]:
         """Every count of a limit for a subject ('*': all subjects): its velocity
-        window, its concurrency places, its budgets of every day."""
-        found = [keys.velocity(t, name, subject), keys.concurrency(t, name, subject)]
+        or alert buckets, its concurrency places, its budgets of every day."""
+        found = [keys.rate(t, name, subject), keys.concurrency(t, name, subject)]
         if "*" in subject:
             found = [k for pattern in found for k in self.r.scan_iter(match=pattern, count=500)]
         found += list(self.r.scan_iter(match=keys.budget(t, name, subject, "*"), count=500))

@@ -41,21 +41,58 @@ return out
 # calls at once cannot both take the last place. KEYS: the audit stream, the
 # verdict's guard/intent key, then one key per limit. ARGV: now, the call's
 # uuid, the number of limits, then per limit its kind (v velocity, a alert,
-# c concurrency, b budget), max, and the window (v, a) or how long the place
-# is held if the call's end is never seen (c); last, the entry's writes as
-# audit.entry_commands makes them, flat: their number, then for each its
-# length and its words (no JSON to encode here and decode there: 25 us of
-# the controller's time per call, measured with cProfile).
+# c concurrency, b budget), max, the window (v, a) or how long the place is
+# held if the call's end is never seen (c), and the bucket's seconds (v, a: a
+# rate hash, see store.counting, whose Python twin is rate_count/rate_take);
+# last, the entry's writes as audit.entry_commands makes them, flat: their
+# number, then for each its length and its words (no JSON to encode here and
+# decode there: 25 us of the controller's time per call, measured with
+# cProfile).
 # Returns {0, 0, count, ...}: admitted, with each limit's count before this
 # call (the alert counts among them); or {i, count}: limit i was full.
 ADMIT_SCRIPT = """
 local now, n = tonumber(ARGV[1]), tonumber(ARGV[3])
-local seen = {0, 0}
+local seen, oldest = {0, 0}, {}
+
+-- The calls a rate hash counts now; buckets out of the window are dropped
+-- first (once per bucket at most: the hash remembers its oldest, `lo`).
+local function rate_count(key, span, w, i)
+  local cut = math.floor((now - span) / w)
+  local v = redis.call('HMGET', key, 'n', 'lo')
+  if not v[1] then return 0 end
+  local lo = tonumber(v[2])
+  if lo and lo >= cut then
+    oldest[i] = lo
+    return tonumber(v[1])
+  end
+  local all, total, stale = redis.call('HGETALL', key), 0, {}
+  for j = 1, #all, 2 do
+    local b = tonumber(all[j])
+    if all[j] ~= 'n' and all[j] ~= 'lo' and b then
+      if b < cut then
+        stale[#stale + 1] = all[j]
+      else
+        total = total + tonumber(all[j + 1])
+        if not oldest[i] or b < oldest[i] then oldest[i] = b end
+      end
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  if oldest[i] then
+    redis.call('HSET', key, 'n', total, 'lo', oldest[i])
+  else
+    redis.call('HSET', key, 'n', 0)
+    redis.call('HDEL', key, 'lo')
+  end
+  return total
+end
+
 for i = 1, n do
-  local kind, most, span, key = ARGV[1 + 3 * i], tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i]), KEYS[2 + i]
+  local at = 4 * i
+  local kind, most, span, key = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), KEYS[2 + i]
   local c = 0
   if kind == 'v' or kind == 'a' then
-    c = redis.call('ZCOUNT', key, now - span, '+inf')
+    c = rate_count(key, span, tonumber(ARGV[at + 3]), i)
   elseif kind == 'c' then
     c = redis.call('ZCOUNT', key, now, '+inf')
   else
@@ -65,18 +102,23 @@ for i = 1, n do
   seen[2 + i] = c
 end
 for i = 1, n do
-  local kind, span, key = ARGV[1 + 3 * i], tonumber(ARGV[3 + 3 * i]), KEYS[2 + i]
+  local at = 4 * i
+  local kind, span, key = ARGV[at], tonumber(ARGV[at + 2]), KEYS[2 + i]
   if kind == 'v' or kind == 'a' then
-    redis.call('ZADD', key, now, ARGV[2])
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - span))
-    redis.call('EXPIRE', key, span + 60)
+    local w = tonumber(ARGV[at + 3])
+    local b = string.format('%d', math.floor(now / w))
+    redis.call('HINCRBY', key, 'n', 1)
+    if redis.call('HINCRBY', key, b, 1) == 1 then  -- a new bucket: the key lives a window past it
+      if not oldest[i] or tonumber(b) < oldest[i] then redis.call('HSET', key, 'lo', b) end
+      redis.call('EXPIRE', key, span + 2 * w + 60)
+    end
   elseif kind == 'c' then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
     redis.call('ZADD', key, now + span, ARGV[2])
     redis.call('EXPIRE', key, span + 60)
   end
 end
-local at = 4 + 3 * n
+local at = 4 + 4 * n
 for _ = 1, tonumber(ARGV[at]) do
   local k = tonumber(ARGV[at + 1])
   redis.call(unpack(ARGV, at + 2, at + 1 + k))
