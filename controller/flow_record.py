@@ -24,7 +24,7 @@ from policies.model import Verdict
 
 if TYPE_CHECKING:
     from controller.callflow import CallFlow
-    from controller.store.calls import Admission
+    from controller.store.admission import Admission
 
 # What a recorded verdict keeps for whoever has to carry it out instead of us.
 INTENT_FIELDS = ("verdict", "class", "e164", "reason", "rule", "detail", "authorized_list",

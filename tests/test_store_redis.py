@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from controller.errors import CorruptValue, InvalidInput, NotFound
 from controller.store import Store, keys
-from controller.store.calls import Admission
+from controller.store.admission import Admission
 from controller.store.counting import bucket_seconds, oldest_bucket, rate_count
 from policies.decide import decide
 from policies.model import Verdict

@@ -20,7 +20,8 @@ import redis
 
 from controller.store import codec, keys
 from controller.store.audit import Audit, encode, entry_commands
-from controller.store.counting import admission_key, bucket_seconds, parse_counted, rate_count, rate_take, tenant_day
+from controller.store.admission import Admission, admit_in_process, count_of, read_count, script_args
+from controller.store.counting import admission_key, parse_counted, tenant_day
 from controller.store.scripts import ADMIT_SCRIPT, LOAD_SCRIPT
 from policies.identity import IdentityKind, resolve, valid_extension
 from policies.limits import PLACE_BOUND, count_key
@@ -37,21 +38,9 @@ class Loaded:
     recorded: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Admission:
-    """What `record_verdict` found under the limits: `full` (1-based index in
-    the decision's admit, count) when one had no room left and nothing was
-    written, else each admission's count before this call (`counts`)."""
-    full: tuple[int, int] | None = None
-    counts: tuple[int, ...] = ()
-
-
 log = logging.getLogger("tollgate.store")
 
 WAIT_MS = 200  # how long a PIN failure waits for a replica to confirm it (Sentinel, Cluster)
-
-_KIND_CODE = {"velocity": "v", "concurrency": "c", "budget": "b", "alert": "a"}
-
 
 def _pairs(flat: list) -> dict:
     return dict(zip(flat[::2], flat[1::2]))
@@ -189,10 +178,10 @@ class CallStore:
                 continue
             wanted.append((count_key(lim, subject), lim.kind, lim.window))
             entry = (lim.kind, lim.name, subject, 0, lim.window)
-            _read_count(pipe, lim.kind, admission_key(tenant, entry, day), now)
+            read_count(pipe, lim.kind, admission_key(tenant, entry, day), now)
         if not wanted:
             return {}
-        return {name: _count(kind, raw, now, window) for (name, kind, window), raw in zip(wanted, pipe.execute())}
+        return {name: count_of(kind, raw, now, window) for (name, kind, window), raw in zip(wanted, pipe.execute())}
 
     def calls_ended(self, ends: list[tuple[str, str, str, int]]) -> None:
         """(tenant, uuid, counted, billsec) of calls that ended: give their
@@ -330,12 +319,8 @@ class CallStore:
         day = day or tenant_day(now, "", "FR")
         places = [admission_key(tenant, entry, day) for entry in admit]
         if self.lane is None:  # in process: nothing runs between the check and the write
-            return self._admit_in_process(tenant, uuid, fields, extra, admit, places, now, span)
-        per_limit = [x for kind, _, _, most, window in admit
-                     for x in ((_KIND_CODE[kind], most, window, bucket_seconds(window)) if kind in ("velocity", "alert")
-                               else (_KIND_CODE[kind], most, span, 0))]
-        writes = entry_commands(tenant, fields, extra)
-        args = [f"{now:.3f}", uuid, len(admit), *per_limit, len(writes), *[x for c in writes for x in (len(c), *c)]]
+            return admit_in_process(self.r, self.audit, tenant, uuid, fields, extra, admit, places, now, span)
+        args = script_args(now, uuid, admit, span, entry_commands(tenant, fields, extra))
         try:
             out = self.lane.script(self._admit_sha, ADMIT_SCRIPT, [keys.audit(tenant), keys.verdict(tenant, uuid),
                                                                     *places], args)
@@ -347,24 +332,6 @@ class CallStore:
             return Admission(full=(int(out[0]), int(out[1])))
         self.audit.written([(tenant, fields)])
         return Admission(counts=tuple(int(n) for n in out[2:]))
-
-    def _admit_in_process(self, tenant, uuid, fields, extra, admit, places, now, span):
-        pipe = self.r.pipeline(transaction=False)
-        for (kind, _, _, _, _), key in zip(admit, places):
-            _read_count(pipe, kind, key, now)
-        raws = pipe.execute()
-        counts = tuple(_count(kind, raw, now, window) for raw, (kind, _, _, _, window) in zip(raws, admit))
-        for i, (n, (kind, _, _, most, _)) in enumerate(zip(counts, admit), start=1):
-            if kind != "alert" and n >= most:  # an alert counts, never refuses
-                return Admission(full=(i, n))
-        for (kind, _, _, _, window), key, raw in zip(admit, places, raws):
-            if kind in ("velocity", "alert"):
-                extra += rate_take(key, raw, now, window)
-            elif kind == "concurrency":
-                extra += [("ZREMRANGEBYSCORE", key, "-inf", f"({now}"), ("ZADD", key, now + span, uuid),
-                          ("EXPIRE", key, span + 60)]
-        self.audit.write_now(tenant, fields, extra)
-        return Admission(counts=counts)
 
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *, kind: str = "verdict",
                used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:
@@ -395,20 +362,3 @@ class CallStore:
                 row["ttl"] = str(ttl)
                 found.append(row)
         return sorted(found, key=lambda r: r.get("started", ""))
-
-
-def _read_count(pipe, kind: str, key: str, now: float) -> None:
-    """Queue the read of one count: the rate hash (velocity, alert), the places
-    not yet lapsed (concurrency), the billed seconds of the day (budget)."""
-    if kind in ("velocity", "alert"):
-        pipe.hgetall(key)
-    elif kind == "concurrency":
-        pipe.zcount(key, now, "+inf")
-    else:
-        pipe.get(key)
-
-
-def _count(kind: str, raw, now: float, window: int) -> int:
-    if kind in ("velocity", "alert"):
-        return rate_count(raw or {}, now, window)
-    return int(raw or 0)

@@ -1,0 +1,69 @@
+"""A call's admission under its tenant's limits: what `CallStore.record_verdict`
+finds (`Admission`), the arguments of the admission script (scripts.ADMIT_SCRIPT)
+and its in-process twin for the embedded store, and how one count is read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.store.counting import bucket_seconds, rate_count, rate_take
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What `record_verdict` found under the limits: `full` (1-based index in
+    the decision's admit, count) when one had no room left and nothing was
+    written, else each admission's count before this call (`counts`)."""
+    full: tuple[int, int] | None = None
+    counts: tuple[int, ...] = ()
+
+
+_KIND_CODE = {"velocity": "v", "concurrency": "c", "budget": "b", "alert": "a"}
+
+
+def script_args(now: float, uuid: str, admit: tuple, span: int, writes: list[tuple]) -> list:
+    """ARGV of the admission script: now, the uuid, per limit its kind code, max,
+    window or place span, and bucket seconds; then the entry's writes, flat."""
+    per_limit = [x for kind, _, _, most, window in admit
+                 for x in ((_KIND_CODE[kind], most, window, bucket_seconds(window)) if kind in ("velocity", "alert")
+                           else (_KIND_CODE[kind], most, span, 0))]
+    return [f"{now:.3f}", uuid, len(admit), *per_limit, len(writes), *[x for c in writes for x in (len(c), *c)]]
+
+
+def admit_in_process(r, audit, tenant: str, uuid: str, fields: dict, extra: list, admit: tuple, places: list,
+                     now: float, span: int) -> Admission:
+    """The admission of the embedded store (no Lua): in process, nothing runs
+    between the check and the write."""
+    pipe = r.pipeline(transaction=False)
+    for (kind, _, _, _, _), key in zip(admit, places):
+        read_count(pipe, kind, key, now)
+    raws = pipe.execute()
+    counts = tuple(count_of(kind, raw, now, window) for raw, (kind, _, _, _, window) in zip(raws, admit))
+    for i, (n, (kind, _, _, most, _)) in enumerate(zip(counts, admit), start=1):
+        if kind != "alert" and n >= most:  # an alert counts, never refuses
+            return Admission(full=(i, n))
+    for (kind, _, _, _, window), key, raw in zip(admit, places, raws):
+        if kind in ("velocity", "alert"):
+            extra += rate_take(key, raw, now, window)
+        elif kind == "concurrency":
+            extra += [("ZREMRANGEBYSCORE", key, "-inf", f"({now}"), ("ZADD", key, now + span, uuid),
+                      ("EXPIRE", key, span + 60)]
+    audit.write_now(tenant, fields, extra)
+    return Admission(counts=counts)
+
+
+def read_count(pipe, kind: str, key: str, now: float) -> None:
+    """Queue the read of one count: the rate hash (velocity, alert), the places
+    not yet lapsed (concurrency), the billed seconds of the day (budget)."""
+    if kind in ("velocity", "alert"):
+        pipe.hgetall(key)
+    elif kind == "concurrency":
+        pipe.zcount(key, now, "+inf")
+    else:
+        pipe.get(key)
+
+
+def count_of(kind: str, raw, now: float, window: int) -> int:
+    if kind in ("velocity", "alert"):
+        return rate_count(raw or {}, now, window)
+    return int(raw or 0)
