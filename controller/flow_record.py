@@ -42,7 +42,8 @@ def record(flow: "CallFlow") -> None:
             flow._settle(full_at_admission(flow.decision, *admission.full))
             _write_record(flow)
         elif flow.decision.verdict is Verdict.ALLOW:
-            found = alert_at_admission(flow.decision, admission.counts) if admission.counts else flow.decision.alert
+            # An alert limit that applies is among the admissions: its count is here.
+            found = alert_at_admission(flow.decision, admission.counts)
             if found:
                 _alert(flow, *found)
     except redis.RedisError as exc:

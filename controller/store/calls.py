@@ -3,9 +3,10 @@
 `load()` puts the claim (SET NX EX) and every read a decision needs in one
 pipeline (or one Lua script), including a verdict another controller recorded
 for the call; the counts under the tenant's limits are read where they are
-taken (`record_verdict`), or by `read_counts` when a decision needs them first. `record_verdict()` writes the verdict before it is carried out:
-the audit entry, that intent, the entry's last-used time and the end of the
-call state in one transaction. `finish()` audits what no recorded verdict
+taken (`record_verdict`), or by `read_counts` when a decision needs them
+first. `record_verdict()` writes the verdict before it is carried out: the
+audit entry, that intent, the entry's last-used time and the end of the call
+state in one transaction. `finish()` audits what no recorded verdict
 covers. PIN failures and lockouts are a small transaction of their own (they
 only happen on PIN calls).
 """

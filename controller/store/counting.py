@@ -36,21 +36,26 @@ def oldest_bucket(now: float, window: int) -> int:
     return int((now - window) // bucket_seconds(window))
 
 
+def _buckets(fields: dict) -> dict[int, int]:
+    """A rate hash's buckets (bucket index -> calls), without `n` and `lo`."""
+    return {int(f): int(v) for f, v in fields.items() if f.lstrip("-").isdigit()}
+
+
 def rate_count(fields: dict, now: float, window: int) -> int:
     """The calls a rate hash counts at `now` (its buckets from oldest_bucket on)."""
     cut = oldest_bucket(now, window)
-    return sum(int(v) for f, v in fields.items() if f.lstrip("-").isdigit() and int(f) >= cut)
+    return sum(v for b, v in _buckets(fields).items() if b >= cut)
 
 
 def rate_take(key: str, fields: dict, now: float, window: int) -> list[tuple]:
     """The writes that add one call to a rate hash read as `fields` (nothing runs
     in between: the in-process store), dropping the buckets out of the window."""
     cut, b = oldest_bucket(now, window), int(now // bucket_seconds(window))
-    kept = [int(f) for f in fields if f.lstrip("-").isdigit() and int(f) >= cut]
+    kept = {x: v for x, v in _buckets(fields).items() if x >= cut}
     stale = [f for f in fields if f.lstrip("-").isdigit() and int(f) < cut]
     out = [("HDEL", key, *stale)] if stale else []
     return out + [("HINCRBY", key, str(b), 1),
-                  ("HSET", key, "n", rate_count(fields, now, window) + 1, "lo", min(kept + [b])),
+                  ("HSET", key, "n", sum(kept.values()) + 1, "lo", min([*kept, b])),
                   ("EXPIRE", key, window + 2 * bucket_seconds(window) + 60)]
 
 
