@@ -90,6 +90,7 @@ class Channel:
         self.greenlet: gevent.Greenlet | None = None
         self.answered_at: float | None = None  # monotonic, for billsec
         self._profile: list[tuple[str, str]] | None = None
+        self.timers: list[gevent.Greenlet] = []  # sched_hangup's, cancelled at the end
 
     # -- events ------------------------------------------------------------------
     def headers(self, name: str, extra=(), with_vars: bool = True) -> list[tuple[str, str]]:
@@ -253,6 +254,10 @@ class Channel:
             self.sim.api(hook)  # hangup state: before CHANNEL_HANGUP_COMPLETE and the CDR
         self.emit("CHANNEL_HANGUP_COMPLETE")
         self.ended_at = time.time()
+        current = gevent.getcurrent()
+        for timer in self.timers:
+            if timer is not current:
+                timer.kill(block=False)
         self.cdr = dict(self.vars)
         hook = self.vars.get("api_reporting_hook")
         if hook:

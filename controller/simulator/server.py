@@ -163,6 +163,12 @@ class Simulator:
         if ch.socket_conn is not None:
             self.socket_session_ended(ch)
 
+    def scheduled_hangup(self, uuid: str, cause: str) -> None:
+        """A sched_hangup's time has come: the channel, if it is still up, hangs up."""
+        ch = self.channels.get(uuid)
+        if ch is not None:
+            ch.hangup(cause)
+
     def live(self) -> list[Channel]:
         return list(self.channels.values())
 

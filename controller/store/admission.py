@@ -5,6 +5,7 @@ and its in-process twin for the embedded store, and how one count is read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from controller.store.counting import bucket_seconds, rate_count, rate_take
 
@@ -24,10 +25,20 @@ _KIND_CODE = {"velocity": "v", "concurrency": "c", "budget": "b", "alert": "a"}
 def script_args(now: float, uuid: str, admit: tuple, span: int, writes: list[tuple]) -> list:
     """ARGV of the admission script: now, the uuid, per limit its kind code, max,
     window or place span, and bucket seconds; then the entry's writes, flat."""
-    per_limit = [x for kind, _, _, most, window in admit
-                 for x in ((_KIND_CODE[kind], most, window, bucket_seconds(window)) if kind in ("velocity", "alert")
-                           else (_KIND_CODE[kind], most, span, 0))]
-    return [f"{now:.3f}", uuid, len(admit), *per_limit, len(writes), *[x for c in writes for x in (len(c), *c)]]
+    args = [f"{now:.3f}", uuid, *_limit_args(admit, span), len(writes)]
+    for command in writes:
+        args.append(len(command))
+        args += command
+    return args
+
+
+@lru_cache(maxsize=1024)
+def _limit_args(admit: tuple, span: int) -> tuple:
+    """The limits' part of the arguments: the same for every call of a tenant,
+    class and caller (the decision's admit), worked out once."""
+    return (len(admit), *[x for kind, _, _, most, window in admit
+                          for x in ((_KIND_CODE[kind], most, window, bucket_seconds(window))
+                                    if kind in ("velocity", "alert") else (_KIND_CODE[kind], most, span, 0))])
 
 
 def admit_in_process(r, audit, tenant: str, uuid: str, fields: dict, extra: list, admit: tuple, places: list,

@@ -71,7 +71,14 @@ def entry_commands(tenant: str, fields: dict[str, str], extra: list) -> list[tup
     commands = [("XADD", keys.audit(tenant), "MAXLEN", "~", STREAM_MAXLEN, "*", *flat), *extra]
     guard = _guard(tenant, fields)
     if guard:
-        commands += [("HSET", guard, "audited", fields["ts"]), ("EXPIRE", guard, GUARD_TTL)]
+        # A verdict's intent lives in the same key: one HSET for both (in the
+        # admission script each command costs Redis 1.5-3 us more than in a MULTI).
+        at = next((i for i, c in enumerate(commands) if c[0] == "HSET" and c[1] == guard), None)
+        if at is None:
+            commands.append(("HSET", guard, "audited", fields["ts"]))
+        else:
+            commands[at] = (*commands[at], "audited", fields["ts"])
+        commands.append(("EXPIRE", guard, GUARD_TTL))
     return commands
 
 

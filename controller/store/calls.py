@@ -22,7 +22,7 @@ import redis
 from controller.store import codec, keys
 from controller.store.audit import Audit, encode, entry_commands
 from controller.store.admission import Admission, admit_in_process, count_of, read_count, script_args
-from controller.store.counting import admission_key, parse_counted, tenant_day
+from controller.store.counting import admission_key, admission_keys, parse_counted, tenant_day
 from controller.store.scripts import ADMIT_SCRIPT, LOAD_SCRIPT
 from policies.identity import IdentityKind, resolve, valid_extension
 from policies.limits import PLACE_BOUND, count_key
@@ -318,7 +318,7 @@ class CallStore:
             return Admission()
         now = time.time() if now is None else now
         day = day or tenant_day(now, "", "FR")
-        places = [admission_key(tenant, entry, day) for entry in admit]
+        places = admission_keys(tenant, admit, day)
         if self.lane is None:  # in process: nothing runs between the check and the write
             return admit_in_process(self.r, self.audit, tenant, uuid, fields, extra, admit, places, now, span)
         args = script_args(now, uuid, admit, span, entry_commands(tenant, fields, extra))

@@ -17,6 +17,8 @@ The admission script (`scripts.ADMIT_SCRIPT`) does the same in Lua.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from controller.store import keys
 from policies.schedule import local_minute
 
@@ -57,6 +59,12 @@ def rate_take(key: str, fields: dict, now: float, window: int) -> list[tuple]:
     return out + [("HINCRBY", key, str(b), 1),
                   ("HSET", key, "n", sum(kept.values()) + 1, "lo", min([*kept, b])),
                   ("EXPIRE", key, window + 2 * bucket_seconds(window) + 60)]
+
+
+@lru_cache(maxsize=1024)
+def admission_keys(tenant: str, admit: tuple, day: str) -> tuple[str, ...]:
+    """The keys a decision's admit takes, once per tenant, admit and day."""
+    return tuple(admission_key(tenant, entry, day) for entry in admit)
 
 
 def admission_key(tenant: str, entry: tuple, day: str) -> str:
