@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid as uuidlib
+from functools import lru_cache
 
 from controller.events import ENDED, PIN_VARIABLE, SUBSCRIBED
 from controller.events import MANAGED_VARIABLE as MANAGED
@@ -129,6 +130,7 @@ def hangup_if_bridge_fails() -> tuple[str, str]:
     return "hangup", "${originate_disposition}"
 
 
+@lru_cache(maxsize=256)
 def time_limit(seconds: int) -> tuple[str, str]:
     """The call's longest duration, kept by FreeSWITCH's scheduler (mod_dptools
     `sched_hangup`): it holds even if no controller is left. Queued right before
@@ -136,6 +138,17 @@ def time_limit(seconds: int) -> tuple[str, str]:
     if not 0 < int(seconds) <= 86400:
         raise UnsafeCommand(f"time limit {seconds!r} out of range")
     return "sched_hangup", f"+{int(seconds)} ALLOTTED_TIMEOUT"
+
+
+@lru_cache(maxsize=256)
+def time_limit_at_bridge(seconds: int) -> tuple[str, str]:
+    """The same limit as a channel variable for a bridge: switch_ivr_originate
+    runs the caller channel's `execute_on_pre_originate` (app, then argument
+    after the first space) before the other leg is called, so ringing still
+    counts; and it rides in the bridge's multiset, one application less to
+    send, acknowledge and run per call."""
+    app, arg = time_limit(seconds)
+    return "execute_on_pre_originate", f"{app} {arg}"
 
 
 def playback(path: str) -> tuple[str, str]:

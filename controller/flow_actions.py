@@ -62,6 +62,8 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
         # From here FreeSWITCH alone sees the call through (see _bridge): the
         # filter stops sending its events, a handful per call we would only drop.
         cdr[MANAGED_VARIABLE] = HANDED_OVER
+    if d.max_seconds and p.action == "bridge":
+        cdr.update([commands.time_limit_at_bridge(d.max_seconds)])
     if d.counted and p.action != "refuse":
         # Its end gives a place back or adds to a budget: its hangup hook marks it
         # ours, so its CHANNEL_HANGUP_COMPLETE (which says which) passes our
@@ -75,13 +77,11 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
     {"bridge": _bridge, "transfer": _transfer, "refuse": _refuse}[p.action](flow, d, p.route, first)
 
 
-def _limited(d: Decision, steps: list) -> list:
-    """A duration limit goes in front of the bridge or transfer it bounds."""
-    return [steps[0], commands.time_limit(d.max_seconds), *steps[1:]] if d.max_seconds else steps
-
-
 def _transfer(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -> None:
-    event_uuid = flow.s.start_many(_limited(d, [first, commands.transfer(route)]))[-1]
+    # A duration limit goes in front of the transfer it bounds (a bridge's is
+    # in its multiset: commands.time_limit_at_bridge).
+    steps = [first, commands.time_limit(d.max_seconds)] if d.max_seconds else [first]
+    event_uuid = flow.s.start_many([*steps, commands.transfer(route)])[-1]
     flow.final_sent = True
     flow.outcome = "transferred"
     flow.s.wait_done(event_uuid, flow.svc.cfg.step_timeout, what="transfer")
@@ -92,8 +92,7 @@ def _bridge(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -
     write: once FreeSWITCH accepts them the call no longer needs us."""
     # Refused (the caller left first): ChannelGone with no outcome, "abandoned".
     s = flow.s
-    steps = _limited(d, [first, commands.bridge(route), commands.hangup_if_bridge_fails()])
-    event_uuid = s.start_many(steps)[-2]
+    event_uuid = s.start_many([first, commands.bridge(route), commands.hangup_if_bridge_fails()])[-2]
     flow.final_sent = True
     flow.outcome = "bridging"
     if s.channel is not None:

@@ -96,6 +96,10 @@ def test_freeswitch_cuts_a_call_at_its_longest_duration(rig):
     rig.finish(long_call, timeout=15)
     assert long_call.bridged and long_call.hangup_cause == "ALLOTTED_TIMEOUT"
     assert (long_call.uuid, 600, "ALLOTTED_TIMEOUT") in rig.sim.scheduled_hangups
+    # Set with the bridge's variables, run by FreeSWITCH as the bridge starts: no application of its own.
+    apps = [app for app, _, _ in long_call.executed]
+    assert "sched_hangup" not in apps and apps.index("multiset") < apps.index("bridge")
+    assert long_call.cdr["execute_on_pre_originate"] == "sched_hangup +600 ALLOTTED_TIMEOUT"
     assert rig.verdict_of(long_call)["max_seconds"] == "600"
     short = rig.call("0140000000", caller_id="1001")  # national: no limit
     rig.finish(short)

@@ -97,7 +97,24 @@ def _play_and_get_digits(ch: "Channel", arg: str) -> str:
     return "_none_"
 
 
+def _execute_on(ch: "Channel", prefix: str) -> None:
+    """switch_channel_execute_on: every variable whose name starts with `prefix`
+    holds an application and its argument (after the first space or lone
+    colon), run there and then on the channel (switch_channel_execute_on_value;
+    a `::` one is queued by FreeSWITCH: not simulated)."""
+    for name, value in list(ch.vars.items()):
+        if not name.lower().startswith(prefix) or not value:
+            continue
+        cut = min((i for i in (value.find(" "), value.find(":")) if i >= 0), default=len(value))
+        if value[cut:cut + 2] == "::":
+            continue
+        app, arg = value[:cut], value[cut + 1:]
+        if app in APPS:
+            APPS[app](ch, arg)
+
+
 def _bridge(ch: "Channel", arg: str) -> str:
+    _execute_on(ch, "execute_on_pre_originate")  # switch_ivr_originate, before the other leg is called
     ch.sim.bridges.append((ch.uuid, arg))
     caller = ch.caller
     if caller.hangup_at == "ringing":
@@ -150,8 +167,10 @@ def _sched_hangup(ch: "Channel", arg: str) -> str:
     # Like the core's scheduler task, the timer knows the channel by its uuid
     # only, and the channel's end cancels it: an hour's limit must not keep an
     # hour of ended channels alive (the benchmark places 200 a second).
-    ch.timers.append(gevent.spawn_later(seconds * ch.sim.scale, ch.sim.scheduled_hangup, ch.uuid,
-                                         cause.strip() or "ALLOTTED_TIMEOUT"))
+    timer = gevent.get_hub().loop.timer(max(seconds * ch.sim.scale, 0.0))
+    # The loop's callback must not block: the hangup (events to write) gets a greenlet.
+    timer.start(gevent.spawn, ch.sim.scheduled_hangup, ch.uuid, cause.strip() or "ALLOTTED_TIMEOUT")
+    ch.timers.append(timer)
     return "_none_"
 
 

@@ -90,7 +90,7 @@ class Channel:
         self.greenlet: gevent.Greenlet | None = None
         self.answered_at: float | None = None  # monotonic, for billsec
         self._profile: list[tuple[str, str]] | None = None
-        self.timers: list[gevent.Greenlet] = []  # sched_hangup's, cancelled at the end
+        self.timers: list = []  # sched_hangup's loop timers, closed at the end
 
     # -- events ------------------------------------------------------------------
     def headers(self, name: str, extra=(), with_vars: bool = True) -> list[tuple[str, str]]:
@@ -254,10 +254,8 @@ class Channel:
             self.sim.api(hook)  # hangup state: before CHANNEL_HANGUP_COMPLETE and the CDR
         self.emit("CHANNEL_HANGUP_COMPLETE")
         self.ended_at = time.time()
-        current = gevent.getcurrent()
         for timer in self.timers:
-            if timer is not current:
-                timer.kill(block=False)
+            timer.close()
         self.cdr = dict(self.vars)
         hook = self.vars.get("api_reporting_hook")
         if hook:

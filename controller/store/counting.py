@@ -76,16 +76,19 @@ def admission_key(tenant: str, entry: tuple, day: str) -> str:
     return keys.budget(tenant, name, subject, day)
 
 
+@lru_cache(maxsize=1024)
 def counted_spec(counted: tuple, day: str) -> str:
     """What the end of the call gives back, as a channel variable: c/limit/subject
     and b/limit/subject/day, joined by ';' (no '|': multiset's separator)."""
     return ";".join(f"c/{n}/{s}" if k == "concurrency" else f"b/{n}/{s}/{day}" for k, n, s in counted)
 
 
-def parse_counted(text: str) -> list[tuple[str, str, str, str]]:
+@lru_cache(maxsize=1024)
+def parse_counted(text: str) -> tuple[tuple[str, str, str, str], ...]:
+    """What `counted_spec` wrote; the same few texts come back at every end."""
     out = []
     for item in (text or "").split(";"):
         parts = item.split("/")
         if len(parts) in (3, 4) and parts[0] in ("c", "b") and all(parts[1:]):
             out.append((parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else ""))
-    return out
+    return tuple(out)
