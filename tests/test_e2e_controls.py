@@ -135,7 +135,7 @@ def test_at_most_four_chargeable_calls_at_once_for_the_tenant(rig):
     assert v["reason"] == "concurrency_exceeded" and "4 national calls already in progress (tenant)" in v["detail"]
     rig.finish(*first, timeout=15)
     # The ends gave the places back: the next call goes through.
-    wait(lambda: rig.store.r.zcard("tg:{acme}:conc:four-lines:tenant") == 0, message="places given back")
+    wait(lambda: rig.store.r.hlen("tg:{acme}:place:four-lines:tenant") == 0, message="places given back")
     after = rig.call("0140000009", caller_id="1002")
     rig.finish(after)
     assert after.bridged
@@ -184,7 +184,7 @@ def test_two_controllers_on_a_node_count_each_end_once(redis_url, caplog):
         wait(lambda: spent() == billed, message="every call's minutes, once")
         time.sleep(0.3)  # a second count would have landed by now (ends are read every 0.1 s)
         assert spent() == billed
-        assert rig.store.r.zcard("tg:{acme}:conc:lines:tenant") == 0
+        assert rig.store.r.hlen("tg:{acme}:place:lines:tenant") == 0
         assert all(c.vars["tollgate_managed"] == f"ended-{c.vars['tollgate_owner']}" for c in calls)
         assert first.id == "c1" and second.id == "c2"
         rig.assert_clean(caplog)

@@ -80,7 +80,7 @@ def test_the_ends_connection_comes_back_after_a_drop_and_places_are_given_back(r
         rig.finish(*calls, timeout=15)
         assert all(c.bridged for c in calls)
         wait(lambda: feed.ends_read == 3, message="the three ends read")
-        wait(lambda: rig.store.r.zcard("tg:{acme}:conc:lines:tenant") == 0, message="places given back")
+        wait(lambda: rig.store.r.hlen("tg:{acme}:place:lines:tenant") == 0, message="places given back")
         rig.assert_clean(caplog)
     finally:
         rig.close()

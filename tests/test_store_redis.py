@@ -207,13 +207,45 @@ def test_the_last_place_goes_to_one_call_only(store, script):
                                       now=1011.0)
     assert lost == Admission(full=(1, 2))
     assert store.r.hget(keys.rate("acme", "hourly", "ext:1001"), "n") == "2"
-    assert store.r.zrange(keys.concurrency("acme", "lines", "tenant"), 0, -1) == ["a"]
+    assert store.r.hkeys(keys.concurrency("acme", "lines", "tenant")) == ["a"]
     uuids = [f.get("uuid") for _, f in store.audit.read("acme", count=100) if f.get("kind") == "verdict"]
     assert uuids == ["a"]  # nothing of b was written
     assert store.r.exists(keys.verdict("acme", "a")) and not store.r.exists(keys.verdict("acme", "b"))
     store.calls.calls_ended([("acme", "a", "c/lines/tenant;b/day/tenant/2026-11-23", 125)])
-    assert store.r.zcard(keys.concurrency("acme", "lines", "tenant")) == 0
+    assert store.r.hlen(keys.concurrency("acme", "lines", "tenant")) == 0
     assert store.r.get(keys.budget("acme", "day", "tenant", "2026-11-23")) == "125"
+
+
+@pytest.mark.parametrize("script", [False, True], ids=["in-process", "lua"])
+def test_a_place_whose_end_was_never_seen_refuses_nobody(store, script):
+    """Concurrency places are a hash (uuid -> when the place lapses) counted by
+    its length: a lapsed place (its call's end never came) counts until the
+    count reaches the limit, and is then dropped before anyone is refused."""
+    if script:
+        assert store.calls.enable_script()
+    else:
+        store.calls.lane = None
+    key = keys.concurrency("acme", "lines", "tenant")
+    store.r.hset(key, mapping={"gone-1": "900.000", "gone-2": "950.000", "live": "5000.000", "junk": "x"})
+    admit = (("concurrency", "lines", "tenant", 4, 0),)
+    record = {"uuid": "a", "verdict": "ALLOW"}
+    # 4 held (3 of them lapsed or corrupt) against a limit of 4: swept, then admitted.
+    assert store.calls.record_verdict("acme", "a", record, {"verdict": "ALLOW"}, admit=admit, now=1000.0,
+                                      span=600) == Admission(counts=(1,))
+    assert sorted(store.r.hkeys(key)) == ["a", "live"]
+    assert float(store.r.hget(key, "a")) == 1600.0
+    # Below the limit a lapsed place is not looked for: it counts until the next sweep.
+    store.r.hset(key, "gone-3", "10.000")
+    won = store.calls.record_verdict("acme", "b", {**record, "uuid": "b"}, {"verdict": "ALLOW"}, admit=admit,
+                                     now=1001.0, span=600)
+    assert won == Admission(counts=(3,)) and store.r.hlen(key) == 4
+    # At the limit: gone-3 is dropped, and this call takes the place it held.
+    third = store.calls.record_verdict("acme", "c", {**record, "uuid": "c"}, {"verdict": "ALLOW"}, admit=admit,
+                                       now=1002.0, span=600)
+    assert third == Admission(counts=(3,)) and sorted(store.r.hkeys(key)) == ["a", "b", "c", "live"]
+    lost = store.calls.record_verdict("acme", "d", {**record, "uuid": "d"}, {"verdict": "ALLOW"}, admit=admit,
+                                      now=1003.0, span=600)
+    assert lost == Admission(full=(1, 4)) and store.r.hlen(key) == 4
 
 
 def test_an_admission_that_fails_writes_nothing_of_the_verdict(store):
@@ -228,7 +260,7 @@ def test_an_admission_that_fails_writes_nothing_of_the_verdict(store):
                                    admit=admit, now=1010.0)
     assert not store.r.exists(keys.verdict("acme", "c"))
     assert [f for _, f in store.audit.read("acme", count=100) if f.get("kind") == "verdict"] == []
-    assert store.r.zcard(keys.concurrency("acme", "lines", "tenant")) == 0  # refused before taking anything
+    assert store.r.hlen(keys.concurrency("acme", "lines", "tenant")) == 0  # refused before taking anything
     assert [f["uuid"] for _, f in store.audit.spool] == ["c"]
     # The next call, with room, goes through on the same connection.
     store.r.delete(keys.rate("acme", "hourly", "ext:1001"))
@@ -259,20 +291,24 @@ def test_a_claim_lost_on_a_fresh_park_reads_nothing(store, redis_url):
 @given(st.sampled_from([60, 600, 3600]),
        st.lists(st.floats(-30, 400, allow_nan=False), min_size=1, max_size=25))
 @example(60, [0, 100, -5, 61])  # a clock behind opens a bucket older than the oldest kept
+@example(60, [0.0, 61.0, -1.0])  # a clock behind would miss a bucket the one ahead dropped
 def test_a_velocity_count_is_the_same_in_lua_and_in_process_and_never_forgets_a_call(store, window, steps):
     """The admission script and the embedded store's twin (store.counting) keep
     a velocity count alike: at each admission both find every earlier call
     whose bucket is not older than the window (so never fewer than an exact
-    window would), however far apart the calls and whichever clock is behind."""
+    window would), however far apart the calls; a clock behind counts as the
+    latest clock that filed a call did (it neither misses what that one dropped
+    nor files its own call out of the window)."""
     lane = store.calls.lane
     assert store.calls.enable_script()
     for key in (keys.rate("acme", "lua", "tenant"), keys.rate("acme", "py", "tenant")):
         store.r.delete(key)
-    now, times = 1_800_000_000.0, []
+    now, times, width = 1_800_000_000.0, [], bucket_seconds(window)
     for step in steps:
         now += step
-        expected = sum(1 for t in times if t // bucket_seconds(window) >= oldest_bucket(now, window))
-        exact = sum(1 for t in times if t >= now - window)
+        clock = max([now, *(t // width * width for t in times)])
+        expected = sum(1 for t in times if t // width >= oldest_bucket(clock, window))
+        exact = sum(1 for t in times if t >= clock - window)
         got = []
         for name, via in (("lua", lane), ("py", None)):
             store.calls.lane = via
@@ -282,7 +318,7 @@ def test_a_velocity_count_is_the_same_in_lua_and_in_process_and_never_forgets_a_
             got.append(admission.counts)
         store.calls.lane = lane
         assert got == [(expected,), (expected,)] and expected >= exact
-        times.append(now)
+        times.append(clock)
     for name in ("lua", "py"):
         fields = store.r.hgetall(keys.rate("acme", name, "tenant"))
         assert rate_count(fields, now, window) == int(fields["n"])  # the sum it keeps is the buckets'

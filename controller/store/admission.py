@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from controller.store.counting import bucket_seconds, rate_count, rate_take
+from controller.store.counting import bucket_seconds, place_take, places_held, rate_count, rate_take
 
 
 @dataclass(frozen=True)
@@ -49,18 +49,19 @@ def admit_in_process(r, audit, tenant: str, uuid: str, fields: dict, extra: list
     for (kind, _, _, _, _), key in zip(admit, places):
         read_count(pipe, kind, key, now)
     raws = pipe.execute()
-    counts = tuple(count_of(kind, raw, now, window) for raw, (kind, _, _, _, window) in zip(raws, admit))
-    for i, (n, (kind, _, _, most, _)) in enumerate(zip(counts, admit), start=1):
+    counts, takes = [], []
+    for raw, (kind, _, _, most, window), key in zip(raws, admit, places):
+        if kind == "concurrency":
+            n, writes = place_take(key, raw or {}, uuid, now, span, most)
+        else:
+            n = count_of(kind, raw, now, window)
+            writes = rate_take(key, raw, now, window) if kind in ("velocity", "alert") else []
+        counts.append(n)
+        takes += writes
         if kind != "alert" and n >= most:  # an alert counts, never refuses
-            return Admission(full=(i, n))
-    for (kind, _, _, _, window), key, raw in zip(admit, places, raws):
-        if kind in ("velocity", "alert"):
-            extra += rate_take(key, raw, now, window)
-        elif kind == "concurrency":
-            extra += [("ZREMRANGEBYSCORE", key, "-inf", f"({now}"), ("ZADD", key, now + span, uuid),
-                      ("EXPIRE", key, span + 60)]
-    audit.write_now(tenant, fields, extra)
-    return Admission(counts=counts)
+            return Admission(full=(len(counts), n))
+    audit.write_now(tenant, fields, extra + takes)
+    return Admission(counts=tuple(counts))
 
 
 def read_count(pipe, kind: str, key: str, now: float) -> None:
@@ -69,7 +70,7 @@ def read_count(pipe, kind: str, key: str, now: float) -> None:
     if kind in ("velocity", "alert"):
         pipe.hgetall(key)
     elif kind == "concurrency":
-        pipe.zcount(key, now, "+inf")
+        pipe.hgetall(key)
     else:
         pipe.get(key)
 
@@ -77,4 +78,6 @@ def read_count(pipe, kind: str, key: str, now: float) -> None:
 def count_of(kind: str, raw, now: float, window: int) -> int:
     if kind in ("velocity", "alert"):
         return rate_count(raw or {}, now, window)
+    if kind == "concurrency":
+        return places_held(raw or {}, now)
     return int(raw or 0)

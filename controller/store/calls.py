@@ -193,7 +193,7 @@ class CallStore:
         for tenant, uuid, counted, billsec in ends:
             for kind, name, subject, day in parse_counted(counted):
                 if kind == "c":
-                    commands.append(("ZREM", keys.concurrency(tenant, name, subject), uuid))
+                    commands.append(("HDEL", keys.concurrency(tenant, name, subject), uuid))
                 elif kind == "b" and billsec > 0:
                     key = keys.budget(tenant, name, subject, day)
                     commands += [("INCRBY", key, billsec), ("EXPIRE", key, 3 * 86400)]

@@ -23,6 +23,38 @@ from controller.store import keys
 from policies.schedule import local_minute
 
 
+# A concurrency hash's lapsed places (calls whose end was never seen) are
+# dropped when its count reaches the limit, and whenever it reaches a multiple
+# of this (memory): the admission script and `place_take` alike.
+PLACES_SWEEP = 512
+
+
+def place_take(key: str, fields: dict, uuid: str, now: float, span: int, most: int) -> tuple[int, list[tuple]]:
+    """The count a concurrency hash read as `fields` gives an admission at `now`
+    (lapsed places included until dropped, as in the script), and the writes
+    that drop them and take this call's place (nothing runs in between: the
+    in-process store)."""
+    c, out = len(fields), []
+    if c >= most or (c and c % PLACES_SWEEP == 0):
+        stale = [f for f, lapse in fields.items() if _lapse(lapse) < now]
+        c -= len(stale)
+        out = [("HDEL", key, *stale)] if stale else []
+    return c, out + [("HSET", key, uuid, f"{now + span:.3f}"), ("EXPIRE", key, span + 60)]
+
+
+def places_held(fields: dict, now: float) -> int:
+    """The places a concurrency hash holds at `now` (lapsed ones left out)."""
+    return sum(1 for lapse in fields.values() if _lapse(lapse) >= now)
+
+
+def _lapse(text) -> float:
+    """When a place lapses; a value that is not a number (corrupt) has lapsed."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("-inf")
+
+
 def tenant_day(now: float, zone: str, country: str) -> str:
     """The tenant's date, for daily budgets (UTC where its country has several
     zones and none is set)."""
@@ -38,26 +70,40 @@ def oldest_bucket(now: float, window: int) -> int:
     return int((now - window) // bucket_seconds(window))
 
 
+def rate_clock(fields: dict, now: float, window: int) -> float:
+    """The time a rate hash is counted at: `now`, or the start of the newest
+    bucket a call was filed in (`hi`) when that is later (a controller whose
+    clock is behind another's). Otherwise a clock behind would miss the calls
+    of a bucket an admission with a later clock had dropped, or file its call
+    in a bucket that is already out of the window."""
+    hi = fields.get("hi")
+    if hi is None or not hi.lstrip("-").isdigit():
+        return now
+    return max(now, int(hi) * bucket_seconds(window))
+
+
 def _buckets(fields: dict) -> dict[int, int]:
-    """A rate hash's buckets (bucket index -> calls), without `n` and `lo`."""
+    """A rate hash's buckets (bucket index -> calls), without `n`, `lo`, `hi`."""
     return {int(f): int(v) for f, v in fields.items() if f.lstrip("-").isdigit()}
 
 
 def rate_count(fields: dict, now: float, window: int) -> int:
-    """The calls a rate hash counts at `now` (its buckets from oldest_bucket on)."""
-    cut = oldest_bucket(now, window)
+    """The calls a rate hash counts at `now` (its buckets from oldest_bucket on,
+    by its clock)."""
+    cut = oldest_bucket(rate_clock(fields, now, window), window)
     return sum(v for b, v in _buckets(fields).items() if b >= cut)
 
 
 def rate_take(key: str, fields: dict, now: float, window: int) -> list[tuple]:
     """The writes that add one call to a rate hash read as `fields` (nothing runs
     in between: the in-process store), dropping the buckets out of the window."""
+    now = rate_clock(fields, now, window)
     cut, b = oldest_bucket(now, window), int(now // bucket_seconds(window))
     kept = {x: v for x, v in _buckets(fields).items() if x >= cut}
     stale = [f for f in fields if f.lstrip("-").isdigit() and int(f) < cut]
     out = [("HDEL", key, *stale)] if stale else []
     return out + [("HINCRBY", key, str(b), 1),
-                  ("HSET", key, "n", sum(kept.values()) + 1, "lo", min([*kept, b])),
+                  ("HSET", key, "n", sum(kept.values()) + 1, "lo", min([*kept, b]), "hi", b),
                   ("EXPIRE", key, window + 2 * bucket_seconds(window) + 60)]
 
 

@@ -83,8 +83,9 @@ def rate(t: str, limit: str, subject: str) -> str:
 
 
 def concurrency(t: str, limit: str, subject: str) -> str:
-    # sorted set of call uuids scored by when their place lapses
-    return f"{_t(t)}:conc:{limit}:{subject}"
+    # hash: call uuid -> when its place lapses (epoch seconds); `conc:` held
+    # a sorted set before (a listpack one cost Redis 15 us per ZADD, ZCOUNT)
+    return f"{_t(t)}:place:{limit}:{subject}"
 
 
 def budget_prefix(t: str) -> str:

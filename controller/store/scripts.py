@@ -8,6 +8,8 @@ and reading them in the load as well cost Redis 35 us per call with five
 limits (most of the controls' cost in the benchmark, see the README).
 """
 
+from controller.store.counting import PLACES_SWEEP
+
 # The same reads as the pipeline, run by Redis itself: one command to send and
 # parse instead of ten, and one consistent snapshot. Every key is in KEYS and
 # shares the tenant's hash tag, so it is valid on Redis Cluster too.
@@ -51,15 +53,20 @@ return out
 # Returns {0, 0, count, ...}: admitted, with each limit's count before this
 # call (the alert counts among them); or {i, count}: limit i was full.
 ADMIT_SCRIPT = """
+local PLACES_SWEEP = {sweep}
 local now, n = tonumber(ARGV[1]), tonumber(ARGV[3])
-local seen, oldest = {0, 0}, {}
+local seen, oldest, clock = {0, 0}, {}, {}
 
 -- The calls a rate hash counts now; buckets out of the window are dropped
--- first (once per bucket at most: the hash remembers its oldest, `lo`).
+-- first (once per bucket at most: the hash remembers its oldest, `lo`). Its
+-- clock is now, or the start of its newest bucket (`hi`) when that is later:
+-- a controller whose clock is behind counts and files as the one ahead did.
 local function rate_count(key, span, w, i)
-  local cut = math.floor((now - span) / w)
-  local v = redis.call('HMGET', key, 'n', 'lo')
+  local v = redis.call('HMGET', key, 'n', 'lo', 'hi')
+  local hi = tonumber(v[3])
+  clock[i] = hi and math.max(now, hi * w) or now
   if not v[1] then return 0 end
+  local cut = math.floor((clock[i] - span) / w)
   local lo = tonumber(v[2])
   if lo and lo >= cut then
     oldest[i] = lo
@@ -68,7 +75,7 @@ local function rate_count(key, span, w, i)
   local all, total, stale = redis.call('HGETALL', key), 0, {}
   for j = 1, #all, 2 do
     local b = tonumber(all[j])
-    if all[j] ~= 'n' and all[j] ~= 'lo' and b then
+    if all[j] ~= 'n' and all[j] ~= 'lo' and all[j] ~= 'hi' and b then
       if b < cut then
         stale[#stale + 1] = all[j]
       else
@@ -87,6 +94,26 @@ local function rate_count(key, span, w, i)
   return total
 end
 
+-- The places a concurrency hash holds (call uuid -> when its place lapses):
+-- HLEN, which counts a lapsed place too (a call whose end was never seen)
+-- until one is dropped: all of them when the count reaches the limit (no call
+-- is refused for a lapsed place) or a multiple of PLACES_SWEEP (memory).
+local function place_count(key, most)
+  local c = redis.call('HLEN', key)
+  if c >= most or (c > 0 and c % PLACES_SWEEP == 0) then
+    local all, stale = redis.call('HGETALL', key), {}
+    for j = 1, #all, 2 do
+      local lapse = tonumber(all[j + 1])  -- not a number (corrupt): dropped too
+      if not lapse or lapse < now then stale[#stale + 1] = all[j] end
+    end
+    for j = 1, #stale, 1000 do  -- unpack's stack is bounded
+      redis.call('HDEL', key, unpack(stale, j, math.min(j + 999, #stale)))
+    end
+    c = c - #stale
+  end
+  return c
+end
+
 for i = 1, n do
   local at = 4 * i
   local kind, most, span, key = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), KEYS[2 + i]
@@ -94,7 +121,7 @@ for i = 1, n do
   if kind == 'v' or kind == 'a' then
     c = rate_count(key, span, tonumber(ARGV[at + 3]), i)
   elseif kind == 'c' then
-    c = redis.call('ZCOUNT', key, now, '+inf')
+    c = place_count(key, most)
   else
     c = tonumber(redis.call('GET', key) or '0')
   end
@@ -106,15 +133,18 @@ for i = 1, n do
   local kind, span, key = ARGV[at], tonumber(ARGV[at + 2]), KEYS[2 + i]
   if kind == 'v' or kind == 'a' then
     local w = tonumber(ARGV[at + 3])
-    local b = string.format('%d', math.floor(now / w))
+    local b = string.format('%d', math.floor(clock[i] / w))
     redis.call('HINCRBY', key, 'n', 1)
     if redis.call('HINCRBY', key, b, 1) == 1 then  -- a new bucket: the key lives a window past it
-      if not oldest[i] or tonumber(b) < oldest[i] then redis.call('HSET', key, 'lo', b) end
+      if not oldest[i] or tonumber(b) < oldest[i] then
+        redis.call('HSET', key, 'lo', b, 'hi', b)
+      else
+        redis.call('HSET', key, 'hi', b)
+      end
       redis.call('EXPIRE', key, span + 2 * w + 60)
     end
   elseif kind == 'c' then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
-    redis.call('ZADD', key, now + span, ARGV[2])
+    redis.call('HSET', key, ARGV[2], string.format('%.3f', now + span))
     redis.call('EXPIRE', key, span + 60)
   end
 end
@@ -125,4 +155,4 @@ for _ = 1, tonumber(ARGV[at]) do
   at = at + 1 + k
 end
 return seen
-"""
+""".replace("{sweep}", str(PLACES_SWEEP))
