@@ -47,7 +47,7 @@ def admit_in_process(r, audit, tenant: str, uuid: str, fields: dict, extra: list
     between the check and the write."""
     pipe = r.pipeline(transaction=False)
     for (kind, _, _, _, _), key in zip(admit, places):
-        read_count(pipe, kind, key, now)
+        read_count(pipe, kind, key)
     raws = pipe.execute()
     counts, takes = [], []
     for raw, (kind, _, _, most, window), key in zip(raws, admit, places):
@@ -64,15 +64,14 @@ def admit_in_process(r, audit, tenant: str, uuid: str, fields: dict, extra: list
     return Admission(counts=tuple(counts))
 
 
-def read_count(pipe, kind: str, key: str, now: float) -> None:
-    """Queue the read of one count: the rate hash (velocity, alert), the places
-    not yet lapsed (concurrency), the billed seconds of the day (budget)."""
-    if kind in ("velocity", "alert"):
-        pipe.hgetall(key)
-    elif kind == "concurrency":
-        pipe.hgetall(key)
-    else:
+def read_count(pipe, kind: str, key: str) -> None:
+    """Queue the read of one count: a hash for a rate (velocity, alert) or for
+    places (concurrency), counted by `count_of`; the billed seconds of the day
+    (budget)."""
+    if kind == "budget":
         pipe.get(key)
+    else:
+        pipe.hgetall(key)
 
 
 def count_of(kind: str, raw, now: float, window: int) -> int:

@@ -179,7 +179,7 @@ class CallStore:
                 continue
             wanted.append((count_key(lim, subject), lim.kind, lim.window))
             entry = (lim.kind, lim.name, subject, 0, lim.window)
-            read_count(pipe, lim.kind, admission_key(tenant, entry, day), now)
+            read_count(pipe, lim.kind, admission_key(tenant, entry, day))
         if not wanted:
             return {}
         return {name: count_of(kind, raw, now, window) for (name, kind, window), raw in zip(wanted, pipe.execute())}

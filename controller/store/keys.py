@@ -78,7 +78,8 @@ def limits(t: str) -> str:
 
 def rate(t: str, limit: str, subject: str) -> str:
     # hash: calls of a velocity or alert limit per time bucket (bucket index ->
-    # calls), with `n` their sum and `lo` the oldest bucket (store.counting)
+    # calls), with `n` their sum, `lo` the oldest bucket and `hi` the newest
+    # (store.counting)
     return f"{_t(t)}:rate:{limit}:{subject}"
 
 

@@ -74,8 +74,8 @@ local function rate_count(key, span, w, i)
   end
   local all, total, stale = redis.call('HGETALL', key), 0, {}
   for j = 1, #all, 2 do
-    local b = tonumber(all[j])
-    if all[j] ~= 'n' and all[j] ~= 'lo' and all[j] ~= 'hi' and b then
+    local b = tonumber(all[j])  -- nil for n, lo and hi
+    if b then
       if b < cut then
         stale[#stale + 1] = all[j]
       else
