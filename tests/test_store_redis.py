@@ -248,6 +248,34 @@ def test_a_place_whose_end_was_never_seen_refuses_nobody(store, script):
     assert lost == Admission(full=(1, 4)) and store.r.hlen(key) == 4
 
 
+@pytest.mark.parametrize("lane", [False, True], ids=["pipeline", "lane"])
+def test_a_batch_of_ends_gives_back_each_place_and_adds_up_each_budget(store, lane):
+    """The ends of a batch share one HDEL per places key and one INCRBY per budget
+    key: every place of the batch is given back, and each budget (tenant, day)
+    gets the sum of its own calls' seconds, nobody else's."""
+    if lane:
+        assert store.calls.enable_script()
+    else:
+        store.calls.lane = None
+    store.admin.create_tenant("beta", {"country": "FR"})
+    lines = {t: keys.concurrency(t, "lines", "tenant") for t in ("acme", "beta")}
+    for tenant, uuids in (("acme", ["a", "b", "c", "alive"]), ("beta", ["a", "d"])):
+        store.r.hset(lines[tenant], mapping={u: "9999999999.000" for u in uuids})
+    spec = "c/lines/tenant;b/day/tenant/{day}"
+    store.calls.calls_ended([
+        ("acme", "a", spec.format(day="2026-11-23"), 60),
+        ("acme", "b", spec.format(day="2026-11-23"), 25),
+        ("beta", "a", spec.format(day="2026-11-23"), 7),
+        ("acme", "c", spec.format(day="2026-11-22"), 100),  # began before midnight: yesterday's budget
+        ("beta", "d", spec.format(day="2026-11-23"), 0),  # never answered: nothing billed
+    ])
+    assert store.r.hkeys(lines["acme"]) == ["alive"] and store.r.hlen(lines["beta"]) == 0
+    assert store.r.get(keys.budget("acme", "day", "tenant", "2026-11-23")) == "85"
+    assert store.r.get(keys.budget("acme", "day", "tenant", "2026-11-22")) == "100"
+    assert store.r.get(keys.budget("beta", "day", "tenant", "2026-11-23")) == "7"
+    assert 0 < store.r.ttl(keys.budget("acme", "day", "tenant", "2026-11-23")) <= 3 * 86400
+
+
 def test_an_admission_that_fails_writes_nothing_of_the_verdict(store):
     """A count key of the wrong type (corruption) makes the admission script fail
     before it writes anything of the verdict (no entry, no intent, no count

@@ -188,15 +188,24 @@ class CallStore:
         """(tenant, uuid, counted, billsec) of calls that ended: give their
         concurrency places back and add their billed seconds to the day's
         budgets (`counted` as carry_out wrote it on the channel). One write,
-        over the lane on a real server (it runs for most calls under limits)."""
-        commands = []
+        over the lane on a real server (it runs for most calls under limits).
+
+        A batch's ends mostly share their keys (a tenant's places, its budget
+        of the day): one HDEL per places key and one INCRBY per budget key,
+        instead of one or two commands per end, cost Redis and the controller
+        (packing, reading the replies) a fraction for the same result."""
+        places: dict[str, list[str]] = {}
+        spent: dict[str, int] = {}
         for tenant, uuid, counted, billsec in ends:
             for kind, name, subject, day in parse_counted(counted):
                 if kind == "c":
-                    commands.append(("HDEL", keys.concurrency(tenant, name, subject), uuid))
+                    places.setdefault(keys.concurrency(tenant, name, subject), []).append(uuid)
                 elif kind == "b" and billsec > 0:
                     key = keys.budget(tenant, name, subject, day)
-                    commands += [("INCRBY", key, billsec), ("EXPIRE", key, 3 * 86400)]
+                    spent[key] = spent.get(key, 0) + billsec
+        commands = [("HDEL", key, *uuids) for key, uuids in places.items()]
+        for key, seconds in spent.items():
+            commands += [("INCRBY", key, seconds), ("EXPIRE", key, 3 * 86400)]
         if not commands:
             return
         if self.lane is not None:
