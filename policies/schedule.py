@@ -27,14 +27,9 @@ class Schedule:
     holidays: tuple[str, ...] = ()  # ISO dates on which the window does not hold
 
     def holds(self, local: dt.datetime) -> bool:
-        minute = local.hour * 60 + local.minute
-        if self.start <= self.end:
-            day, inside = local.date(), self.start <= minute < self.end
-        elif minute >= self.start:  # the evening part of an overnight window
-            day, inside = local.date(), True
-        else:  # the morning part belongs to the day before
-            day, inside = local.date() - dt.timedelta(days=1), minute < self.end
-        return inside and day.weekday() in self.days and day.isoformat() not in self.holidays
+        # Keyed by the wall clock alone: two aware datetimes of one instant in
+        # two zones are equal (and hash alike), and their answers are not.
+        return _holds(self, local.replace(tzinfo=None))
 
     def describe(self) -> str:
         days = ",".join(DAYS[d] for d in self.days) if len(self.days) < 7 else "every day"
@@ -51,6 +46,20 @@ class Schedule:
             raise ValueError("a schedule must be a JSON object")
         return parse(",".join(data.get("days", DAYS)), data.get("hours", "00:00-24:00"),
                      ",".join(data.get("holidays", [])))
+
+
+@lru_cache(maxsize=1024)
+def _holds(s: Schedule, local: dt.datetime) -> bool:
+    """Schedule.holds, once per schedule and local minute: every call of a
+    minute asks the same question (`local`: the wall clock, no zone)."""
+    minute = local.hour * 60 + local.minute
+    if s.start <= s.end:
+        day, inside = local.date(), s.start <= minute < s.end
+    elif minute >= s.start:  # the evening part of an overnight window
+        day, inside = local.date(), True
+    else:  # the morning part belongs to the day before
+        day, inside = local.date() - dt.timedelta(days=1), minute < s.end
+    return inside and day.weekday() in s.days and day.isoformat() not in s.holidays
 
 
 def parse(days: str = "", hours: str = "", holidays: str = "") -> Schedule:

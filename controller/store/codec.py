@@ -15,7 +15,7 @@ _SETTINGS_CACHE: dict[tuple, TenantSettings] = {}
 
 def tenant_settings(key: str, raw: dict[str, str]) -> TenantSettings:
     """Parsed once per distinct content: every call reads the hash, few change it."""
-    token = tuple(sorted(raw.items()))
+    token = tuple(raw.items())  # the same hash reads back in the same order: no sort needed
     found = _SETTINGS_CACHE.get(token)
     if found is not None:
         return found
