@@ -96,3 +96,22 @@ def test_a_dropped_connection_fails_the_waiting_writers(esl):
     with pytest.raises(NotConnected):
         conn.send("api status")
 
+
+
+def test_the_lane_packs_as_redis_py_does_and_refuses_what_it_refuses(lane_and_sha, monkeypatch):
+    """The lane packs with hiredis directly: the same bytes as redis-py's own
+    serializer, a value Redis cannot take (None) a DataError as from redis-py,
+    and the lane still serves the next call."""
+    from controller.store.lane import pack
+
+    lane, _ = lane_and_sha
+    conn = redis.Connection()
+    commands = [("HSET", "tg:{t}:x", "name", "Élise ✓", "n", 42, "f", 2.5, "b", b"\x00raw"), ("EXPIRE", "k", 60)]
+    packed = pack(conn, commands)
+    assert b"".join(packed) == b"".join(conn.pack_commands(commands))
+    monkeypatch.setattr("controller.store.lane._pack_one", None)  # without hiredis: redis-py's serializer
+    assert b"".join(pack(conn, commands)) == b"".join(packed)
+    monkeypatch.undo()
+    with pytest.raises(redis.DataError):
+        lane.roundtrip([("SET", "k", None)])
+    assert lane.roundtrip([("SET", "tg:{t}:lane", "Élise"), ("GET", "tg:{t}:lane")]) == ["OK", "Élise"]

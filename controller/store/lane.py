@@ -18,7 +18,12 @@ import gevent
 import gevent.event
 import gevent.lock
 import redis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import DataError, NoScriptError, ResponseError
+
+try:
+    from hiredis import pack_command as _pack_one
+except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py packs without it
+    _pack_one = None
 
 # A connection idle longer than this is checked before use: Redis may have
 # restarted meanwhile, and a dead socket must cost a reconnect, not a call.
@@ -111,7 +116,7 @@ class Lane:
             conn = self._take()
             if not conn.is_connected:
                 conn.connect()  # through the class's own connect: Sentinel's asks where the master is
-            packed = conn.pack_command(*commands[0]) if len(commands) == 1 else conn.pack_commands(commands)
+            packed = pack(conn, commands)
             conn.send_packed_command(packed, check_health=False)
             replies = []
             for _ in commands:
@@ -144,3 +149,19 @@ class Lane:
         idle, self._idle = self._idle, []
         for conn, _ in idle:
             conn.disconnect()
+
+
+def pack(conn, commands: list[tuple]) -> list[bytes]:
+    """The commands in Redis's protocol. hiredis packs them itself: redis-py's
+    serializer wraps the same call in a Python pass over every argument (for
+    a verdict's admission, 115 of them: 24 us instead of 9). Its rules are the
+    same (str as UTF-8, int and float as text, no None or bool), and what it
+    refuses is a DataError, as from redis-py. Command names are one word here
+    (redis-py would split "SCRIPT LOAD")."""
+    if _pack_one is None:
+        return conn.pack_commands(commands)
+    try:
+        # A list, as send_packed_command wants it (it sends each item).
+        return [b"".join([_pack_one(c if type(c) is tuple else tuple(c)) for c in commands])]
+    except TypeError as exc:
+        raise DataError(f"cannot send to Redis: {exc}") from None
