@@ -9,8 +9,8 @@
   the admission: policies.decide.needs_counts).
 - duration: a call of the classes lasts at most `seconds`; the bridge carries
   the limit, so FreeSWITCH enforces it even if no controller is left.
-- concurrency: at most `max` calls of the classes at once (a sorted set of
-  call ids, each with the time its place lapses; the end of the call frees it).
+- concurrency: at most `max` calls of the classes at once (a hash of call ids,
+  each with the time its place lapses; the end of the call frees it).
 - budget: at most `minutes` of the classes a day (the tenant's day), counted
   from each call's billed seconds when it ends.
 - alert: refuses nothing; counted like velocity, and the call that brings the

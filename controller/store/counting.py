@@ -5,7 +5,8 @@ as `tollgate_counted`).
 
 A velocity or alert count is a hash of time buckets (`keys.rate`), each
 1/60 of the window (at least a second): bucket index -> calls, `n` the calls
-of the buckets kept and `lo` the oldest bucket kept. A call counts from the
+of the buckets kept, `lo` the oldest bucket kept and `hi` the newest one a
+call was filed in (`rate_clock`). A call counts from the
 moment it is admitted until its bucket is older than the window: between
 `window` and `window + bucket` seconds, never less (a cap holds for every
 window; a call may find one more call counted, up to a bucket old, than an
