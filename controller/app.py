@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import secrets
 import socket as pysocket
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from controller.prompt_catalog import Catalog
 from controller.session import CallSession
 from controller.alerts import AlertService
 from controller.store import Store
+from controller.store.calls import earlier_life
 
 log = logging.getLogger("tollgate.app")
 
@@ -76,12 +78,20 @@ class Config:
 class Controller:
     def __init__(self, cfg: Config, store: Store | None = None):
         self.cfg = cfg
-        self.id = cfg.controller_id or f"{pysocket.gethostname()}:{os.getpid()}"
-        self.store = store or Store.open(cfg.redis_url, actor=f"controller:{self.id}", owner=self.id,
+        # The name operators give (or host:pid), and this process's life under it:
+        # a controller restarted under the same name must not take its previous
+        # life's calls for its own calls in progress (they would be stranded until
+        # park_timeout); with the incarnation in its claims and owner marks it
+        # recovers them at once (store.calls.earlier_life).
+        self.name = cfg.controller_id or f"{pysocket.gethostname()}:{os.getpid()}"
+        self.id = f"{self.name}~{secrets.token_hex(4)}"
+        self.store = store or Store.open(cfg.redis_url, actor=f"controller:{self.name}", owner=self.id,
                                          timeout=cfg.redis_timeout)
+        self.store.calls.owner = self.id  # a store handed in (the demo's) claims for this life too
         self.metrics = Metrics()
         self.svc = Services(store=self.store, pepper=cfg.pepper, catalog=Catalog(cfg.sound_root),
-                            cfg=FlowConfig(controller_id=self.id, call_bound=cfg.call_bound),
+                            cfg=FlowConfig(controller_id=self.id, controller_name=self.name,
+                                           call_bound=cfg.call_bound),
                             metrics=self.metrics)
         self.svc.alerts = AlertService(self.store, self.metrics, cfg.webhook_url, cfg.webhook_secret)
         self.metrics.in_progress.set_function(lambda: len(self.dispatcher.calls))
@@ -113,7 +123,7 @@ class Controller:
                 self.supervisors.append(sup)
                 self._greenlets.append(gevent.spawn(sup.run))
                 # The ends of its counted calls come on a second connection, read in batches.
-                feed = EndsFeed(host, port, self.cfg.esl_password, self.id, self.svc.calls_ended,
+                feed = EndsFeed(host, port, self.cfg.esl_password, self.name, self.svc.calls_ended,
                                 timeout=self.cfg.esl_timeout, on_state=self._ends_state)
                 self.feeds.append(feed)
                 self._greenlets.append(gevent.spawn(feed.run))
@@ -124,7 +134,8 @@ class Controller:
             self.health = HealthServer(self.cfg.metrics_address, self.metrics, self.readiness)
             self.health.start()
             log.info("metrics and health on http://%s:%d/", self.cfg.metrics_address[0], self.health.port)
-        log.info("controller %s started in %s mode", self.id, self.cfg.mode)
+        log.info("controller %s started in %s mode (incarnation %s)", self.name, self.cfg.mode,
+                 self.id.rpartition("~")[2])
 
     @property
     def supervisor(self) -> Supervisor | None:
@@ -204,6 +215,8 @@ class Controller:
                 continue
             if owner == self.id or owner == commands.fs_owner_id(self.id):
                 return None  # ours: in progress, or finished and leaving
+            if earlier_life(owner, self.id) or earlier_life(owner, commands.fs_owner_id(self.id)):
+                continue  # ours before a restart: that process is gone
             try:
                 if self.store.calls.alive(owner):
                     return None
@@ -268,7 +281,7 @@ class Controller:
         if not park.managed or not self.dispatcher.accepting:
             log.error("[%s] socket session for a channel we must not take: hanging up", park.uuid)
             try:
-                sock.send(commands.hangup_own_channel("NORMAL_TEMPORARY_FAILURE"))
+                sock.send(commands.hangup_channel(park.uuid, "NORMAL_TEMPORARY_FAILURE"))
             except CommandFailed:
                 pass
             sock.close()
@@ -278,7 +291,8 @@ class Controller:
             CallFlow(session, park, self.svc).run()
         finally:
             self.dispatcher.calls.pop(park.uuid, None)
-        sock.drain(SOCKET_LINGER_BOUND)
+        why = sock.drain(park.uuid, SOCKET_LINGER_BOUND)
+        log.debug("[%s] socket session closed by us: %s", park.uuid, why)
         sock.close()
 
     # -- stop -------------------------------------------------------------------

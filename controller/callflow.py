@@ -270,7 +270,8 @@ class CallFlow:
         p = self.park
         self.store_quietly(self.svc.store.calls.set_state, p.tenant, p.uuid, self.svc.cfg.claim_ttl,
                             extension=p.extension, dialed=p.dialed,
-                            state=state, owner=self.svc.cfg.controller_id, node=self.s.node,
+                            state=state, owner=self.svc.cfg.controller_name or self.svc.cfg.controller_id,
+                            node=self.s.node,
                             started=f"{time.time():.3f}")
 
     def store_quietly(self, fn, *args, **kwargs):
@@ -315,7 +316,7 @@ class CallFlow:
             "pin_tries": str(self.pin_tries),
             "outcome": outcome,
             "decision_ms": f"{decided:.2f}" if decided is not None else "",
-            "controller": self.svc.cfg.controller_id,
+            "controller": self.svc.cfg.controller_name or self.svc.cfg.controller_id,
         }
 
     def _audit_tenant(self) -> str:

@@ -46,8 +46,11 @@ def new_event_uuid() -> str:
     return f"{b[:8]}-{b[8:12]}-{b[12:16]}-{b[16:20]}-{n:012x}"
 
 
-def subscribe() -> str:
-    return "event plain " + " ".join(SUBSCRIBED)
+def subscribe(events: tuple[str, ...] = SUBSCRIBED) -> str:
+    for name in events:
+        if not _VAR.match(name):
+            raise UnsafeCommand(f"not an event name: {name!r}")
+    return "event plain " + " ".join(events)
 
 
 def auth(password: str) -> str:
@@ -81,11 +84,36 @@ def end_mark(owner: str) -> str:
 
 
 def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = None) -> str:
-    """`sendmsg` execute. channel=None in socket mode (the session's own channel)."""
+    """`sendmsg` execute. channel=None in socket mode (the session's own channel).
+
+    Every execute carries `event-lock: true`, in both modes, whatever the
+    application. Why (FreeSWITCH 1.10 sources):
+    - mod_event_socket puts every `sendmsg` on the channel's private queue
+      (switch_core_session_queue_private_event), the socket application's
+      own ones too (`async`).
+    - Whatever parses events while it runs takes the next queued message and
+      runs it nested inside itself: the park loop, but also the originate wait
+      of `bridge`, `playback`, `play_and_get_digits` and `sleep`
+      (switch_ivr_parse_all_events). Queued behind a bridge, our
+      `hangup ${originate_disposition}` ran *inside* it and cancelled the
+      carrier's INVITE: every bridged call failed on a real switch.
+    - `event-lock: true` sets CF_EVENT_LOCK for as long as that message's
+      application runs (switch_ivr_parse_event), and
+      switch_core_session_dequeue_private_event hands nothing out of the
+      normal queue meanwhile: queued applications run one after another, in
+      the order sent, which is what every sequence here assumes (multiset ->
+      bridge -> hangup; multiset -> pre_answer -> playback; answer ->
+      play_and_get_digits -> unset; the PIN scrub after a resume).
+    - The price: nothing queued can interrupt a running application, not even
+      a `sendmsg` call-command hangup. What must pre-empt does not queue: a
+      hangup is `uuid_kill` (hangup_channel), a prompt is stopped with
+      `uuid_break`, both `api` commands that act at once.
+    """
     head = f"sendmsg {_uuid(channel)}" if channel else "sendmsg"
     lines = [head, "call-command: execute", f"execute-app-name: {_line(app, 'application')}"]
     if arg:
         lines.append(f"execute-app-arg: {_line(arg, 'application argument')}")
+    lines.append("event-lock: true")
     lines.append(f"Event-UUID: {_uuid(event_uuid)}")
     return "\n".join(lines)
 
@@ -167,13 +195,33 @@ def api(command: str, *args: str) -> str:
     return "api " + " ".join([command, *(_line(a, "api argument") for a in args)])
 
 
-def hangup_own_channel(cause: str) -> str:
-    """Socket mode: hang up the session's channel, even in the middle of an application."""
-    return f"sendmsg\ncall-command: hangup\nhangup-cause: {hangup(cause)[1]}"
+def hangup_channel(channel: str, cause: str) -> str:
+    """Hang a channel up now, in either mode, even in the middle of an
+    application. Not `sendmsg` call-command hangup: that one waits in the
+    private queue behind an event-locked application (see `execute`), so a
+    watchdog's hangup would wait for the very prompt it must end. `uuid_kill`
+    is an api command: it hangs the channel up from the Event Socket's thread.
+    An outbound (socket application) session in `full` mode may run it too."""
+    return uuid_kill(channel, cause)
 
 
 def uuid_kill(channel: str, cause: str) -> str:
     return api("uuid_kill", _uuid(channel), hangup(cause)[1])
+
+
+# Socket mode: how long FreeSWITCH keeps a session open after its channel hung
+# up, for us to read the last events (CHANNEL_HANGUP_COMPLETE). Plain `linger`
+# means -1, forever: mod_event_socket then keeps the session, its thread and
+# the channel (in CS_DESTROY, still counted by `show channels count`) until the
+# client closes the socket. We close it ourselves once the last event is read
+# (controller.esl_socket); this is only the backstop for when we cannot.
+LINGER_SECONDS = 10
+
+
+def linger(seconds: int = LINGER_SECONDS) -> str:
+    if not 0 < int(seconds) <= 3600:
+        raise UnsafeCommand(f"linger {seconds!r} out of range")
+    return f"linger {int(seconds)}"
 
 
 def uuid_getvar(channel: str, name: str) -> str:
@@ -186,7 +234,7 @@ def uuid_break(channel: str) -> str:
 
 def fs_owner_id(owner: str) -> str:
     """A controller id as it can stand in a mod_hash value ('/' and spaces would split it)."""
-    return re.sub(r"[^A-Za-z0-9._:-]", "-", owner)[:64]
+    return re.sub(r"[^A-Za-z0-9._:~-]", "-", owner)[-64:]
 
 
 def fs_claim(channel: str, owner: str) -> str:

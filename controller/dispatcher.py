@@ -108,9 +108,6 @@ class Dispatcher:
 
 def _reject(transport: Transport, uuid: str, channel: str | None) -> None:
     try:
-        if channel is None:
-            transport.send(commands.hangup_own_channel("NORMAL_TEMPORARY_FAILURE"))
-        else:
-            transport.send(commands.uuid_kill(channel, "NORMAL_TEMPORARY_FAILURE"))
+        transport.send(commands.hangup_channel(channel or uuid, "NORMAL_TEMPORARY_FAILURE"))
     except CommandFailed as exc:
         log.error("[%s] could not hand the call back: %s", uuid, exc)

@@ -205,16 +205,17 @@ class InboundConnection:
     """One authenticated inbound connection to FreeSWITCH (port 8021)."""
 
     def __init__(self, host: str, port: int, password: str, on_event: RawHandler,
-                 timeout: float = 5.0, subscribe_filter: bool = True):
+                 timeout: float = 5.0, subscribe_filter: bool = True, events: tuple[str, ...] = SUBSCRIBED):
         self.host, self.port, self.password = host, port, password
         self.on_event = on_event
         self.timeout = timeout
         self.subscribe_filter = subscribe_filter
+        self.events = events  # what it subscribes to (a test bed's watcher asks for more)
         self.wire: _Wire | None = None
 
     def open(self) -> None:
         esl = _InboundESL(self.host, self.port, self.password, timeout=self.timeout)
-        _register(esl, _guarded(self.on_event))
+        _register(esl, _guarded(self.on_event), self.events)
         try:
             with gevent.Timeout(self.timeout, CommandFailed("no auth/request from FreeSWITCH in time")):
                 esl.connect()
@@ -227,7 +228,7 @@ class InboundConnection:
         set_nodelay(esl.sock)
         self.wire = _Wire(esl, self.timeout)
         esl._receive_events_greenlet.link(lambda _g: self.wire.lost("socket closed"))
-        self.send(commands.subscribe())
+        self.send(commands.subscribe(self.events))
         if self.subscribe_filter:
             self.send(commands.filter_managed())
 
@@ -277,10 +278,10 @@ def _guarded(on_event: RawHandler):
     return handle
 
 
-def _register(proto, handler) -> None:
+def _register(proto, handler, events: tuple[str, ...] = SUBSCRIBED) -> None:
     # By name, not '*': greenswitch runs '*' only for events that have no
     # handler of their own, and its OutboundSession has its own CHANNEL_HANGUP one.
-    for name in (*SUBSCRIBED, "DISCONNECT"):
+    for name in (*events, "DISCONNECT"):
         proto.register_handle(name, handler)
 
 

@@ -14,6 +14,7 @@ from typing import Callable
 import gevent
 from gevent.server import StreamServer
 
+from controller import commands
 from controller.errors import CommandFailed, NotConnected
 from controller.framing import FrameReader, FramingError, decode_frame, set_nodelay
 
@@ -46,13 +47,18 @@ class SocketSession:
         self._awaiting = 0  # replies owed to commands sent
         self._on_event: RawHandler | None = None
         self._on_lost: Callable[[str], None] | None = None
+        self.down_at: float | None = None  # when FreeSWITCH said the channel hung up (linger notice)
+        self.complete = False  # CHANNEL_HANGUP_COMPLETE read: the channel's last event
+        self.last_read = time.monotonic()
 
     def start(self, on_event: RawHandler, on_lost: Callable[[str], None]) -> dict:
         """`connect` (answered by the whole channel as headers, which the caller
-        keeps only what it needs of), then `myevents` and `linger`."""
+        keeps only what it needs of), then `myevents` and a bounded `linger`
+        (commands.linger: plain `linger` would keep the channel in FreeSWITCH
+        until we close, and nothing else)."""
         self._on_event, self._on_lost = on_event, on_lost
         headers = self._exchange(["connect"])[0][0]
-        self.send_many(["myevents", "linger"])
+        self.send_many(["myevents", commands.linger()])
         return dict(headers)
 
     def send(self, data: str, timeout: float | None = None) -> str:
@@ -85,15 +91,46 @@ class SocketSession:
             self._lost(f"read failed: {exc}")
         return not self.closed
 
-    def drain(self, bound: float) -> None:
-        """After the call's verdict: read (and drop) until FreeSWITCH closes, which it
-        does at hangup (linger); a bridged call runs inside the `socket` application,
-        so closing our end first could end it."""
+    def drain(self, uuid: str, bound: float, check_every: float = 60.0, after_down: float = 2.0) -> str:
+        """After the call's verdict: read (and drop) its events up to the last one,
+        CHANNEL_HANGUP_COMPLETE, then the caller closes the session.
+
+        Why we close and do not wait for FreeSWITCH: with `linger` mod_event_socket
+        sends its notice when the channel goes down, goes on sending the channel's
+        last events, and then waits for the client to close (read_packet), the
+        linger time at most; the session, its thread and the channel (CS_DESTROY,
+        still in `show channels count`) live until then. A bridged call runs inside
+        the `socket` application, so we read until its hangup rather than leave.
+
+        Bounded whatever the node does: a channel silent for `check_every` seconds
+        is asked about (`uuid_exists`), and is let go once FreeSWITCH no longer has
+        it or does not answer; `after_down` seconds after the linger notice without
+        the last event; `bound` in all. Returns why it stopped."""
         self._on_event = None
         deadline = time.monotonic() + bound
-        while self.pump(max(0.0, min(60.0, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline:
-                break
+        while not self.closed and not self.complete:
+            now = time.monotonic()
+            if now >= deadline:
+                return "bound"
+            if self.down_at is not None:
+                if now - self.down_at >= after_down:
+                    return "no final event"
+                wait = self.down_at + after_down - now
+            else:
+                wait = self.last_read + check_every - now
+                if wait <= 0:
+                    if not self._still_there(uuid):
+                        return "channel gone"
+                    self.last_read = time.monotonic()
+                    continue
+            self.pump(max(0.0, min(wait, deadline - now)))
+        return "complete" if self.complete else "closed"
+
+    def _still_there(self, uuid: str) -> bool:
+        try:
+            return self.send(commands.api("uuid_exists", uuid), timeout=self.timeout).strip() == "true"
+        except (CommandFailed, commands.UnsafeCommand):
+            return False
 
     def close(self) -> None:
         if not self.closed:
@@ -126,6 +163,11 @@ class SocketSession:
 
     def _frame(self, headers: dict, body: bytes) -> None:
         kind, headers, text = decode_frame(headers, body)
+        self.last_read = time.monotonic()
+        if kind == "event" and headers.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE":
+            self.complete = True
+        elif kind == "disconnect" and headers.get("Content-Disposition") == "linger":
+            self.down_at = self.last_read
         if kind == "reply":
             if self._awaiting <= 0:
                 log.warning("reply with no command waiting for it: ignored")

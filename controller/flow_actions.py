@@ -70,7 +70,8 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
         # filter, and no other controller's.
         cdr["tollgate_counted"] = flow.counted_spec()
         cdr[MANAGED_VARIABLE] = HANDED_OVER
-        cdr.update([commands.mark_end_at_hangup(flow.park.uuid, flow.svc.cfg.controller_id)])
+        cdr.update([commands.mark_end_at_hangup(flow.park.uuid,
+                                                flow.svc.cfg.controller_name or flow.svc.cfg.controller_id)])
     # One execution for all of them (empty ones would only unset), written
     # together with what follows it.
     first = commands.multiset({k: v for k, v in cdr.items() if v})

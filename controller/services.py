@@ -20,7 +20,12 @@ log = logging.getLogger("tollgate.call")
 
 @dataclass
 class FlowConfig:
+    # This process (name~incarnation): claims, the channel's tollgate_owner, the
+    # heartbeat. A restart under the same name is a new life (controller.app).
     controller_id: str = "tollgate"
+    # What operators call it (--controller-id): the audit, and the mark of the
+    # ends it counts, which its next life must still get.
+    controller_name: str = ""
     call_bound: float = 120.0  # watchdog: park -> verdict carried out
     claim_ttl: int = 300
     step_timeout: float = 30.0

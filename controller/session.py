@@ -172,10 +172,7 @@ class CallSession:
         return self.send(command, timeout)
 
     def kill(self, cause: str) -> None:
-        """Hang the channel up without the mailbox (watchdog, lost state)."""
-        if self.channel is None:
-            # socket mode: our own channel, by call-command so it works mid-application
-            self.send(commands.hangup_own_channel(cause))
-        else:
-            self.send(commands.uuid_kill(self.channel, cause))
+        """Hang the channel up without the mailbox (watchdog, lost state), at
+        once, whatever application runs (commands.hangup_channel)."""
+        self.send(commands.hangup_channel(self.channel or self.uuid, cause))
 

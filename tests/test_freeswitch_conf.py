@@ -1,9 +1,10 @@
 """freeswitch-conf/: well-formed XML, and the dialplan's logic on sample destinations.
 
-The walker implements the parts of FreeSWITCH's XML dialplan these files use:
-X-PRE-PROCESS set / $${var}, extensions in order, conditions with
-break="on-false" (default) / "on-true", field values from channel variables
-and ${user_exists(...)}, and $1 substitution in actions.
+The walker implements the parts of FreeSWITCH's XML dialplan these files use,
+as mod_dialplan_xml does: X-PRE-PROCESS set / $${var}, extensions in order with
+continue="true", conditions with every break value and anti-actions, field
+values from channel variables and ${user_exists(...)}, and $1 substitution in
+actions. The real-FreeSWITCH tier (tests/realfs) plays the same on a switch.
 """
 
 import re
@@ -61,26 +62,76 @@ class Dialplan:
 
         return expand(name)
 
-    def route(self, chan: dict) -> tuple[str, list[tuple[str, str]]] | None:
+    def route(self, chan: dict):
+        """As mod_dialplan_xml's dialplan_hunt and parse_exten do: extensions in
+        order; in each, conditions in order, a passing one adding its actions and a
+        failing one its anti-actions; break="on-false" (default) stops at a failure,
+        "on-true" at a pass, "always" at either, "never" at neither; the extension
+        is matched when the last condition looked at passed, and a matched one ends
+        the hunt unless continue="true".
+
+        Returns None when no extension took the call (the rest of the dialplan
+        gets it), NO_ROUTE when one ended the hunt with no action (FreeSWITCH:
+        "No Route, Aborting"), else (last matched extension's name, actions)."""
+        actions, name = [], None
         for ext in self.extensions:
-            actions, matched = [], True
+            proceed, added = False, []
             for cond in ext.findall("condition"):
                 value = self.field(cond.get("field"), chan)
                 m = re.search(self.pre(cond.get("expression")), value)
+                proceed = m is not None
                 brk = cond.get("break", "on-false")
-                if m:
-                    for a in cond.findall("action"):
-                        data = re.sub(r"\$(\d)", lambda g: m.group(int(g.group(1))), self.pre(a.get("data", "")))
-                        actions.append((a.get("application"), data))
-                    if brk == "on-true":
-                        matched = False
-                        break
-                elif brk == "on-false":
-                    matched = False
+                for a in cond.findall("action" if m else "anti-action"):
+                    data = self.pre(a.get("data", ""))
+                    if m:
+                        data = re.sub(r"\$(\d)", lambda g: m.group(int(g.group(1))) or "", data)
+                    added.append((a.get("application"), data))
+                if brk == "always" or (brk == "on-true" and m) or (brk == "on-false" and not m):
                     break
-            if matched and actions:
-                return ext.get("name"), actions
-        return None
+            actions += added
+            if proceed:
+                name = ext.get("name")
+                if ext.get("continue") != "true":
+                    return (name, actions) if actions else NO_ROUTE
+        return (name, actions) if actions else None
+
+
+NO_ROUTE = "NO_ROUTE"
+
+
+def _conditions_that_end_matched_without_action(path: Path) -> list[str]:
+    """The pattern that ended every internal call on a stock FreeSWITCH: a condition
+    that, when it passes, stops its extension as matched (break on-true/always)
+    although nothing was added yet, in an extension that does not continue."""
+    found = []
+    for ext in ET.parse(path).getroot().iter("extension"):
+        if ext.get("continue") == "true":
+            continue
+        added = 0
+        for cond in ext.findall("condition"):
+            added += len(cond.findall("action"))
+            if cond.get("break") in ("on-true", "always") and not added:
+                found.append(f"{ext.get('name')}: {cond.get('field')} =~ {cond.get('expression')}")
+    return found
+
+
+@pytest.mark.parametrize("path", XML_FILES, ids=lambda p: p.relative_to(CONF).as_posix())
+def test_no_condition_ends_the_hunt_with_no_route(path):
+    assert _conditions_that_end_matched_without_action(path) == []
+
+
+def test_the_check_finds_the_pattern_that_broke():
+    broken = ET.fromstring(
+        '<include><extension name="x"><condition field="destination_number" expression="^[*#]"'
+        ' break="on-true"/><condition field="destination_number" expression="^"><action'
+        ' application="park"/></condition></extension></include>')
+    import tempfile
+    with tempfile.NamedTemporaryFile("wb", suffix=".xml") as f:
+        ET.ElementTree(broken).write(f)
+        f.flush()
+        assert _conditions_that_end_matched_without_action(Path(f.name))
+        dp = Dialplan(Path(f.name))
+        assert dp.route(chan("*98")) == NO_ROUTE  # the walker sees what FreeSWITCH saw
 
 
 def chan(dest, **extra):
@@ -95,10 +146,10 @@ def chan(dest, **extra):
 ])
 def test_dialplan_sends_only_outside_calls_to_tollgate(path, last_app):
     dp = Dialplan(CONF / path)
-    # Internal extension and a voicemail feature code stay in the dialplan.
-    assert dp.route(chan("1002")) is None
-    assert dp.route(chan("*97")) is None
-    assert dp.route(chan("#21")) is None
+    # Internal extension and feature codes go on to the rest of the dialplan, as if
+    # the file were absent (not "no route": the stock dialplan serves them after it).
+    for dest in ("1002", "*97", "*98", "#21", "**1002"):
+        assert dp.route(chan(dest)) is None, dest
     for dest in ("0140000000", "0899123456", "+442079460000", "3949"):
         name, actions = dp.route(chan(dest))
         assert name == "tollgate-outbound"
@@ -109,6 +160,9 @@ def test_dialplan_sends_only_outside_calls_to_tollgate(path, last_app):
         assert actions[-1][0] == last_app
         if last_app == "hangup":
             assert actions[-2] == ("socket", "127.0.0.1:8084 async full")
+            # socket ... async parks the call: FreeSWITCH bounds it as in inbound mode,
+            # whatever the controller does (socket_function -> switch_ivr_park).
+            assert actions[-3] == ("set", "park_timeout=180:RECOVERY_ON_TIMER_EXPIRE")
         else:
             assert "park_timeout" in sets
             # The mark right before the park: the controller's filter lets every
@@ -119,6 +173,9 @@ def test_dialplan_sends_only_outside_calls_to_tollgate(path, last_app):
     assert name == "tollgate-emergency-bypass" and actions[-1] == ("bridge", "sofia/gateway/carrier/112")
     name, _ = dp.route(chan("112", tollgate_emergency_bypass="false"))
     assert name == "tollgate-outbound"
+    # Bypass off and not a number Tollgate takes: passed on, never "no route".
+    assert dp.route(chan("*98", tollgate_emergency_bypass="false")) is None
+    assert dp.route(chan("1002", tollgate_emergency_bypass="false")) is None
     # A call sofia did not authenticate (a trunk, a public profile) still goes to
     # Tollgate, but names no extension: whatever its caller ID, it is nobody.
     unauthenticated = chan("0899123456", sip_authorized="", user_name="", caller_id_number="1001")

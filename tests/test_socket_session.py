@@ -103,7 +103,7 @@ def test_the_captured_session_from_connect_to_disconnect():
     channel = sock.start(lambda h: (seen.append(h.get("Event-Name") or h.get("Content-Type")),
                                     session.deliver(h)), lost.append)
     assert channel["Unique-ID"] and channel["Channel-Caller-ID-Number"] == "1005"
-    assert fs.commands == ["connect", "myevents", "linger"]
+    assert fs.commands == ["connect", "myevents", "linger 10"]  # bounded: never plain `linger` (-1)
     assert sock.send("sendmsg\ncall-command: execute\nexecute-app-name: answer") == "+OK"
     # Waiting for an event reads the socket: the mailbox pumps it.
     while True:
@@ -114,10 +114,51 @@ def test_the_captured_session_from_connect_to_disconnect():
     assert sock.send("sendmsg\ncall-command: execute\nexecute-app-name: play_and_get_digits") == "+OK"
     assert sock.send("api uuid_getvar x y") != ""  # an api/response body, in order with the replies
     assert sock.send("sendmsg\ncall-command: hangup\nhangup-cause: NORMAL_CLEARING") == "+OK"
-    sock.drain(5)
-    assert sock.closed and lost == ["socket closed"]
+    # The last event read, we close: FreeSWITCH would keep the lingering session
+    # (and its channel) until we do.
+    assert sock.drain(channel["Unique-ID"], 5) == "complete"
+    sock.close()
+    assert sock.closed and len(lost) == 1
     assert seen[0] == "CHANNEL_PARK" and seen.count("DTMF") == 5
     assert seen[-2:] == ["CHANNEL_HANGUP_COMPLETE", "text/disconnect-notice"]
+    fs.close()
+
+
+API_FALSE = b"Content-Type: api/response\nContent-Length: 5\n\nfalse"
+LINGER_NOTICE = (b"Content-Type: text/disconnect-notice\nControlled-Session-UUID: u1\n"
+                 b"Content-Disposition: linger\nChannel-Name: sofia/internal/1001@acme\nLinger-Time: 10\n"
+                 b"Content-Length: 0\n\n")
+
+
+def test_a_silent_session_is_asked_about_and_let_go_when_its_channel_is_gone():
+    """A node that never closes and sends nothing more: after `check_every` seconds
+    of silence the session asks FreeSWITCH; a channel it no longer has is let go."""
+    fs, sock, _ = session([API_FALSE], close_at_end=False)
+    started = gevent.get_hub().loop.now()
+    assert sock.drain("u1", bound=30, check_every=0.2) == "channel gone"
+    assert fs.commands == ["api uuid_exists u1"]
+    assert gevent.get_hub().loop.now() - started < 2
+    fs.close()
+
+
+def test_a_node_that_stops_answering_does_not_hold_the_session():
+    fs, sock, _ = session([], timeout=0.2, reply=False, close_at_end=False)
+    assert sock.drain("u1", bound=30, check_every=0.2) == "channel gone"
+    assert sock.closed
+    fs.close()
+
+
+def test_after_the_linger_notice_the_last_event_is_waited_for_a_bounded_time():
+    fs, sock, _ = session([], close_at_end=False)
+    fs.fs.sendall(LINGER_NOTICE)
+    assert sock.drain("u1", bound=30, check_every=10, after_down=0.2) == "no final event"
+    assert not fs.commands  # nothing asked: the channel is known to be down
+    fs.close()
+
+
+def test_a_long_call_is_followed_within_the_overall_bound_only():
+    fs, sock, _ = session([], close_at_end=False)
+    assert sock.drain("u1", bound=0.3, check_every=10) == "bound"
     fs.close()
 
 

@@ -42,6 +42,8 @@ def run(sim: "Simulator", line: str) -> str:
             return "-ERR No such channel!\n"
         ch.break_app()
         return "+OK"
+    if cmd == "show" and args[:2] == ["channels", "count"]:
+        return f"\n{len(sim.live())} total.\n"  # mod_commands: lingering sessions count too
     if cmd == "show" and args[:1] == ["channels"]:
         return _show_channels(sim, args[1:])
     if cmd == "hash" and args:
@@ -60,7 +62,7 @@ def run(sim: "Simulator", line: str) -> str:
         found = sim.node.context_xml(args[3]) if args[:3] == ["dialplan", "context", "name"] else None
         return found if found is not None else "can't find anything\n"
     if cmd == "status":
-        return f"UP 0 years\n{len(sim.channels)} session(s)\n"
+        return f"UP 0 years\n{len(sim.live())} session(s)\n"
     return f"-ERR {cmd} Command not found!\n"
 
 

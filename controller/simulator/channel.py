@@ -10,7 +10,7 @@ import uuid as uuidlib
 
 import gevent
 import gevent.event
-from gevent.queue import Queue
+from gevent.queue import Empty, Queue
 
 from controller.simulator import apps
 from controller.simulator.callers import Caller
@@ -73,10 +73,18 @@ class Channel:
         self.park_uuid = ""
         self.parked = False
         self.bridged = False
+        # The channel's private event queue (FreeSWITCH's private_event_queue):
+        # every `sendmsg` lands here, ("execute", app, arg, event uuid, conn id,
+        # event-lock) or ("hangup", cause); None ends the park loop.
         self.queue: Queue = Queue()
+        self.event_lock = 0  # CF_EVENT_LOCK: an event-locked application runs
+        self.depth = 0  # applications running, one inside the other
+        self.runs: list[tuple[str, int]] = []  # (application, depth) as FreeSWITCH logs "EXECUTE [depth=N]"
         self.digits: list[str] = []
         self.prompts = 0
+        # Set to wake an application that waits: a hangup, a break, or a message queued.
         self.interrupt = gevent.event.Event()
+        self.break_pending = False
         self.cdr: dict[str, str] | None = None
         self.events: list[str] = []  # names, in emission order
         self.delivered: list[str] = []  # names, once per client it was sent to
@@ -159,14 +167,61 @@ class Channel:
             pass
 
     def _serve_queue(self) -> None:
+        """switch_ivr_park's loop: run what the private queue holds, one message
+        at a time, until the call ends, the controller lets go (None), or the
+        park_timeout the dialplan set passes (checked between applications, as
+        FreeSWITCH does: it never cuts one short)."""
+        expires, cause = self._park_timeout()
         while self.state != "hangup":
-            item = self.queue.get()
+            left = None if expires is None else max(expires - time.monotonic(), 0.0)
+            try:
+                item = self.queue.get(timeout=left)
+            except Empty:
+                item = ()
             if item is None:
                 return
-            app, arg, event_uuid, conn_id = item
-            self._app(app, arg, event_uuid, conn_id)
+            if item:
+                self._run(item)
+            if expires is not None and time.monotonic() >= expires and self.state != "hangup":
+                self.hangup(cause)
+                return
             if self.parked and self.state != "hangup":
                 self.application, self.application_data = "park", ""
+
+    def _park_timeout(self) -> tuple[float | None, str]:
+        """`park_timeout=SECONDS[:CAUSE]`, read (and unset) when the park starts
+        (switch_ivr_park); the cause defaults to NORMAL_CLEARING."""
+        value = self.vars.pop("park_timeout", "")
+        if not value:
+            return None, ""
+        seconds, _, cause = value.partition(":")
+        try:
+            timeout = int(seconds)
+        except ValueError:
+            return None, ""
+        if timeout < 0:
+            return None, ""
+        return time.monotonic() + timeout * self.sim.scale, cause or "NORMAL_CLEARING"
+
+    def _run(self, item: tuple) -> None:
+        """One message of the private queue (switch_ivr_parse_event)."""
+        if item[0] == "hangup":
+            self.hangup(item[1])
+            raise Hungup()
+        _, app, arg, event_uuid, conn_id, lock = item
+        # event-lock: nothing more leaves the queue until this application returns.
+        self.event_lock += lock
+        try:
+            self._app(app, arg, event_uuid, conn_id)
+        finally:
+            self.event_lock -= lock
+
+    def _next_nested(self) -> tuple | None:
+        """What a running application takes from the queue while it parses events
+        (switch_ivr_parse_all_events): nothing while an event-locked one runs."""
+        if self.event_lock or self.queue.empty() or self.queue.peek() is None:
+            return None
+        return self.queue.get_nowait()
 
     def _socket(self) -> None:
         self.application, self.application_data = "socket", f"{self.socket_address[0]}:{self.socket_address[1]} async full"
@@ -174,26 +229,42 @@ class Channel:
         self.vars["socket_host"] = self.socket_address[0]
         self.emit("CHANNEL_EXECUTE", [("Application", "socket"), ("Application-Data", self.application_data),
                                       ("Application-UUID", app_uuid())])
-        ok = self.sim.connect_socket(self)
-        if not ok:
-            # socket failed: the dialplan's next action is `hangup` (fail closed).
-            self.hangup("DESTINATION_OUT_OF_ORDER")
+        connected = self.sim.connect_socket(self)
+        if connected is None:
+            # Nobody listening: the socket application returns at once and the
+            # dialplan's next action is `hangup` (fail closed).
+            self.hangup("NORMAL_TEMPORARY_FAILURE")
             return
+        # Connected (or accepted by a controller that never said `connect`:
+        # "Socket Error!" after mod_event_socket's wait): socket_function parks
+        # the call either way, with the dialplan's park_timeout.
         self._serve_queue()
         if self.state != "hangup":
             # the controller went away: the dialplan continues with `hangup`
             self.hangup("NORMAL_TEMPORARY_FAILURE")
 
-    def enqueue(self, app: str, arg: str, event_uuid: str, conn_id: int) -> bool:
+    def enqueue(self, app: str, arg: str, event_uuid: str, conn_id: int, lock: bool = False) -> bool:
         if self.state == "hangup":
             return False
-        self.queue.put((app, arg, event_uuid, conn_id))
+        self.queue.put(("execute", app, arg, event_uuid, conn_id, int(lock)))
+        self.interrupt.set()  # an application that parses events looks at the queue
+        return True
+
+    def enqueue_hangup(self, cause: str) -> bool:
+        """`sendmsg` call-command hangup: queued like an execute, so it waits
+        behind an event-locked application (uuid_kill does not)."""
+        if self.state == "hangup":
+            return False
+        self.queue.put(("hangup", cause))
+        self.interrupt.set()
         return True
 
     def _app(self, app: str, arg: str, event_uuid: str, conn_id: int) -> None:
         if "${" in arg:  # switch_core_session_execute_application expands channel variables
             arg = _VARIABLE.sub(lambda m: self.vars.get(m.group(1), ""), arg)
         self.executed.append((app, arg, conn_id))
+        self.runs.append((app, self.depth))
+        outer = (self.application, self.application_data)  # an application this one runs inside
         tag = [("Application", app)] + ([("Application-Data", arg)] if arg else []) + \
               [("Application-UUID", event_uuid)]
         self.application, self.application_data = app, arg
@@ -203,13 +274,18 @@ class Channel:
         self.emit("CHANNEL_EXECUTE", tag)
         response = "_none_"
         from_app = False
+        self.depth += 1
         try:
             handler = apps.APPS.get(app)
             response = handler(self, arg) if handler else "_none_"
         except Hungup:
             from_app = self._hangup_from_app
         except Broken:
-            self.interrupt.clear()
+            self.break_pending = False
+        finally:
+            self.depth -= 1
+            if self.depth:
+                self.application, self.application_data = outer
         self.emit("CHANNEL_EXECUTE_COMPLETE", tag[:-1] + [("Application-Response", response), tag[-1]])
         if from_app:
             self._finish()
@@ -218,10 +294,25 @@ class Channel:
 
     # -- time, with caller hangups and breaks ---------------------------------------
     def pause(self, seconds: float) -> None:
-        if self.interrupt.wait(max(seconds, 0) * self.sim.scale):
+        """Time passing inside an application that parses events while it runs
+        (playback, play_and_get_digits, bridge, sleep: switch_ivr_parse_all_events).
+        A message queued meanwhile runs here, nested, unless an event-locked
+        application holds the queue."""
+        deadline = time.monotonic() + max(seconds, 0) * self.sim.scale
+        while True:
             if self.state == "hangup":
                 raise Hungup()
-            raise Broken()
+            if self.break_pending:
+                raise Broken()
+            item = self._next_nested()
+            if item is not None:
+                self._run(item)
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.interrupt.clear()
+            self.interrupt.wait(left)
 
     def hangup(self, cause: str, from_app: bool = False) -> None:
         if self.state == "hangup":
@@ -236,6 +327,8 @@ class Channel:
         self.queue.put(None)
 
     def _finish(self) -> None:
+        if self.ended_at is not None:
+            return  # a hangup nested in an application unwinds through both
         if self.parked:
             self.emit("CHANNEL_EXECUTE_COMPLETE", [("Application", "park"), ("Application-Response", "_none_"),
                                                    ("Application-UUID", self.park_uuid)])
@@ -252,8 +345,8 @@ class Channel:
         hook = self.vars.get("api_hangup_hook")
         if hook:
             self.sim.api(hook)  # hangup state: before CHANNEL_HANGUP_COMPLETE and the CDR
-        self.emit("CHANNEL_HANGUP_COMPLETE")
         self.ended_at = time.time()
+        self.emit("CHANNEL_HANGUP_COMPLETE")
         for timer in self.timers:
             timer.close()
         self.cdr = dict(self.vars)
@@ -264,6 +357,7 @@ class Channel:
 
     def break_app(self) -> None:
         if self.application not in ("park", "socket", ""):
+            self.break_pending = True
             self.interrupt.set()
 
     def key(self, digits: str) -> None:

@@ -82,6 +82,7 @@ class Connection:
         self.all_events = False
         self.filters: list[tuple[str, str]] = []
         self.myevents = False
+        self.linger: int | None = None  # seconds asked with `linger` (-1: forever), None: not asked
         self.out: Queue = Queue()
         self.closed = False
         self.writer = gevent.spawn(self._write)
@@ -207,7 +208,14 @@ class Connection:
             self.myevents = True
             self.send(wire.command_reply("+OK Events Enabled"))
         elif verb == "linger":
-            self.send(wire.command_reply("+OK will linger"))
+            # mod_event_socket: a number of seconds, or -1 (forever) without one.
+            seconds = rest.strip()
+            self.linger = int(seconds) if seconds.lstrip("-").isdigit() else -1
+            self.send(wire.command_reply(f"+OK will linger {self.linger} seconds" if self.linger != -1
+                                         else "+OK will linger"))
+        elif verb == "nolinger":
+            self.linger = None
+            self.send(wire.command_reply("+OK will not linger"))
         elif verb in ("exit", "quit"):
             self.send(wire.command_reply("+OK bye"))
             self.close(wire.disconnect_notice(GOODBYE))

@@ -16,12 +16,18 @@ from gevent.server import StreamServer
 from controller.simulator import api, wire
 from controller.simulator.callers import Caller
 from controller.simulator.channel import Channel
-from controller.simulator.connection import Connection, connect_to
+from controller.simulator.connection import GOODBYE, Connection, connect_to
 from controller.simulator.node import NodeConfig
 
 log = logging.getLogger("tollgate.simulator")
 
 CORE_UUID = "2b88d2b3-7ad5-4cd0-bab1-d702c158cd3c"
+
+
+def switch_true(value: str) -> bool:
+    """FreeSWITCH's switch_true(): what a header such as event-lock counts as on."""
+    return value.strip().lower() in ("yes", "on", "true", "t", "enabled", "active", "allow") or \
+        (value.strip().isdigit() and int(value) != 0)
 
 
 class Simulator:
@@ -30,8 +36,13 @@ class Simulator:
         self.host, self.port, self.password = host, port, password
         self.node = node or NodeConfig()  # what `tollgate doctor` asks about
         self.scale = scale  # simulated seconds -> real seconds (prompts, timeouts, ringing)
+        self.connect_wait = 25.0  # real seconds a socket session waits for `connect` (mod_event_socket)
         self.record = record
         self.channels: dict[str, Channel] = {}
+        # Socket-mode channels that hung up while their session lingers: FreeSWITCH
+        # keeps them (CS_DESTROY, counted by `show channels count`) until the
+        # client closes the connection or the linger time passes.
+        self.lingering: dict[str, Channel] = {}
         self.finished: list[Channel] = []
         self.connections: set[Connection] = set()
         self.inbound: set[Connection] = set()  # event-socket clients (not socket-app sessions)
@@ -170,7 +181,8 @@ class Simulator:
             ch.hangup(cause)
 
     def live(self) -> list[Channel]:
-        return list(self.channels.values())
+        """Every channel FreeSWITCH still holds, lingering ones included."""
+        return [*self.channels.values(), *self.lingering.values()]
 
     def parked(self) -> list[Channel]:
         """Channels sitting in park with nothing running: what must never stay."""
@@ -217,11 +229,14 @@ class Simulator:
             if app == "bridge" and ch.t_bridge is None:
                 ch.t_bridge = time.perf_counter()
             arg = headers.get("execute-app-arg", "") or body.strip()
-            if not ch.enqueue(app, arg, headers.get("event-uuid", str(uuidlib.uuid4())), conn.id):
+            if not ch.enqueue(app, arg, headers.get("event-uuid", str(uuidlib.uuid4())), conn.id,
+                              lock=switch_true(headers.get("event-lock", ""))):
                 return f"-ERR invalid session id [{target}]"
             return "+OK"
         if command == "hangup":
-            gevent.spawn(ch.hangup, headers.get("hangup-cause", "NORMAL_CLEARING"))
+            # Queued too (mod_event_socket queues every sendmsg): behind an
+            # event-locked application it waits for that application to end.
+            ch.enqueue_hangup(headers.get("hangup-cause", "NORMAL_CLEARING"))
             return "+OK"
         return "-ERR unknown call-command"
 
@@ -229,14 +244,17 @@ class Simulator:
         return api.run(self, line)
 
     # -- the socket application ------------------------------------------------------------
-    def connect_socket(self, ch: Channel) -> bool:
-        """What `socket HOST:PORT async full` does: connect, then take commands for this channel."""
+    def connect_socket(self, ch: Channel) -> bool | None:
+        """What `socket HOST:PORT async full` does: connect, then take commands for
+        this channel. None: nobody listens. False: connected, but no `connect` came
+        within mod_event_socket's wait (read_packet's 25 s): "Socket Error!", and
+        the caller parks the channel anyway, as socket_function does."""
         try:
             sock = connect_to(ch.socket_address, timeout=2)
         except OSError as exc:
             log.warning("socket application could not connect to %s: %s", ch.socket_address, exc)
-            return False
-        sock.settimeout(None)
+            return None
+        sock.settimeout(self.connect_wait)
         conn = Connection(self, sock, channel=ch)
         self.connections.add(conn)
         ch.socket_conn = conn
@@ -244,8 +262,11 @@ class Simulator:
         try:
             first = reader.read()
         except OSError:
-            first = None  # the controller went away mid-handshake: the socket app fails
+            first = None  # the controller went away mid-handshake, or never spoke
+        sock.settimeout(None)
         if not first or first[0] != "connect":
+            log.warning("socket application: Socket Error! (no connect from %s)", ch.socket_address)
+            ch.socket_conn = None
             conn.close()
             return False
         # The connect reply is the whole channel as headers (fixture 07), no body.
@@ -265,9 +286,25 @@ class Simulator:
         conn.command_loop(reader)
         conn.closed = True
         self.connections.discard(conn)
+        self.lingering.pop(ch.uuid, None)  # the client closed: FreeSWITCH lets the session go
         ch.queue.put(None)  # the socket application returns; the dialplan goes on to `hangup`
 
     def socket_session_ended(self, ch: Channel) -> None:
+        """The session's channel hung up (mod_event_socket's read_packet sees it down).
+        Without `linger` FreeSWITCH says goodbye and closes at once. With it, it
+        sends the linger notice and keeps the session, with the channel, until the
+        client closes, or until the linger time passes (never for plain `linger`)."""
         conn = ch.socket_conn
-        if conn and not conn.closed:
-            conn.close(wire.linger_notice(ch.uuid, ch.name))
+        if not conn or conn.closed:
+            return
+        if conn.linger is None:
+            conn.close(wire.disconnect_notice(GOODBYE))
+            return
+        conn.send(wire.linger_notice(ch.uuid, ch.name, conn.linger))
+        self.lingering[ch.uuid] = ch
+        if conn.linger > 0:
+            gevent.spawn_later(conn.linger, self._linger_over, conn, ch)
+
+    def _linger_over(self, conn: Connection, ch: Channel) -> None:
+        self.lingering.pop(ch.uuid, None)
+        conn.close(wire.disconnect_notice(GOODBYE))

@@ -72,12 +72,12 @@ def disconnect_notice(text: str) -> bytes:
     return b"Content-Type: text/disconnect-notice\nContent-Length: %d\n\n" % len(raw) + raw
 
 
-def linger_notice(uuid: str, channel_name: str) -> bytes:
+def linger_notice(uuid: str, channel_name: str, linger_time: int = -1) -> bytes:
     return ("Content-Type: text/disconnect-notice\n"
             f"Controlled-Session-UUID: {uuid}\n"
             "Content-Disposition: linger\n"
             f"Channel-Name: {channel_name}\n"
-            "Linger-Time: -1\n"
+            f"Linger-Time: {linger_time}\n"
             "Content-Length: 0\n\n").encode("utf-8")
 
 

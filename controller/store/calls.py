@@ -30,6 +30,16 @@ from policies.model import CallerAuth, Snapshot, TenantSettings
 from policies.numbers import caller_identities, clean
 
 
+
+def earlier_life(owner: str, me: str) -> bool:
+    """Whether `owner` is this controller before a restart: the same name with
+    another incarnation (`name~token`, controller.app). One name runs once at a
+    time (a TOML file or a systemd unit pins it), so that process is gone: its
+    calls are recovered at once rather than stranded as "ours, in progress"."""
+    base, sep, _ = owner.rpartition("~")
+    return bool(sep) and owner != me and base == me.rpartition("~")[0]
+
+
 @dataclass(frozen=True)
 class Loaded:
     snapshot: Snapshot | None  # None only for a lost claim with stop_if_taken
@@ -226,6 +236,8 @@ class CallStore:
         self.r.delete(keys.claim(tenant, call_uuid))
 
     def alive(self, controller_id: str) -> bool:
+        if earlier_life(controller_id, self.owner):
+            return False  # this very controller before its restart: gone, whatever its heartbeat says
         return bool(self.r.exists(keys.controller(controller_id)))
 
     def take_over(self, tenant: str, call_uuid: str, ttl: int, allow_self: bool = False) -> bool:
@@ -237,7 +249,7 @@ class CallStore:
         owner = self.r.get(key)
         if owner == self.owner:
             return allow_self
-        if owner and self.alive(owner):
+        if owner and self.alive(owner):  # (an earlier life of ours is not)
             return False
         # WATCH the claim only: the heartbeat lives in another slot on Redis
         # Cluster. An owner that comes back to life after the check above finds
