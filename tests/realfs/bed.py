@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "freeswitch-conf"
 TENANT = "acme"
 # What Tollgate's tier needs, and what the stock configuration may load besides.
-NEEDED = {"mod_sofia", "mod_event_socket", "mod_dptools", "mod_commands", "mod_dialplan_xml", "mod_hash",
+NEEDED = {"mod_sofia", "mod_event_socket", "mod_dptools", "mod_commands", "mod_dialplan_xml", "mod_hash", "mod_voicemail",
           "mod_sndfile", "mod_tone_stream", "mod_loopback"}
 WATCHED = ("CHANNEL_CREATE", "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_BRIDGE", "CHANNEL_HANGUP",
            "CHANNEL_HANGUP_COMPLETE", "CHANNEL_PARK", "CHANNEL_ANSWER")

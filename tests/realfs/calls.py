@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import time
 import uuid as uuidlib
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import gevent
@@ -72,6 +71,8 @@ class Call:
 
     @property
     def b_uuid(self) -> str:
+        if self.frozen is not None:
+            return self.frozen["b_uuid"]
         for e in self.events:
             if e.get("Event-Name") == "CHANNEL_CREATE" and e.get("Channel-Name", "").startswith("sofia/internal/") \
                     and e.get("Call-Direction") == "inbound":
@@ -88,27 +89,57 @@ class Call:
                 out.append(data.split()[5].rsplit("/", 1)[-1].removesuffix(".wav"))
         return out
 
+    frozen: dict | None = None  # what is kept of a call once judged and forgotten (a soak's memory)
+
+    @property
+    def reached_tollgate(self) -> bool:
+        if self.frozen is not None:
+            return self.frozen["reached"]
+        return any(app == "set" and data == "tollgate_managed=true" for app, data in self.applications())
+
+    @property
+    def outcome(self) -> str:
+        if self.frozen is not None:
+            return self.frozen["outcome"]
+        return "bridged" if self.carrier_got else (self.cause or "?")
+
+    def freeze(self) -> None:
+        self.frozen = {"b_uuid": self.b_uuid, "reached": self.reached_tollgate, "outcome": self.outcome}
+        self.events = []
+
     def ended(self) -> bool:
+        if self.frozen is not None:
+            return True
         created = {e.get("Unique-ID") for e in self.events if e.get("Event-Name") == "CHANNEL_CREATE"}
         done = {e.get("Unique-ID") for e in self.events if e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE"}
         return bool(created) and created <= done and self.a_uuid in done
 
-    def final_variables(self) -> list[tuple[str, str]]:
-        """Every leg's CDR (its CHANNEL_HANGUP_COMPLETE variables)."""
-        return [(k, v) for e in self.events if e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE"
-                for k, v in e.items() if k.startswith("variable_")]
+
+
+# What is kept of an event: enough to judge, little enough for a soak's 10,000 calls.
+KEPT = ("Event-Name", "Unique-ID", "Channel-Name", "Call-Direction", "Application", "Application-Data",
+        "Hangup-Cause", "Event-Date-Timestamp", "variable_carrier_got")
 
 
 class Phones:
-    """Places the test's calls and plays each caller's script as FreeSWITCH reports progress."""
+    """Places the test's calls and plays each caller's script as FreeSWITCH reports progress.
 
-    def __init__(self, fs: FreeSwitch):
+    `secrets`: PINs that will be keyed; every leg's CDR (CHANNEL_HANGUP_COMPLETE
+    variables) is searched for them as it arrives, and what is found is kept in
+    `leaks`."""
+
+    def __init__(self, fs: FreeSwitch, secrets: tuple[str, ...] = ()):
         self.fs = fs
+        self.secrets = secrets
+        self.leaks: list[tuple[str, str]] = []
+        self.cdrs = 0  # CHANNEL_HANGUP_COMPLETE events searched
         self.calls: dict[str, Call] = {}
         self.others: list[dict] = []  # events of channels no test call placed
+        self.pending: list[gevent.Greenlet] = []  # a caller's later actions
         self.conn = fs.connect(self._event, events=WATCHED)
 
     def close(self) -> None:
+        gevent.killall(self.pending)
         self.conn.close()
 
     def _event(self, headers: dict) -> None:
@@ -118,11 +149,15 @@ class Phones:
             if headers.get("Event-Name") != "BACKGROUND_JOB":
                 self.others.append(dict(headers))
             return
-        call.events.append(dict(headers))
+        if headers.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE":
+            self.cdrs += 1
+            self.leaks += [(k, v) for k, v in headers.items()
+                           if k.startswith("variable_") and any(p in v for p in self.secrets)]
+        call.events.append({k: v for k, v in headers.items() if k in KEPT or k.startswith("variable_tollgate_")})
         if headers.get("Event-Name") == "CHANNEL_EXECUTE" and headers.get("Application") == "play_and_get_digits" \
                 and headers.get("Channel-Name", "").startswith("sofia/internal/"):
             call.prompts += 1
-            gevent.spawn(self._at_prompt, call, call.prompts)
+            self.pending.append(gevent.spawn(self._at_prompt, call, call.prompts))
 
     def _at_prompt(self, call: Call, n: int) -> None:
         gevent.sleep(0.3)
@@ -131,6 +166,10 @@ class Phones:
         elif n <= len(call.script.keys) and call.script.keys[n - 1]:
             # RFC 2833 from the phone, across the SIP leg, into the prompt.
             self.api(f"uuid_send_dtmf {call.a_uuid} {call.script.keys[n - 1]}#")
+
+    def hang_up(self, call: Call) -> None:
+        if not call.ended():
+            self.api(f"uuid_kill {call.a_uuid}")
 
     def api(self, command: str) -> str:
         return self.conn.api(f"api {command}", timeout=10)
@@ -145,8 +184,13 @@ class Phones:
         reply = self.conn.send(f"bgapi originate {{{','.join(variables)}}}sofia/gateway/ext{phone}/{dialed} &park()")
         assert reply.startswith("+OK"), reply
         if call.script.hangup_after is not None:
-            gevent.spawn_later(call.script.hangup_after, self.api, f"uuid_kill {a}")
+            self.pending.append(gevent.spawn_later(call.script.hangup_after, self.hang_up, call))
         return call
+
+    def forget_ended(self) -> None:
+        for call in self.calls.values():
+            if call.frozen is None and call.ended():
+                call.freeze()
 
     def wait_all(self, calls: list[Call], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -168,14 +212,3 @@ class Phones:
             gevent.sleep(0.1)
         return None
 
-
-def leaked_pins(calls: list[Call], pins: list[str]) -> list[tuple[str, str]]:
-    """CDR variables of any leg that hold a PIN that was keyed."""
-    return [(k, v) for c in calls for k, v in c.final_variables() if any(p in v for p in pins)]
-
-
-def events_by_uuid(events: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = defaultdict(list)
-    for e in events:
-        out[e.get("Unique-ID", "")].append(e)
-    return out

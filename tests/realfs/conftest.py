@@ -150,7 +150,7 @@ def store(realfs_redis):
 
 @pytest.fixture
 def phones(freeswitch):
-    p = Phones(freeswitch)
+    p = Phones(freeswitch, secrets=tuple(pin for holders in PINS.values() for _, pin in holders) + tuple(WRONG))
     yield p
     p.close()
 

@@ -1,0 +1,165 @@
+"""Tollgate on a real FreeSWITCH 1.10: `python -m benchmarks.realfs [--mode inbound|socket]
+[--rates 10,20,30] [--seconds 20] [--out FILE]`.
+
+The test bed of tests/realfs (the stock configuration, SIP phones with digest
+auth, a SIP carrier, all on loopback), a real redis-server and the real
+controller. At each offered rate it places allowed national calls without a
+PIN, in alternating segments:
+- path A: park (or socket) -> Tollgate -> bridge, the product;
+- path B: the same call bridged straight to the carrier by the dialplan
+  (a test-only extension, dialled as `d<number>`).
+Setup delay runs from the phone leg's creation to the carrier's answer, both
+as FreeSWITCH stamps them. It reports calls completed, p50/p99 setup delay,
+and the CPU seconds per call of FreeSWITCH, the controller and Redis, with
+A/B ratios. Needs a FreeSWITCH 1.10 binary (PATH or TOLLGATE_FREESWITCH).
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+
+from benchmarks.run import cpu_seconds, machine  # noqa: E402
+from controller.store import Store  # noqa: E402
+from controller.testing import RedisServer  # noqa: E402
+from tests.realfs import bed  # noqa: E402
+from tests.realfs.calls import Phones  # noqa: E402
+from tests.realfs.conftest import ControllerProcess, provision  # noqa: E402
+
+DIRECT = """<extension name="bench-direct">
+<condition field="destination_number" expression="^d0(\\d+)$">
+<action application="set" data="hangup_after_bridge=true"/>
+<action application="bridge" data="sofia/gateway/carrier/+33$1"/>
+</condition></extension>"""
+
+
+def stamp(call, name: str, prefix: str) -> float | None:
+    for e in call.events:
+        if e.get("Event-Name") == name and e.get("Channel-Name", "").startswith(prefix):
+            return int(e.get("Event-Date-Timestamp", "0")) / 1e6
+    return None
+
+
+def setup_delay(call) -> float | None:
+    """Phone leg created -> carrier answered, in ms (FreeSWITCH's own clock)."""
+    start = stamp(call, "CHANNEL_CREATE", "sofia/phones/")
+    answered = stamp(call, "CHANNEL_ANSWER", "sofia/world/")
+    return (answered - start) * 1000 if start and answered else None
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+
+
+class RealBench:
+    def __init__(self, mode: str, workdir: Path):
+        self.fs = bed.FreeSwitch(workdir / "fs", mode)
+        (workdir / "fs").mkdir(parents=True)
+        self.fs.configure()
+        (self.fs.conf / "dialplan" / "default" / "10_bench_direct.xml").write_text(
+            f"<include>\n{DIRECT}\n</include>\n")
+        self.fs.start()
+        self.redis = RedisServer(durable=False)
+        self.redis.start()
+        self.store = Store.open(self.redis.url, actor="bench")
+        provision(self.store)
+        self.ctl = ControllerProcess(self.fs, self.redis.url, workdir, "bench", "--log-level", "warning").start()
+        self.phones = Phones(self.fs)
+
+    def close(self) -> None:
+        self.phones.close()
+        self.ctl.stop()
+        self.fs.stop()
+        self.redis.cleanup()
+
+    def segment(self, path: str, rate: float, seconds: float) -> dict:
+        dialed = "0140000000" if path == "A" else "d0140000000"
+        pids = {"freeswitch": self.fs.proc.pid, "controller": self.ctl.proc.pid, "redis": self.redis.proc.pid}
+        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+        t0 = time.monotonic()
+        calls = []
+        n = int(rate * seconds)
+        for i in range(n):
+            due = t0 + i / rate
+            if due > time.monotonic():
+                gevent.sleep(due - time.monotonic())
+            calls.append(self.phones.place("1002", dialed))
+        self.phones.wait_all(calls, timeout=60)
+        self.phones.wait_no_channels(10)
+        cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+        delays = [d for d in (setup_delay(c) for c in calls) if d is not None]
+        done = sum(1 for c in calls if c.carrier_got)
+        for c in calls:
+            c.freeze()
+        return {"path": path, "offered": n, "offered_per_s": rate, "completed": done,
+                "completed_per_s": round(done / seconds, 1), "p50_ms": pct(delays, 0.5), "p99_ms": pct(delays, 0.99),
+                **{f"{k}_cpu_ms_per_call": round(v * 1000 / max(done, 1), 2) for k, v in cpu.items()}}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mode", choices=["inbound", "socket"], default="inbound")
+    ap.add_argument("--rates", default="10,20,30")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    why = bed.why_not_runnable()
+    if why:
+        print(f"benchmarks.realfs: {why}", file=sys.stderr)
+        return 2
+    b = RealBench(args.mode, Path(tempfile.mkdtemp(prefix="tollgate-realbench-")))
+    rows = []
+    try:
+        b.segment("B", 5, 3)  # warm up both paths (codecs, sofia's first registrations)
+        b.segment("A", 5, 3)
+        for rate in (float(r) for r in args.rates.split(",")):
+            for path in ("A", "B", "B", "A"):  # ABBA: drift of the host cancels out
+                rows.append(b.segment(path, rate, args.seconds / 2))
+                print(json.dumps(rows[-1]), flush=True)
+    finally:
+        b.close()
+    steps = []
+    for rate in sorted({r["offered_per_s"] for r in rows}):
+        side = {p: [r for r in rows if r["offered_per_s"] == rate and r["path"] == p] for p in "AB"}
+
+        def mean(p, key):
+            vals = [r[key] for r in side[p] if r[key] is not None]
+            return round(statistics.mean(vals), 2) if vals else None
+
+        step = {"rate": rate}
+        for key in ("completed_per_s", "p50_ms", "p99_ms", "freeswitch_cpu_ms_per_call",
+                    "controller_cpu_ms_per_call", "redis_cpu_ms_per_call"):
+            step[f"A_{key}"], step[f"B_{key}"] = mean("A", key), mean("B", key)
+        if step["A_p50_ms"] is not None and step["B_p50_ms"] is not None:
+            step["added_p50_ms"] = round(step["A_p50_ms"] - step["B_p50_ms"], 1)
+            step["added_p99_ms"] = round(step["A_p99_ms"] - step["B_p99_ms"], 1)
+        if step["B_freeswitch_cpu_ms_per_call"]:
+            step["freeswitch_cpu_ratio"] = round(step["A_freeswitch_cpu_ms_per_call"]
+                                                 / step["B_freeswitch_cpu_ms_per_call"], 3)
+        if step["B_completed_per_s"]:
+            step["throughput_ratio"] = round(step["A_completed_per_s"] / step["B_completed_per_s"], 3)
+        steps.append(step)
+    report = {"mode": args.mode, "freeswitch": bed.version(bed.find_binary()), "machine": machine(),
+              "seconds_per_step": args.seconds, "steps": steps, "segments": rows,
+              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    out = Path(args.out or f"benchmarks/results/realfs-{args.mode}.json")
+    out.write_text(json.dumps(report, indent=1))
+    print(json.dumps(steps, indent=1))
+    print(f"report: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

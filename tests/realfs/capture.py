@@ -1,0 +1,183 @@
+"""Captures Event Socket traffic from the real test bed into tests/fixtures/esl/:
+`python -m tests.realfs.capture` (needs a FreeSWITCH 1.10 binary).
+
+The same two files per scenario as shared/fixtures/esl: NAME.rx, every byte
+FreeSWITCH sent on the connection, and NAME.transcript, the same annotated
+with what the client wrote (`>>> SENT`) and what each recv() returned
+(`<<< N bytes`). Scenarios: a bridge with a queued hangup without and with
+event-lock, a playback followed by a queued command without and with it, and a
+socket-mode session (connect, myevents, linger 10, an event-locked execute,
+the hangup by uuid_kill, the linger notice, our close).
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import socket  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+
+from controller import commands  # noqa: E402
+from controller.framing import FrameReader, decode_frame  # noqa: E402
+from tests.realfs import bed  # noqa: E402
+
+OUT = Path(__file__).resolve().parents[1] / "fixtures" / "esl"
+
+
+class Recorder:
+    """A raw Event Socket client that keeps every byte and every write."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.rx = bytearray()
+        self.transcript: list[str] = []
+        self.frames = FrameReader()
+        self.events: list[dict] = []
+        self.replies: list[str] = []
+
+    def send(self, text: str) -> None:
+        self.transcript.append(">>> SENT\n" + text + "\n")
+        self.sock.sendall((text + "\n\n").encode())
+
+    def read_until(self, predicate, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.2)
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                return predicate()
+            self.rx += data
+            self.transcript.append(f"<<< {len(data)} bytes\n" + data.decode("utf-8", "replace"))
+            for headers, body in self.frames.feed(data):
+                kind, h, text = decode_frame(headers, body)
+                if kind == "event":
+                    self.events.append(dict(h))
+                elif kind == "reply":
+                    self.replies.append(text)
+                elif kind == "disconnect":
+                    self.events.append({"Event-Name": "DISCONNECT", **dict(h)})
+        return predicate()
+
+    def save(self, name: str) -> None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / f"{name}.rx").write_bytes(bytes(self.rx))
+        (OUT / f"{name}.transcript").write_text("".join(self.transcript))
+        print(f"wrote {OUT / name}.rx ({len(self.rx)} bytes, {len(self.events)} events)")
+
+
+def inbound(fs: bed.FreeSwitch) -> Recorder:
+    r = Recorder(socket.create_connection(("127.0.0.1", fs.ports.esl)))
+    r.read_until(lambda: b"auth/request" in r.rx)
+    r.send(commands.auth(fs.esl_password))
+    r.read_until(lambda: r.replies)
+    r.send(commands.subscribe())
+    r.send(commands.filter_managed())
+    r.read_until(lambda: len(r.replies) >= 3)
+    return r
+
+
+def place(fs: bed.FreeSwitch, dialed: str) -> None:
+    api = fs.connect(lambda _h: None)
+    api.send(f"bgapi originate {{ignore_early_media=true,originate_timeout=30}}sofia/gateway/ext1002/{dialed} &park()")
+    api.close()
+
+
+def parked_uuid(r: Recorder) -> str:
+    r.read_until(lambda: any(e.get("Event-Name") == "CHANNEL_PARK" for e in r.events), 15)
+    return next(e["Unique-ID"] for e in r.events if e.get("Event-Name") == "CHANNEL_PARK")
+
+
+def done(r: Recorder, uuid: str):
+    return lambda: any(e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE" and e.get("Unique-ID") == uuid
+                       for e in r.events)
+
+
+def sequence(fs: bed.FreeSwitch, name: str, steps: list[tuple[str, str]], lock: bool) -> None:
+    """A parked call, then `steps` queued in one write, with or without event-lock."""
+    r = inbound(fs)
+    place(fs, "0140000000")
+    uuid = parked_uuid(r)
+    msgs = []
+    for app, arg in steps:
+        msg = commands.execute(app, arg, commands.new_event_uuid(), uuid)
+        msgs.append(msg if lock else msg.replace("event-lock: true\n", ""))
+    r.transcript.append(">>> SENT\n" + "\n\n".join(msgs) + "\n")
+    r.sock.sendall("".join(m + "\n\n" for m in msgs).encode())
+    if not r.read_until(done(r, uuid), 20):
+        r.send(commands.uuid_kill(uuid, "NORMAL_CLEARING"))
+        r.read_until(done(r, uuid), 10)
+    r.sock.close()
+    r.save(name)
+
+
+def socket_session(fs: bed.FreeSwitch) -> None:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", fs.ports.socket))
+    listener.listen(1)
+    place(fs, "0140000000")
+    sock, _ = listener.accept()
+    r = Recorder(sock)
+    r.send("connect")
+    r.read_until(lambda: b"Content-Type: command/reply" in r.rx)
+    uuid = FrameReader().feed(bytes(r.rx))[0][0]["Unique-ID"]
+    r.send("myevents")
+    r.send(commands.linger())
+    r.read_until(lambda: len(r.replies) >= 2)
+    r.send(commands.execute("playback", "tone_stream://%(2000,0,440)", commands.new_event_uuid()))
+    r.read_until(lambda: any(e.get("Event-Name") == "CHANNEL_EXECUTE" for e in r.events), 5)
+    gevent.sleep(0.3)
+    r.send(commands.hangup_channel(uuid, "NORMAL_CLEARING"))  # pre-empts the locked playback
+    r.read_until(done(r, uuid), 10)
+    r.read_until(lambda: any(e.get("Content-Disposition") == "linger" for e in r.events), 3)
+    r.send("exit")
+    r.read_until(lambda: False, 1)
+    sock.close()
+    listener.close()
+    r.save("12-socket-session-linger-10-uuid-kill")
+
+
+def main() -> int:
+    why = bed.why_not_runnable()
+    if why:
+        print(f"capture: {why}", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="tollgate-capture-"))
+    fs = bed.FreeSwitch(work / "inbound", "inbound")
+    (work / "inbound").mkdir()
+    fs.configure()
+    fs.start()
+    try:
+        bridge = [("set", "hangup_after_bridge=true"), ("bridge", "sofia/gateway/carrier/+33140000000"),
+                  commands.hangup_if_bridge_fails()]
+        sequence(fs, "11-bridge-then-queued-hangup-no-event-lock", bridge, lock=False)
+        sequence(fs, "11-bridge-then-queued-hangup-event-lock", bridge, lock=True)
+        after_playback = [("playback", "tone_stream://%(1000,0,440)"), ("set", "after_playback=yes"),
+                          ("hangup", "NORMAL_CLEARING")]
+        sequence(fs, "13-playback-then-queued-set-no-event-lock", after_playback, lock=False)
+        sequence(fs, "13-playback-then-queued-set-event-lock", after_playback, lock=True)
+    finally:
+        fs.stop()
+    sock_fs = bed.FreeSwitch(work / "socket", "socket")
+    (work / "socket").mkdir()
+    sock_fs.configure()
+    sock_fs.start()
+    try:
+        socket_session(sock_fs)
+    finally:
+        sock_fs.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
