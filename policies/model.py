@@ -16,6 +16,7 @@ from typing import Mapping
 from policies.classes import CallClass, parse_class
 from policies.identity import UNKNOWN_CALLER, Identity
 from policies.limits import Limit
+from policies.patterns import check_pattern
 from policies.schedule import Schedule, check_zone
 
 LANGUAGES = ("en", "fr", "de")
@@ -61,17 +62,6 @@ def _choice(*choices: str):
         return v
 
     return parse
-
-
-def _regex(value: str) -> str:
-    v = str(value)
-    if v == "":
-        return v
-    try:
-        re.compile(v)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-    return v
 
 
 def _country(value: str) -> str:
@@ -206,8 +196,8 @@ class TenantSettings:
 TENANT_PARSERS = {
     "country": _country,
     "outside_line_prefix": _prefix,
-    "internal_pattern": _regex,
-    "service_pattern": _regex,
+    "internal_pattern": check_pattern,
+    "service_pattern": check_pattern,
     "language": _choice(*LANGUAGES),
     "pin_feature": _bool,
     "pin_min_length": _int(4, 12),

@@ -19,7 +19,7 @@ from controller.store.audit import Audit
 from controller.store.checks import entry_row, valid_name
 from controller.store.entries_io import EntriesIO
 from controller.store.rules import RulesAdmin
-from policies.model import LANGUAGES, TenantSettings
+from policies.model import LANGUAGES, TENANT_PARSERS, TenantSettings
 from policies.numbers import normalize_phone
 from policies.pin import PinFormatError, hash_pin, validate_pin
 
@@ -72,10 +72,14 @@ class Admin(RulesAdmin, EntriesIO):
         return settings
 
     def update_tenant(self, t: str, changes: dict[str, str]) -> TenantSettings:
-        before = self.get_tenant(t)
-        after = self._apply(before, changes)
+        self.require_tenant(t)
+        # Applied to the stored strings, not to the parsed settings: a value
+        # stored before a check became stricter (a pattern RE2 cannot run) makes
+        # the settings unreadable, and setting it again must still be possible.
+        stored = {k: v for k, v in self.r.hgetall(keys.tenant(t)).items() if k in TENANT_PARSERS}
+        after = self._apply(TenantSettings(), {**stored, **changes})
         self.r.hset(keys.tenant(t), mapping=after.to_mapping())
-        diff_b = {k: v for k, v in before.to_mapping().items() if k in changes}
+        diff_b = {k: stored.get(k) for k in changes}
         self._log(t, "tenant.update", t, before=diff_b, after={k: after.to_mapping()[k] for k in changes})
         return after
 
