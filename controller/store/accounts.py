@@ -28,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from controller.errors import AlreadyExists, InvalidInput, NotFound
 from controller.store import keys
-from controller.store.checks import valid_name
+from controller.store.checks import valid_name, valid_text
 
 ROLES = ("provider", "admin")
 PROVIDER_SETTINGS = frozenset({"pin_feature", "route", "internal_route", "gateway", "trusted_sources"})
@@ -299,7 +299,7 @@ class Accounts:
     def create_token(self, name: str, label: str, *, actor: str) -> tuple[str, str]:
         """(token id, token): the token is shown once and never stored."""
         user = self.require(name)
-        label = (label or "").strip()[:64] or "token"
+        label = valid_text("label", label or "", 64) or "token"
         token_id, token = secrets.token_hex(4), "tg_" + secrets.token_urlsafe(32)
         d = digest(token)
         pipe = self.r.pipeline()
