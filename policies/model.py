@@ -9,6 +9,7 @@ into their own one-line error.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Mapping
@@ -16,19 +17,53 @@ from typing import Mapping
 from policies.classes import CallClass, parse_class
 from policies.identity import UNKNOWN_CALLER, Identity
 from policies.limits import Limit
+from policies.patterns import check_pattern
 from policies.schedule import Schedule, check_zone
 
 LANGUAGES = ("en", "fr", "de")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Matched whole (fullmatch): with match() and '$', "acme\n" passed.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# Characters that change how the text around them is shown: bidirectional
+# embeddings, overrides and isolates, and the direction marks.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
 
-def check_name(kind: str, value: str) -> str:
+def check_name(kind: str, value: object) -> str:
     """Names of tenants, lists and rules end up in Redis keys and channel variables."""
-    if not NAME_RE.match(value or ""):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise ValueError(
             f"invalid {kind} name {value!r}: use 1-64 letters, digits, '_', '.', '-'"
         )
     return value
+
+
+def check_text(kind: str, value: object, longest: int = 80) -> str:
+    """A person's words (first and last names, a PIN holder, a label), trimmed:
+    one line, no control characters (NUL, line breaks...) and no bidi controls,
+    which make a name read differently on a page or in a CSV than it is."""
+    if not isinstance(value, str):
+        raise ValueError(f"{kind} must be a string, got {type(value).__name__}")
+    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in BIDI_CONTROLS), None)
+    if bad is not None:
+        raise ValueError(f"{kind} {value!r} contains the control character U+{ord(bad):04X}")
+    v = value.strip()
+    if len(v) > longest:
+        raise ValueError(f"{kind} is at most {longest} characters")
+    return v
+
+
+def check_flag(kind: str, value: object) -> bool:
+    """A JSON boolean: "false" is not one (it would read as true)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{kind} must be true or false, got {value!r}")
+    return value
+
+
+def check_strings(kind: str, value: object) -> tuple[str, ...]:
+    """A JSON list of strings: a lone string is not one (it would be read letter by letter)."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
+        raise ValueError(f"{kind} must be a list of strings, got {value!r}")
+    return tuple(value)
 
 
 def _bool(value: str) -> bool:
@@ -61,17 +96,6 @@ def _choice(*choices: str):
         return v
 
     return parse
-
-
-def _regex(value: str) -> str:
-    v = str(value)
-    if v == "":
-        return v
-    try:
-        re.compile(v)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-    return v
 
 
 def _country(value: str) -> str:
@@ -206,8 +230,8 @@ class TenantSettings:
 TENANT_PARSERS = {
     "country": _country,
     "outside_line_prefix": _prefix,
-    "internal_pattern": _regex,
-    "service_pattern": _regex,
+    "internal_pattern": check_pattern,
+    "service_pattern": check_pattern,
     "language": _choice(*LANGUAGES),
     "pin_feature": _bool,
     "pin_min_length": _int(4, 12),
@@ -286,20 +310,28 @@ class Rule:
     def from_json(cls, data: Mapping) -> "Rule":
         if not isinstance(data, Mapping):
             raise ValueError("a rule must be a JSON object")
+        # One typed reading for every writer (the API's POST and PATCH, the
+        # pages, the CLI) and for what is stored: JSON types, not truthiness.
+        if "name" not in data:
+            raise ValueError("rule is missing 'name'")
+        action = data.get("action", "deny")
+        if not isinstance(action, str):
+            raise ValueError(f"action must be allow or deny, got {action!r}")
+        schedule = data.get("schedule")
+        if schedule is not None and not isinstance(schedule, Mapping):
+            raise ValueError(f"schedule must be an object, got {schedule!r}")
         try:
             rule = cls(
-                name=check_name("rule", str(data["name"])),
-                action=_choice("allow", "deny")(data.get("action", "deny")),
-                classes=tuple(parse_class(c) for c in data.get("classes", [])),
-                prefixes=tuple(check_prefix(p) for p in data.get("prefixes", [])),
-                lists=tuple(check_name("list", str(x)) for x in data.get("lists", [])),
-                pin=bool(data.get("pin", False)),
-                enabled=bool(data.get("enabled", True)),
-                unattended=bool(data.get("unattended", False)),
-                schedule=Schedule.from_json(data["schedule"]) if data.get("schedule") else None,
+                name=check_name("rule", data["name"]),
+                action=_choice("allow", "deny")(action),
+                classes=tuple(parse_class(c) for c in check_strings("classes", data.get("classes", []))),
+                prefixes=tuple(check_prefix(p) for p in check_strings("prefixes", data.get("prefixes", []))),
+                lists=tuple(check_name("list", x) for x in check_strings("lists", data.get("lists", []))),
+                pin=check_flag("pin", data.get("pin", False)),
+                enabled=check_flag("enabled", data.get("enabled", True)),
+                unattended=check_flag("unattended", data.get("unattended", False)),
+                schedule=Schedule.from_json(schedule) if schedule else None,
             )
-        except KeyError as exc:
-            raise ValueError(f"rule is missing {exc.args[0]!r}") from None
         except TypeError as exc:
             raise ValueError(f"malformed rule: {exc}") from None
         return rule

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Mapping
 
 import phonenumbers
@@ -23,6 +22,7 @@ from phonenumbers import region_code_for_number
 from phonenumbers import shortnumberinfo as sni
 
 from policies.classes import CallClass
+from policies.patterns import matches as _matches
 
 MAX_DIALED_LENGTH = 40
 # Visual separators people and phones put in numbers; they carry no meaning.
@@ -59,23 +59,6 @@ class Classification:
     note: str  # why, in a few words (goes into the decision's detail)
     dialable: bool = True  # False: letters, a SIP URI, 500 digits... nothing to place
     region: str | None = None  # ISO 3166 region of a full number (libphonenumber's), "001" non-geographic
-
-
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
-    if not pattern:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error:
-        # Patterns are validated when set; a corrupt stored one must not crash
-        # a call, and matching nothing is the conservative reading.
-        return None
-
-
-def _matches(pattern: str, text: str) -> bool:
-    rx = _compiled(pattern)
-    return bool(rx and rx.fullmatch(text))
 
 
 def clean(dialed: str) -> str | None:

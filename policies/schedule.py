@@ -44,8 +44,14 @@ class Schedule:
     def from_json(cls, data) -> "Schedule":
         if not isinstance(data, dict):
             raise ValueError("a schedule must be a JSON object")
-        return parse(",".join(data.get("days", DAYS)), data.get("hours", "00:00-24:00"),
-                     ",".join(data.get("holidays", [])))
+        days, hours, holidays = data.get("days", list(DAYS)), data.get("hours", "00:00-24:00"), \
+            data.get("holidays", [])
+        for name, value in (("days", days), ("holidays", holidays)):
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise ValueError(f"a schedule's {name} must be a list of strings, got {value!r}")
+        if not isinstance(hours, str):
+            raise ValueError(f"a schedule's hours must be a string, got {hours!r}")
+        return parse(",".join(days), hours, ",".join(holidays))
 
 
 @lru_cache(maxsize=1024)

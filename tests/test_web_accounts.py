@@ -48,6 +48,16 @@ def test_users_and_tokens_from_the_command_line(redis_url):
     assert tg(redis_url, "users", "passwd", "bob", stdin="another-pass-2\n").returncode == 0
     assert store.accounts.session_user(sid) is None  # a new password ends the sessions
     assert store.accounts.authenticate("bob", "another-pass-2", "127.0.0.1").name == "bob"
+    # a new password revokes the API tokens too, unless the operator keeps them
+    kept, gone = store.accounts.create_token("bob", "sync", actor="t")[1], store.accounts.create_token(
+        "bob", "old", actor="t")[1]
+    changed = tg(redis_url, "users", "passwd", "bob", stdin="third-pass-33\n")
+    assert changed.returncode == 0 and "2 API tokens revoked" in changed.stdout
+    assert store.accounts.token_user(kept) is None and store.accounts.token_user(gone) is None
+    kept = store.accounts.create_token("bob", "sync", actor="t")[1]
+    changed = tg(redis_url, "users", "passwd", "bob", "--keep-tokens", stdin="fourth-pass-4\n")
+    assert changed.returncode == 0 and "0 API tokens revoked, 1 kept" in changed.stdout
+    assert store.accounts.token_user(kept)[0].name == "bob"
     assert tg(redis_url, "users", "remove", "bob").returncode == 0
     assert tg(redis_url, "users", "remove", "bob").returncode == 2
     events = [e["event"] for e in store.accounts.read_log(50)]

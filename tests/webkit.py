@@ -11,8 +11,8 @@ PEPPER = b"web-test-pepper-0123456789abcdef"
 PASSWORDS = {"prov": "provider-pass-1", "alice": "alice-pass-123", "gina": "gina-pass-1234"}
 
 
-def make_app(redis_url: str, csrf: bool = True):
-    store = Store.open(redis_url, actor="test", warn=False)
+def make_app(redis_url: str, csrf: bool = True, timeout: float = 0.5):
+    store = Store.open(redis_url, actor="test", warn=False, timeout=timeout)
     a = store.admin
     a.create_tenant("acme", {"country": "FR", "language": "fr"})
     a.create_tenant("globex", {"country": "DE", "pin_feature": "on"})

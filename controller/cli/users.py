@@ -50,12 +50,17 @@ def list_(c: Ctx):
 
 @users.command("passwd")
 @click.argument("name")
+@click.option("--keep-tokens", is_flag=True,
+              help="Keep the account's API tokens (a routine change); by default they are revoked too.")
 @pass_ctx
-def passwd(c: Ctx, name):
-    """Set a new password (ends the account's browser sessions)."""
+def passwd(c: Ctx, name, keep_tokens):
+    """Set a new password: ends the account's browser sessions and revokes its
+    API tokens (whoever knew the old password could have made some)."""
     c.store.accounts.require(name)
-    c.store.accounts.set_password(name, read_password(), actor=_actor())
-    click.echo(f"password of {name} changed")
+    revoked = c.store.accounts.set_password(name, read_password(), actor=_actor(), keep_tokens=keep_tokens)
+    kept = len(c.store.accounts.tokens(name))
+    click.echo(f"password of {name} changed; sessions ended, {revoked} API tokens revoked"
+               + (f", {kept} kept" if kept else ""))
 
 
 @users.command("remove")

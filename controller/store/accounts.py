@@ -8,9 +8,10 @@ customer's administrator, their own tenant only.
 
 Passwords are argon2id hashes (argon2-cffi). Session ids, tokens and login
 links are 256-bit random strings handed to the person once; Redis keeps only
-their SHA-256 (a stolen dump opens nothing). Every login, failed or not, and
-every account or token change goes to the `tg:web:log` stream, and to the
-tenant's audit when the account belongs to a tenant.
+their SHA-256 (a stolen dump opens nothing). Every login and every account or
+token change goes to the `tg:web:log` stream, and to the tenant's audit when
+the account belongs to a tenant. Refused logins, which anyone can cause, go to
+`tg:web:refused` only (capped on its own; throttled ones counted per address).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from controller.errors import AlreadyExists, InvalidInput, NotFound
 from controller.store import keys
-from controller.store.checks import valid_name
+from controller.store.checks import valid_name, valid_text
 
 ROLES = ("provider", "admin")
 PROVIDER_SETTINGS = frozenset({"pin_feature", "route", "internal_route", "gateway", "trusted_sources"})
@@ -35,6 +36,7 @@ PASSWORD_MIN = 10
 SESSION_TTL = 8 * 3600  # idle seconds before a browser session ends
 ONCE_TTL = 3600
 LOG_MAXLEN = 100_000
+REFUSED_MAXLEN = 20_000  # failed and throttled logins (tg:web:refused)
 # Failed logins in THROTTLE_WINDOW seconds before refusing without checking the
 # password: per account and address (a guesser), per address (a sprayer). No
 # limit per account alone: a stranger could then lock the real person out.
@@ -72,6 +74,20 @@ class LoginRefused(Exception):
         self.throttled = throttled
 
 
+def _entry(event: str, actor: str, tenant: str, fields: dict) -> dict[str, str]:
+    return {"ts": f"{time.time():.3f}", "event": event, "actor": actor, "tenant": tenant,
+            **{k: str(v) for k, v in fields.items() if v is not None}}
+
+
+def _verify(stored: str, password: str) -> bool:
+    """Run on the thread pool, where an exception is printed with its traceback
+    before it is handed back (a wrong password is one): a bool instead."""
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -92,18 +108,27 @@ class Accounts:
 
     # -- the log ---------------------------------------------------------------
     def log(self, event: str, actor: str, tenant: str = "", **fields) -> None:
-        entry = {"ts": f"{time.time():.3f}", "event": event, "actor": actor, "tenant": tenant,
-                 **{k: str(v) for k, v in fields.items() if v is not None}}
-        self.r.xadd(keys.WEB_LOG, entry, maxlen=LOG_MAXLEN, approximate=True)
+        """What someone signed in (or the CLI) did: the web log and the tenant's audit."""
+        self.r.xadd(keys.WEB_LOG, _entry(event, actor, tenant, fields), maxlen=LOG_MAXLEN, approximate=True)
         if tenant and self.r.sismember(keys.TENANTS, tenant):
             self.audit.append("access", tenant, actor=actor, action=event,
                               object=fields.get("user", ""), detail=fields.get("detail"), ip=fields.get("ip"))
 
+    def log_refusal(self, event: str, actor: str, tenant: str = "", **fields) -> None:
+        """A refused login: anyone can cause one, so it goes to a stream of its
+        own with its own cap, never to the tenant's audit, whose verdicts and
+        changes a flood of them would otherwise push out."""
+        self.r.xadd(keys.WEB_REFUSED, _entry(event, actor, tenant, fields), maxlen=REFUSED_MAXLEN,
+                    approximate=True)
+
     def read_log(self, count: int = 200, tenant: str | None = None) -> list[dict]:
+        """Both logs, newest first (of a tenant: its accounts' entries only)."""
         rows = []
-        for entry_id, f in self.r.xrevrange(keys.WEB_LOG, count=count * (5 if tenant else 1)):
-            if tenant is None or f.get("tenant") == tenant:
-                rows.append({"id": entry_id, **f})
+        for stream in (keys.WEB_LOG, keys.WEB_REFUSED):
+            for entry_id, f in self.r.xrevrange(stream, count=count * (5 if tenant else 1)):
+                if tenant is None or f.get("tenant") == tenant:
+                    rows.append({"id": entry_id, **f})
+        rows.sort(key=lambda row: tuple(int(x) for x in row["id"].split("-")), reverse=True)
         return rows[:count]
 
     # -- accounts --------------------------------------------------------------
@@ -139,12 +164,22 @@ class Accounts:
             raise NotFound(f"no user {name!r}")
         return user
 
-    def set_password(self, name: str, password: str, *, actor: str) -> None:
+    def set_password(self, name: str, password: str, *, actor: str, keep_tokens: bool = False) -> int:
+        """A new password ends every browser session and, unless `keep_tokens`,
+        revokes every API token: a password is changed when someone else may
+        know it, and whoever knew it could have made tokens. A routine change
+        keeps a script's tokens with keep_tokens. Returns the tokens revoked."""
         user = self.require(name)
         check_password(password)
         self.r.hset(keys.web_user(name), "password", self.offload(_hasher.hash, password))
         self.end_sessions(name)
-        self.log("user.password", actor, user.tenant, user=name)
+        token_ids = [] if keep_tokens else sorted(self.r.hkeys(keys.web_tokens(name)))
+        for token_id in token_ids:
+            self.revoke_token(name, token_id, actor=actor)
+        kept = self.r.hlen(keys.web_tokens(name))
+        self.log("user.password", actor, user.tenant, user=name,
+                 detail=f"{len(token_ids)} API tokens revoked, {kept} kept")
+        return len(token_ids)
 
     def remove(self, name: str, *, actor: str) -> None:
         user = self.require(name)
@@ -160,32 +195,53 @@ class Accounts:
         """The account, or LoginRefused; every outcome is logged."""
         name = (name or "").strip()[:64]
         pair, addr = keys.web_throttle("pair", f"{name}|{ip}"), keys.web_throttle("ip", ip)
-        pipe = self.r.pipeline(transaction=False)  # two slots on Redis Cluster: no MGET
-        counts = pipe.get(pair).get(addr).execute()
+        # The attempt is counted before its password is checked, and given back
+        # unless it failed: counted after argon2 (tens of ms on a thread), 100
+        # parallel logins had 62 passwords checked before the first count landed.
+        # So a count is of failures and of checks under way, never of refusals
+        # (a flood must not shut out the other people behind the same address).
+        n_pair, n_addr = self._take(pair, addr)
         raw = self.r.hgetall(keys.web_user(name)) if name else {}
         tenant = raw.get("tenant", "")
-        if int(counts[0] or 0) >= THROTTLE_ACCOUNT_IP or int(counts[1] or 0) >= THROTTLE_IP:
-            self.log("login.throttled", name or "-", tenant, user=name, ip=ip)
+        if n_pair > THROTTLE_ACCOUNT_IP or n_addr > THROTTLE_IP:
+            self._give_back(pair, addr)
+            self._throttled(name, tenant, ip)
             raise LoginRefused("too many failed logins from this address: wait a few minutes", throttled=True)
         stored = raw.get("password") or _DUMMY
-        try:
-            ok = self.offload(_hasher.verify, stored, password or "") and bool(raw)
-        except (VerificationError, InvalidHashError):
-            ok = False
-        if not ok or raw.get("role") not in ROLES:
-            pipe = self.r.pipeline()
-            for k in (pair, addr):
-                pipe.incr(k)
-                pipe.expire(k, THROTTLE_WINDOW)
-            pipe.execute()
-            self.log("login.failed", name or "-", tenant, user=name, ip=ip)
+        ok = self.offload(_verify, stored, password or "") and raw.get("role") in ROLES
+        if not ok:
+            self.log_refusal("login.failed", name or "-", tenant, user=name, ip=ip)
             raise LoginRefused("wrong user name or password")
-        self.r.delete(pair)
+        self._give_back(addr)
+        self.r.delete(pair)  # this person's earlier mistakes from this address are forgiven
         if _hasher.check_needs_rehash(stored):
             self.r.hset(keys.web_user(name), "password", self.offload(_hasher.hash, password))
         user = User(name, raw["role"], tenant)
         self.log("login.ok", name, tenant, user=name, ip=ip)
         return user
+
+    def _take(self, *counters: str) -> list[int]:
+        """Each counter one more, expiring THROTTLE_WINDOW after its first count.
+        One INCR each (atomic), no transaction: on Redis Cluster they are on
+        different slots."""
+        pipe = self.r.pipeline(transaction=False)
+        for key in counters:
+            pipe.incr(key)
+            pipe.expire(key, THROTTLE_WINDOW, nx=True)
+        return pipe.execute()[::2]
+
+    def _give_back(self, *counters: str) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for key in counters:
+            pipe.decr(key)
+        pipe.execute()
+
+    def _throttled(self, name: str, tenant: str, ip: str) -> None:
+        """Counted per address and window; logged at the 1st, 10th, 100th...
+        refusal with the count so far, so that a flood leaves a few lines."""
+        (n,) = self._take(keys.web_throttle("refused", ip))
+        if str(n).rstrip("0") == "1":
+            self.log_refusal("login.throttled", name or "-", tenant, user=name, ip=ip, count=n)
 
     def open_session(self, user: User, ip: str = "") -> str:
         """A new session id for a person who just proved who they are (never
@@ -243,7 +299,7 @@ class Accounts:
     def create_token(self, name: str, label: str, *, actor: str) -> tuple[str, str]:
         """(token id, token): the token is shown once and never stored."""
         user = self.require(name)
-        label = (label or "").strip()[:64] or "token"
+        label = valid_text("label", label or "", 64) or "token"
         token_id, token = secrets.token_hex(4), "tg_" + secrets.token_urlsafe(32)
         d = digest(token)
         pipe = self.r.pipeline()

@@ -16,16 +16,16 @@ import redis
 from controller.errors import AlreadyExists, InvalidInput, NotFound
 from controller.store import codec, keys
 from controller.store.audit import Audit
-from controller.store.checks import entry_row, valid_name
+from controller.store.checks import entry_row, valid_flag, valid_name, valid_strings, valid_text
 from controller.store.entries_io import EntriesIO
 from controller.store.rules import RulesAdmin
-from policies.model import LANGUAGES, TenantSettings
+from policies.model import LANGUAGES, TENANT_PARSERS, TenantSettings
 from policies.numbers import normalize_phone
 from policies.pin import PinFormatError, hash_pin, validate_pin
 
 
 def _ext_number(value: str) -> str:
-    v = (value or "").strip()
+    v = value.strip() if isinstance(value, str) else ""
     if not (v.isascii() and v.isdigit() and 2 <= len(v) <= 8):
         raise InvalidInput(f"invalid extension {value!r}: use 2 to 8 digits")
     return v
@@ -72,10 +72,14 @@ class Admin(RulesAdmin, EntriesIO):
         return settings
 
     def update_tenant(self, t: str, changes: dict[str, str]) -> TenantSettings:
-        before = self.get_tenant(t)
-        after = self._apply(before, changes)
+        self.require_tenant(t)
+        # Applied to the stored strings, not to the parsed settings: a value
+        # stored before a check became stricter (a pattern RE2 cannot run) makes
+        # the settings unreadable, and setting it again must still be possible.
+        stored = {k: v for k, v in self.r.hgetall(keys.tenant(t)).items() if k in TENANT_PARSERS}
+        after = self._apply(TenantSettings(), {**stored, **changes})
         self.r.hset(keys.tenant(t), mapping=after.to_mapping())
-        diff_b = {k: v for k, v in before.to_mapping().items() if k in changes}
+        diff_b = {k: stored.get(k) for k in changes}
         self._log(t, "tenant.update", t, before=diff_b, after={k: after.to_mapping()[k] for k in changes})
         return after
 
@@ -122,21 +126,22 @@ class Admin(RulesAdmin, EntriesIO):
         before = self.r.hgetall(keys.ext(t, n))
         after = dict(before) or {"pin_enabled": "off", "language": "", "caller_ids": "", "display_name": ""}
         if pin_enabled is not None:
-            if pin_enabled and not settings.pin_feature:
+            if valid_flag("pin_enabled", pin_enabled) and not settings.pin_feature:
                 raise InvalidInput(
                     f"tenant {t!r} does not have the PIN feature (the provider enables it: "
                     f"tollgate tenant set {t} pin_feature=on)")
             after["pin_enabled"] = "on" if pin_enabled else "off"
         if language is not None:
-            if language not in ("",) + LANGUAGES:
+            if not isinstance(language, str) or language not in ("",) + LANGUAGES:
                 raise InvalidInput(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
             after["language"] = language
         if display_name is not None:
-            after["display_name"] = display_name.strip()[:80]
+            after["display_name"] = valid_text("name", display_name)
         old_ids = set(x for x in before.get("caller_ids", "").split(",") if x)
         if caller_ids is not None:
             try:
-                new_ids = sorted({normalize_phone(x, settings.country) for x in caller_ids if x.strip()})
+                new_ids = sorted({normalize_phone(x, settings.country)
+                                  for x in valid_strings("caller_ids", caller_ids) if x.strip()})
             except ValueError as exc:
                 raise InvalidInput(f"caller id: {exc}") from None
             after["caller_ids"] = ",".join(new_ids)
@@ -331,9 +336,9 @@ class Admin(RulesAdmin, EntriesIO):
 
 
 def _holder(name: str) -> str:
-    v = (name or "").strip()
-    if not v or len(v) > 64 or any(ch in v for ch in "\r\n\t|$"):
-        raise InvalidInput(f"invalid PIN holder name {name!r}: 1-64 characters, no tabs, '|' or '$'")
+    v = valid_text("PIN holder name", name, 64)
+    if not v or any(ch in v for ch in "|$"):
+        raise InvalidInput(f"invalid PIN holder name {name!r}: 1-64 characters, no '|' or '$'")
     return v
 
 

@@ -4,24 +4,43 @@ import, the web accounts): one-line InvalidInput errors, before anything is writ
 from __future__ import annotations
 
 from controller.errors import InvalidInput
-from policies.model import check_name
+from policies.model import check_flag, check_name, check_strings, check_text
 
 
-def valid_name(kind: str, value: str) -> str:
-    """A tenant, list, rule or account name (they end up in Redis keys)."""
+def checked(check, *args):
+    """One of policies.model's checks, its ValueError as InvalidInput."""
     try:
-        return check_name(kind, value)
+        return check(*args)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
 
 
+def valid_name(kind: str, value: str) -> str:
+    """A tenant, list, rule or account name (they end up in Redis keys)."""
+    return checked(check_name, kind, value)
+
+
+def valid_text(kind: str, value: str, longest: int = 80) -> str:
+    """A person's words: one line, no control or bidi characters, trimmed."""
+    return checked(check_text, kind, value, longest)
+
+
+def valid_flag(kind: str, value) -> bool:
+    return checked(check_flag, kind, value)
+
+
+def valid_strings(kind: str, value) -> tuple[str, ...]:
+    return checked(check_strings, kind, value)
+
+
 def entry_row(name: str, first: str, last: str, phone: str, state: str) -> dict[str, str]:
     """An authorized entry's fields, trimmed and checked (the phone is already E.164)."""
-    first, last, state = (first or "").strip(), (last or "").strip(), (state or "").strip().lower()
+    first, last = valid_text("first name", first or ""), valid_text("last name", last or "")
+    if not isinstance(state, str):
+        raise InvalidInput(f"state {state!r} is not enabled or disabled")
+    state = state.strip().lower()
     if not first and not last:
         raise InvalidInput("an authorized entry needs a first or last name")
-    if len(first) > 80 or len(last) > 80 or any(c in first + last for c in "\r\n"):
-        raise InvalidInput("names are at most 80 characters on one line")
     if state not in ("enabled", "disabled"):
         raise InvalidInput(f"state {state!r} is not enabled or disabled")
     return {"list": name, "first_name": first, "last_name": last, "phone": phone, "state": state}

@@ -160,7 +160,8 @@ def tenant_of(key: str) -> str:
 
 # -- web administration: people, their sessions and tokens (global, not per tenant)
 WEB_USERS = "tg:web:users"  # set: account names
-WEB_LOG = "tg:web:log"  # stream: logins (good, failed, throttled), sessions, tokens, accounts; capped
+WEB_LOG = "tg:web:log"  # stream: logins, sessions, tokens, accounts; capped
+WEB_REFUSED = "tg:web:refused"  # stream: failed and throttled logins (anyone can cause them); capped apart
 
 
 def web_user(name: str) -> str:
@@ -188,4 +189,4 @@ def web_once(digest: str) -> str:
 
 
 def web_throttle(kind: str, subject: str) -> str:
-    return f"tg:web:throttle:{kind}:{subject}"  # counter with TTL: failed logins in the window
+    return f"tg:web:throttle:{kind}:{subject}"  # counter with TTL: login attempts (or refusals) in the window

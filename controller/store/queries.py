@@ -14,6 +14,7 @@ from controller.store import keys
 from controller.store.audit import settled_verdicts
 from controller.store.entries_io import csv_cell
 from policies.decide import decide
+from policies.numbers import MAX_DIALED_LENGTH
 
 RESTRICTED = ("premium", "international", "shared_cost", "unknown")
 AUDIT_CSV_FIELDS = ["id", "time", "tenant", "kind", "actor", "action", "object", "extension", "dialed",
@@ -24,8 +25,12 @@ AUDIT_CSV_FIELDS = ["id", "time", "tenant", "kind", "actor", "action", "object",
 def check(store, tenant: str, extension: str = "", dialed: str = "", caller_id: str = "",
           source: str = "", unattended: str = "") -> dict:
     """The dry run of the decision (today's counts, the time now); nothing is written."""
-    if not (dialed or "").strip():
+    if not all(isinstance(x, str) for x in (extension, dialed, caller_id, source, unattended)):
+        raise InvalidInput("extension, to, caller_id, source and unattended are strings")
+    if not dialed.strip():
         raise InvalidInput("a check needs the number dialed")
+    if len(dialed) > MAX_DIALED_LENGTH * 2 or len(caller_id) > MAX_DIALED_LENGTH * 2:
+        raise InvalidInput(f"a number has at most {MAX_DIALED_LENGTH} digits")
     if unattended not in ("", "forward", "transfer", "originated"):
         raise InvalidInput(f"unattended {unattended!r} is not forward, transfer or originated")
     settings = store.admin.get_tenant(tenant)
@@ -102,6 +107,8 @@ def audit_page(store, tenant: str, filt: AuditFilter, limit: int = 50,
         raise InvalidInput(f"limit {limit}: use 1 to 100000")
     if before and not _stream_id(before):
         raise InvalidInput(f"cursor {before!r} is not an audit entry id")
+    if before == "0-0":
+        return [], ""  # nothing is older (and Redis refuses the range "(0-0")
     key, top, found = keys.audit(tenant), (f"({before}" if before else "+"), []
     while len(found) <= limit:
         chunk = store.r.xrevrange(key, max=top, min="-", count=500)
@@ -116,8 +123,9 @@ def audit_page(store, tenant: str, filt: AuditFilter, limit: int = 50,
 
 
 def _stream_id(value: str) -> bool:
+    """Two unsigned 64-bit numbers, as Redis reads a stream entry id."""
     a, _, b = value.partition("-")
-    return a.isdigit() and b.isdigit()
+    return all(x.isascii() and x.isdigit() and int(x) < 2 ** 64 for x in (a, b))
 
 
 def audit_csv(rows: list[tuple[str, dict]]) -> str:

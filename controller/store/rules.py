@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Sequence
 
 from controller.errors import AlreadyExists, InvalidInput, NotFound
 from controller.store import codec, keys
@@ -20,13 +20,15 @@ class RulesAdmin:
         self.require_tenant(t)
         return codec.rules(keys.rules(t), self.r.lrange(keys.rules(t), 0, -1))
 
-    def add_rule(self, t: str, name: str, action: str, classes: Iterable[str] = (),
-                 prefixes: Iterable[str] = (), lists: Iterable[str] = (), pin: bool = False,
+    def add_rule(self, t: str, name: str, action: str, classes: Sequence[str] = (),
+                 prefixes: Sequence[str] = (), lists: Sequence[str] = (), pin: bool = False,
                  position: int | None = None, enabled: bool = True, unattended: bool = False,
                  schedule: dict | None = None) -> Rule:
         current = list(self.rules(t))
-        rule = self._checked_rule(t, {"name": name, "action": action, "classes": list(classes),
-                                      "prefixes": list(prefixes), "lists": list(lists), "pin": pin,
+        # As given: the rule's typed reading refuses a string where a list or a
+        # boolean belongs (list("international") would be eleven letters).
+        rule = self._checked_rule(t, {"name": name, "action": action, "classes": classes,
+                                      "prefixes": prefixes, "lists": lists, "pin": pin,
                                       "enabled": enabled, "unattended": unattended, "schedule": schedule})
         if any(r.name == rule.name for r in current):
             raise AlreadyExists(f"rule {rule.name!r} already exists in tenant {t!r}")
@@ -40,6 +42,8 @@ class RulesAdmin:
         """Change a rule in place (its position stays); `changes` uses the rule's JSON fields."""
         current = list(self.rules(t))
         old = _find_rule(current, name)
+        if not isinstance(changes, dict):
+            raise InvalidInput("a rule's changes must be a JSON object")
         unknown = set(changes) - set(RULE_FIELDS)
         if unknown:
             raise InvalidInput(f"a rule has no field {sorted(unknown)[0]!r} (fields: {', '.join(RULE_FIELDS)})")
@@ -133,6 +137,8 @@ RULE_FIELDS = ("name", "action", "classes", "prefixes", "lists", "pin", "enabled
 
 def schedule_from(days: str = "", hours: str = "", holidays: str = "") -> dict | None:
     """A rule's schedule from the operator's words (mon-fri, 08:00-18:00, dates); None: always."""
+    if not all(isinstance(x, str) for x in (days, hours, holidays)):
+        raise InvalidInput("days, hours and holidays must be strings (mon-fri, 08:00-18:00, 2026-12-25)")
     if not (days or hours or holidays):
         return None
     try:
@@ -142,6 +148,8 @@ def schedule_from(days: str = "", hours: str = "", holidays: str = "") -> dict |
 
 
 def _position(position: int, limit: int) -> int:
+    if isinstance(position, bool) or not isinstance(position, int):
+        raise InvalidInput(f"position must be a whole number, got {position!r}")
     if not 1 <= position <= limit:
         raise InvalidInput(f"position {position} is outside 1..{limit}")
     return position - 1

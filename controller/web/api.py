@@ -21,12 +21,19 @@ from controller.errors import AlreadyExists, InvalidInput, NotFound, TollgateErr
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 ENDPOINTS: list[dict] = []  # what openapi.py describes
+# The document's schemas of values the store checks (policies.model), for
+# clients and for generated tests (schemathesis) to send what is meant.
+NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+TEXT = {"type": "string", "maxLength": 80, "description": "one line: no control or bidi characters"}
+PREFIX = {"type": "string", "pattern": "^\\+[0-9]{1,15}$"}
 
 
 def endpoint(method: str, path: str, summary: str, *, body: dict | None = None, query: dict | None = None,
-             tag: str = "", provider: bool = False, returns: str = "application/json", raw_body: str = ""):
+             tag: str = "", provider: bool = False, returns: str = "application/json", raw_body: str = "",
+             required: tuple[str, ...] = (), created: bool = False):
     """Register `path` (Flask syntax) for `method`; `body`/`query` are JSON-schema
-    properties for the document; `provider`: the provider's staff only."""
+    properties for the document, `required` the body's required ones;
+    `provider`: the provider's staff only; `created`: answers 201."""
 
     def wrap(fn):
         @wraps(fn)
@@ -40,7 +47,8 @@ def endpoint(method: str, path: str, summary: str, *, body: dict | None = None, 
         name = f"{fn.__name__}_{method.lower()}"
         bp.add_url_rule(path, endpoint=name, view_func=handler, methods=[method])
         ENDPOINTS.append({"method": method, "path": path, "summary": summary, "body": body, "query": query,
-                          "tag": tag, "provider": provider, "returns": returns, "raw_body": raw_body})
+                          "tag": tag, "provider": provider, "returns": returns, "raw_body": raw_body,
+                          "required": list(required), "created": created})
         return handler
 
     return wrap
@@ -53,7 +61,10 @@ def error(status: int, code: str, message: str):
 
 
 def body() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes: not a request anyone means
+        data = None
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object (Content-Type: application/json)")
     return data

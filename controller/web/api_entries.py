@@ -8,11 +8,12 @@ from flask import Response, jsonify, request
 from controller.errors import InvalidInput
 from controller.store import queries
 from controller.store.rules import schedule_from
-from controller.web.api import body, endpoint, field, flag
+from controller.web.api import NAME, PREFIX, TEXT, body, endpoint, field, flag
 from controller.web.auth import store_as_me, tenant_or_404
+from policies.classes import RULE_CLASSES
 
 T = "/tenants/<tenant>"
-ENTRY_BODY = {"list": {"type": "string"}, "first_name": {"type": "string"}, "last_name": {"type": "string"},
+ENTRY_BODY = {"list": NAME, "first_name": TEXT, "last_name": TEXT,
               "phone": {"type": "string", "description": "as people type it; stored as E.164"},
               "state": {"type": "string", "enum": ["enabled", "disabled"]}}
 
@@ -22,7 +23,7 @@ def lists(tenant):
     return jsonify(store_as_me().admin.lists(tenant_or_404(tenant)))
 
 
-@endpoint("POST", T + "/lists", "Create a list", tag="lists", body={"name": {"type": "string"}})
+@endpoint("POST", T + "/lists", "Create a list", tag="lists", body={"name": NAME}, required=("name",), created=True)
 def create_list(tenant):
     name = field(body(), "name", required=True)
     store_as_me().admin.create_list(tenant_or_404(tenant), name)
@@ -43,7 +44,8 @@ def entries(tenant):
     return jsonify(queries.search_entries(rows, request.args.get("q", ""), request.args.get("state", "")))
 
 
-@endpoint("POST", T + "/entries", "Add an authorized number (seed 000's form)", tag="entries", body=ENTRY_BODY)
+@endpoint("POST", T + "/entries", "Add an authorized number (seed 000's form)", tag="entries", body=ENTRY_BODY,
+          required=("list", "phone"), created=True)
 def add_entry(tenant):
     d = body()
     row = store_as_me().admin.add_entry(tenant_or_404(tenant), field(d, "list", required=True),
@@ -112,10 +114,10 @@ def stale(tenant):
 
 
 # -- rules ----------------------------------------------------------------------
-RULE_BODY = {"name": {"type": "string"}, "action": {"type": "string", "enum": ["allow", "deny"]},
-             "classes": {"type": "array", "items": {"type": "string"}},
-             "prefixes": {"type": "array", "items": {"type": "string"}},
-             "lists": {"type": "array", "items": {"type": "string"}}, "pin": {"type": "boolean"},
+RULE_BODY = {"name": NAME, "action": {"type": "string", "enum": ["allow", "deny"]},
+             "classes": {"type": "array", "items": {"type": "string", "enum": [c.value for c in RULE_CLASSES]}},
+             "prefixes": {"type": "array", "items": PREFIX},
+             "lists": {"type": "array", "items": NAME}, "pin": {"type": "boolean"},
              "enabled": {"type": "boolean"}, "unattended": {"type": "boolean"},
              "position": {"type": "integer"}, "days": {"type": "string", "example": "mon-fri"},
              "hours": {"type": "string", "example": "08:00-18:00"},
@@ -132,17 +134,18 @@ def rules(tenant):
 
 
 def _schedule(d: dict):
-    return schedule_from(field(d, "days", default=""), field(d, "hours", default=""), field(d, "holidays", default=""))
+    return schedule_from(d.get("days", ""), d.get("hours", ""), d.get("holidays", ""))
 
 
-@endpoint("POST", T + "/rules", "Add a rule", tag="rules", body=RULE_BODY)
+# The body's values go to the store as they came: its typed reading of a rule
+# (policies.model.Rule.from_json) is the one check, for POST and PATCH alike.
+@endpoint("POST", T + "/rules", "Add a rule", tag="rules", body=RULE_BODY, required=("name", "action"),
+          created=True)
 def add_rule(tenant):
     d = body()
     rule = store_as_me().admin.add_rule(
-        tenant_or_404(tenant), field(d, "name", required=True), field(d, "action", required=True),
-        field(d, "classes", list, ()), field(d, "prefixes", list, ()), field(d, "lists", list, ()),
-        field(d, "pin", bool, False), field(d, "position", int), field(d, "enabled", bool, True),
-        unattended=field(d, "unattended", bool, False), schedule=_schedule(d))
+        tenant_or_404(tenant), d.get("name"), d.get("action"), d.get("classes", []), d.get("prefixes", []), d.get("lists", []), d.get("pin", False), d.get("position"),
+        d.get("enabled", True), unattended=d.get("unattended", False), schedule=_schedule(d))
     return jsonify(rule.to_json()), 201
 
 
@@ -157,7 +160,7 @@ def update_rule(tenant, name):
 
 
 @endpoint("POST", T + "/rules/<name>/move", "Move a rule to a position (1 = first)", tag="rules",
-          body={"position": {"type": "integer"}})
+          body={"position": {"type": "integer", "minimum": 1}}, required=("position",))
 def move_rule(tenant, name):
     tenant_or_404(tenant)
     position = field(body(), "position", int, required=True)

@@ -9,7 +9,7 @@ from flask import Response, current_app, jsonify, request
 
 from controller.errors import InvalidInput
 from controller.store import queries
-from controller.web.api import body, endpoint, field
+from controller.web.api import TEXT, body, endpoint, field
 from controller.web.auth import actor, me, store_as_me, tenant_or_404
 
 T = "/tenants/<tenant>"
@@ -20,8 +20,10 @@ AUDIT_QUERY = {"extension": {"type": "string"}, "verdict": {"type": "string"}, "
 
 @endpoint("POST", T + "/check", "Dry run: what happens if this extension dials this number, and why "
           "(the JSON of `tollgate check --json`)", tag="check",
-          body={"extension": {"type": "string"}, "to": {"type": "string"}, "caller_id": {"type": "string"},
-                "source": {"type": "string"}, "unattended": {"type": "string"}})
+          body={"extension": {"type": "string"}, "to": {"type": "string", "maxLength": 80},
+                "caller_id": {"type": "string", "maxLength": 80}, "source": {"type": "string"},
+                "unattended": {"type": "string", "enum": ["", "forward", "transfer", "originated"]}},
+          required=("to",))
 def check(tenant):
     d = body()
     return jsonify(queries.check(store_as_me(), tenant_or_404(tenant), field(d, "extension", default=""),
@@ -95,7 +97,7 @@ def tokens():
 
 
 @endpoint("POST", "/tokens", "Create a token: the answer is the only time it is shown", tag="account",
-          body={"label": {"type": "string"}})
+          body={"label": TEXT}, created=True)
 def create_token():
     token_id, value = current_app.config["STORE"].accounts.create_token(
         me().name, field(body(), "label", default=""), actor=actor())

@@ -7,11 +7,13 @@ from flask import current_app, jsonify
 from controller.errors import InvalidInput
 from controller.store import queries
 from controller.store.accounts import check_settings_allowed
-from controller.web.api import body, endpoint, field
+from controller.web.api import NAME, TEXT, body, endpoint, field
 from controller.web.auth import me, store_as_me, tenant_or_404
+from policies.model import LANGUAGES, TENANT_PARSERS
 
 T = "/tenants/<tenant>"
-SETTINGS_BODY = {"settings": {"type": "object", "additionalProperties": {"type": "string"},
+SETTINGS_BODY = {"settings": {"type": "object", "additionalProperties": False,
+                              "properties": {name: {"type": ["string", "boolean", "integer"]} for name in TENANT_PARSERS},
                               "description": "SPEC §9 settings as strings, e.g. {\"country\": \"DE\"}"}}
 
 
@@ -29,7 +31,7 @@ def tenants():
 
 
 @endpoint("POST", "/tenants", "Create a tenant", tag="tenants", provider=True,
-          body={"name": {"type": "string"}, **SETTINGS_BODY})
+          body={"name": NAME, **SETTINGS_BODY}, required=("name",), created=True)
 def create_tenant():
     data = body()
     s = store_as_me().admin.create_tenant(field(data, "name", required=True), _settings(data))
@@ -62,7 +64,7 @@ def overrides(tenant):
 
 
 @endpoint("PUT", T + "/overrides/<prefix>", "Force a prefix into a class", tag="tenants",
-          body={"class": {"type": "string"}})
+          body={"class": {"type": "string"}}, required=("class",))
 def set_override(tenant, prefix):
     tenant_or_404(tenant)
     cls = field(body(), "class", required=True)
@@ -77,7 +79,8 @@ def remove_override(tenant, prefix):
 
 
 # -- extensions ---------------------------------------------------------------
-EXT_BODY = {"number": {"type": "string"}, "name": {"type": "string"}, "language": {"type": "string"},
+EXT_BODY = {"number": {"type": "string", "pattern": "^[0-9]{2,8}$"}, "name": TEXT,
+            "language": {"type": "string", "enum": ["", *LANGUAGES]},
             "caller_ids": {"type": "array", "items": {"type": "string"}}, "pin_enabled": {"type": "boolean"}}
 E = T + "/extensions/<number>"
 
@@ -100,7 +103,8 @@ def _put_ext(tenant, number, data, create):
     return _view(tenant, ext)
 
 
-@endpoint("POST", T + "/extensions", "Add an extension", tag="extensions", body=EXT_BODY)
+@endpoint("POST", T + "/extensions", "Add an extension", tag="extensions", body=EXT_BODY, required=("number",),
+          created=True)
 def add_extension(tenant):
     data = body()
     return jsonify(_put_ext(tenant_or_404(tenant), field(data, "number", required=True), data, True)), 201
@@ -124,7 +128,7 @@ def remove_extension(tenant, number):
 
 
 @endpoint("PUT", E + "/pins/<holder>", "Set a holder's PIN (write-only: never returned)", tag="extensions",
-          body={"pin": {"type": "string", "format": "password", "writeOnly": True}})
+          body={"pin": {"type": "string", "format": "password", "writeOnly": True}}, required=("pin",))
 def set_pin(tenant, number, holder):
     tenant_or_404(tenant)
     pin = field(body(), "pin", required=True)

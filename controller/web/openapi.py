@@ -7,11 +7,17 @@ import re
 
 from flask import jsonify
 
-from controller.web.api import ENDPOINTS, bp
+from controller.web.api import ENDPOINTS, NAME, PREFIX, bp
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message"],
     "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+
+
+# What each path parameter is (anything else is refused with 400 or 404).
+PATH_PARAMS = {"tenant": NAME, "name": NAME, "number": {"type": "string", "pattern": "^[0-9]{2,8}$"},
+               "prefix": PREFIX, "phone": {"type": "string", "description": "as people type it, or E.164"},
+               "holder": {"type": "string", "maxLength": 64}, "token_id": {"type": "string", "pattern": "^[0-9a-f]{8}$"}}
 
 
 def _path(flask_path: str) -> tuple[str, list[str]]:
@@ -23,7 +29,7 @@ def document() -> dict:
     paths: dict = {}
     for e in ENDPOINTS:
         path, names = _path(e["path"])
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+        params = [{"name": n, "in": "path", "required": True, "schema": PATH_PARAMS[n]} for n in names]
         params += [{"name": k, "in": "query", "required": False, "schema": v} for k, v in (e["query"] or {}).items()]
         op = {
             "summary": e["summary"] + (" (provider staff only)" if e["provider"] else ""),
@@ -31,8 +37,9 @@ def document() -> dict:
             "tags": [e["tag"]] if e["tag"] else [],
             "parameters": params,
             "responses": {
-                "200": {"description": "OK", "content": {e["returns"]: {"schema": {} if e["returns"] != "text/csv"
-                                                                          else {"type": "string"}}}},
+                "201" if e["created"] else "200": {
+                    "description": "Created" if e["created"] else "OK",
+                    "content": {e["returns"]: {"schema": {} if e["returns"] != "text/csv" else {"type": "string"}}}},
                 **{code: {"description": text, "content": {"application/json": {"schema": ERROR}}}
                    for code, text in (("400", "bad input; nothing changed"), ("401", "no valid token"),
                                       ("403", "not allowed"), ("404", "no such object"),
@@ -41,7 +48,7 @@ def document() -> dict:
         }
         if e["body"]:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "properties": e["body"]}}}}
+                "type": "object", "properties": e["body"], **({"required": e["required"]} if e["required"] else {})}}}}
         elif e["raw_body"]:
             op["requestBody"] = {"required": True, "content": {e["raw_body"]: {"schema": {"type": "string"}}}}
         paths.setdefault(path, {})[e["method"].lower()] = op

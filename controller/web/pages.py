@@ -116,6 +116,24 @@ def _missing(exc):
     return _api_answer(exc) or (render_template("message.html", message=words("Page not found.")), 404)
 
 
+# What a person got wrong (an address typed by hand, a stale link) is a 4xx
+# with one line, as in the API, not a server error.
+_CLIENT_ERRORS = ((InvalidInput, 400, "invalid_input"), (PermissionError, 403, "forbidden"),
+                  (NotFound, 404, "not_found"), (AlreadyExists, 409, "already_exists"))
+
+
+def _client_error(exc):
+    status, code = next((s, c) for kind, s, c in _CLIENT_ERRORS if isinstance(exc, kind))
+    message = str(exc).splitlines()[0] if str(exc) else code
+    if request.path.startswith("/api/"):
+        return api.error(status, code, message)
+    return render_template("message.html", message=message), status
+
+
+for _kind, _, _ in _CLIENT_ERRORS:
+    bp.app_errorhandler(_kind)(_client_error)
+
+
 @bp.app_errorhandler(TollgateError)
 def _tollgate_error(exc):
     # A corrupt value in Redis, say: one line, the rest of the portal keeps serving.
