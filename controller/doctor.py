@@ -81,6 +81,10 @@ def analyse_context(xml_text: str, context: str, mode: str, call_bound: float) -
     name = f"{where}, extension '{ext.get('name', '?')}'"
     actions = _actions(ext)
     found = [ok(f"{name} marks outbound calls ({MARK})")]
+    for dead_end in ends_hunt_without_route(extensions):
+        found.append(fail(f"{where}: {dead_end} passes and breaks before any action, in an extension that "
+                          "does not continue: every call it matches gets no route (write the condition the "
+                          "other way round, so that it fails for the calls that must go on)"))
     sets = {data.split("=", 1)[0]: (cond, data.split("=", 1)[1] if "=" in data else "")
             for cond, app, data in actions if app == "set"}
     for var, why in (("tollgate_tenant", "the tenant (e.g. ${domain_name})"),
@@ -104,6 +108,8 @@ def analyse_context(xml_text: str, context: str, mode: str, call_bound: float) -
     if mode == "inbound":
         found += _park_checks(name, actions, apps, call_bound)
     else:
+        if "socket" in apps:
+            found += _bound_check(name, actions[:apps.index("socket")], call_bound, "socket")
         found_socket = [data for _, app, data in actions if app == "socket"]
         if not found_socket:
             found.append(fail(f"{name} has no socket application: socket mode needs "
@@ -133,19 +139,42 @@ def _park_checks(name: str, actions, apps: list[str], call_bound: float) -> list
     if between:
         out.append(warn(f"{name}: {len(between)} set(s) after the mark ({between[0]}...): each is one more "
                         "event per call for every controller; set the mark last"))
-    timeouts = [data.split("=", 1)[1] for _, app, data in actions[:park_at]
-                if app == "set" and data.startswith("park_timeout=")]
+    return out + _bound_check(name, actions[:park_at], call_bound, "park")
+
+
+def _bound_check(name: str, before, call_bound: float, app: str) -> list[Finding]:
+    """park_timeout set before the park (inbound mode) or the socket application
+    (socket mode, which parks the call while its session runs): the bound
+    FreeSWITCH keeps by itself when no controller does."""
+    timeouts = [data.split("=", 1)[1] for _, a, data in before if a == "set" and data.startswith("park_timeout=")]
     if not timeouts:
-        out.append(fail(f"{name}: no park_timeout before the park: a call no controller takes stays parked "
-                        f"forever (set park_timeout=180:RECOVERY_ON_TIMER_EXPIRE)"))
-        return out
+        return [fail(f"{name}: no park_timeout before the {app}: a call no controller takes stays parked "
+                     f"forever (set park_timeout=180:RECOVERY_ON_TIMER_EXPIRE)")]
     seconds = timeouts[-1].split(":", 1)[0]
     if not seconds.isdigit() or int(seconds) <= call_bound:
-        out.append(fail(f"{name}: park_timeout={timeouts[-1]} must be longer than Tollgate's call bound "
-                        f"({call_bound:.0f} s), or FreeSWITCH cuts PIN dialogs short"))
-    else:
-        out.append(ok(f"{name} parks with park_timeout={timeouts[-1]} (call bound {call_bound:.0f} s)"))
-    return out
+        return [fail(f"{name}: park_timeout={timeouts[-1]} must be longer than Tollgate's call bound "
+                     f"({call_bound:.0f} s), or FreeSWITCH cuts PIN dialogs short")]
+    return [ok(f"{name}: the {app} is bounded by park_timeout={timeouts[-1]} (call bound {call_bound:.0f} s)")]
+
+
+def ends_hunt_without_route(extensions) -> list[str]:
+    """Conditions that, when they pass, stop their extension as matched (break
+    on-true or always) before any action was added, in an extension without
+    continue="true": mod_dialplan_xml's parse_exten counts the extension as
+    matched and dialplan_hunt stops there, with no route ("No Route, Aborting").
+    What ended every internal call, feature code and (bypass off) emergency
+    call on a stock FreeSWITCH."""
+    found = []
+    for ext in extensions:
+        if (ext.get("continue") or "").lower() == "true":
+            continue
+        added = 0
+        for cond in ext.findall("condition"):
+            added += len(cond.findall("action"))
+            if cond.get("break") in ("on-true", "always") and not added:
+                found.append(f"extension '{ext.get('name', '?')}': condition {cond.get('field')} "
+                             f"=~ {cond.get('expression')}")
+    return found
 
 
 # -- the node, over the Event Socket -----------------------------------------------------

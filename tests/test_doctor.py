@@ -104,7 +104,28 @@ def test_socket_mode_checks_the_socket_target(capsys):
 ])
 def test_a_payer_taken_from_the_caller_id_fails(value, fragment):
     xml = SHIPPED.replace("tollgate_extension=${user_name}", f"tollgate_extension={value}")
-    context = "<context name='default'>" + xml.split("<include>", 1)[1].rsplit("</include>", 1)[0] + "</context>"
-    context = "\n".join(line for line in context.splitlines() if "X-PRE-PROCESS" not in line)
-    found, _ = analyse_context(context, "default", "inbound", 120)
+    found, _ = analyse_context(_context(xml), "default", "inbound", 120)
     assert [f.text for f in found if f.level == "FAIL" and fragment in f.text]
+
+
+def _context(xml: str) -> str:
+    context = "<context name='default'>" + xml.split("<include>", 1)[1].rsplit("</include>", 1)[0] + "</context>"
+    return "\n".join(line for line in context.splitlines() if "X-PRE-PROCESS" not in line)
+
+
+def test_a_condition_that_ends_the_hunt_with_no_route_fails():
+    """The dialplan that ended every internal call on a stock FreeSWITCH."""
+    old = SHIPPED.replace('expression="^[^*#]"/>', 'expression="^[*#]" break="on-true"/>')
+    found, _ = analyse_context(_context(old), "default", "inbound", 120)
+    assert [f.text for f in found if f.level == "FAIL" and "no route" in f.text]
+    found, _ = analyse_context(_context(SHIPPED), "default", "inbound", 120)
+    assert not [f.text for f in found if f.level == "FAIL"]
+
+
+def test_socket_mode_without_a_bound_before_the_socket_fails():
+    shipped = SOCKET_DIALPLAN.read_text()
+    found, _ = analyse_context(_context(shipped), "default", "socket", 120)
+    assert [f.text for f in found if f.level == "ok" and "the socket is bounded by park_timeout" in f.text]
+    unbounded = shipped.replace('<action application="set" data="park_timeout=180:RECOVERY_ON_TIMER_EXPIRE"/>', "")
+    found, _ = analyse_context(_context(unbounded), "default", "socket", 120)
+    assert [f.text for f in found if f.level == "FAIL" and "no park_timeout before the socket" in f.text]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from controller.doctor import ends_hunt_without_route
+
 CONF = Path(__file__).resolve().parent.parent / "freeswitch-conf"
 XML_FILES = sorted(CONF.rglob("*.xml"))
 USERS = {"1000", "1001", "1002"}  # the domain's own extensions in these samples
@@ -100,19 +102,9 @@ NO_ROUTE = "NO_ROUTE"
 
 
 def _conditions_that_end_matched_without_action(path: Path) -> list[str]:
-    """The pattern that ended every internal call on a stock FreeSWITCH: a condition
-    that, when it passes, stops its extension as matched (break on-true/always)
-    although nothing was added yet, in an extension that does not continue."""
-    found = []
-    for ext in ET.parse(path).getroot().iter("extension"):
-        if ext.get("continue") == "true":
-            continue
-        added = 0
-        for cond in ext.findall("condition"):
-            added += len(cond.findall("action"))
-            if cond.get("break") in ("on-true", "always") and not added:
-                found.append(f"{ext.get('name')}: {cond.get('field')} =~ {cond.get('expression')}")
-    return found
+    """The pattern that ended every internal call on a stock FreeSWITCH (the
+    doctor's own check, on a file)."""
+    return ends_hunt_without_route(list(ET.parse(path).getroot().iter("extension")))
 
 
 @pytest.mark.parametrize("path", XML_FILES, ids=lambda p: p.relative_to(CONF).as_posix())

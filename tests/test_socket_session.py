@@ -199,3 +199,30 @@ def test_a_reply_nobody_asked_for_does_not_shift_the_next_one(caplog):
     assert "no command waiting" in caplog.text
     assert sock.send("linger") == "+OK second"
     fs.close()
+
+
+def test_socket_mode_leaves_freeswitch_nothing_once_its_calls_are_over(redis_url):
+    """Issue 29: with plain `linger` FreeSWITCH keeps every session, and its
+    channel, until the client closes; the controller waited for FreeSWITCH to
+    close (a day). The simulator lingers as FreeSWITCH does: one second after
+    the last call, no channel and no session is left on either side."""
+    import time
+
+    from controller.simulator import Caller
+    from tests.rig import PINS, Rig, wait
+
+    rig = Rig(redis_url, mode="socket")
+    try:
+        rig.provision()
+        ctl = rig.controller()
+        calls = [rig.call("0140000000", caller_id="1002"), rig.call("0899123456", caller_id="1002"),
+                 rig.call("0140000000", caller_id="1003", caller=Caller(keys=[PINS["1003"][1]])),
+                 rig.call("0140000000", caller_id="1004", caller=Caller(hangup_at="prompt", hangup_delay=0.1))]
+        rig.finish(*calls)
+        last = time.monotonic()
+        wait(lambda: rig.sim.api("show channels count").strip() == "0 total.", timeout=1.0,
+             message="no channel left in FreeSWITCH")
+        wait(lambda: not ctl.dispatcher.calls and not [c for c in rig.sim.connections if c.channel is not None],
+             timeout=1.0 - (time.monotonic() - last) + 0.5, message="no session left on either side")
+    finally:
+        rig.close()
