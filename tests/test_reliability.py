@@ -100,6 +100,38 @@ def test_a_dead_controllers_call_is_taken_over(redis_url, tmp_path, caplog):
         rig.close()
 
 
+def test_a_controller_restarted_under_its_own_name_recovers_its_previous_lifes_calls(redis_url, tmp_path, caplog):
+    """Issue 31: SIGKILLed with a call parked and one in the PIN prompt, then started
+    again under the same --controller-id (a TOML file or a systemd unit pins it).
+    It took both for its own calls in progress and left them until park_timeout;
+    as a new life it recovers them at once."""
+    caplog.set_level(logging.DEBUG)
+    rig = Rig(redis_url, scale=0.2)
+    try:
+        rig.provision()
+        b = spawn_controller(rig, "B", "--recovery-interval", "0.5", log_path=tmp_path / "b1.log")
+        wait(lambda: rig.sim.inbound_clients() == 1, timeout=20, message="B connected")
+        prompted = rig.call("0140000000", caller_id="1003", caller=Caller(keys=["", "", "", PIN, PIN, PIN]))
+        wait(lambda: prompted.prompts >= 1, message="B prompting")
+        b.send_signal(signal.SIGSTOP)
+        parked = rig.call("0140000000", caller_id="1002")
+        wait(lambda: parked.parked, message="a call parked while B is stopped")
+        b.send_signal(signal.SIGKILL)
+        b.wait(10)
+        b = spawn_controller(rig, "B", "--recovery-interval", "0.5", log_path=tmp_path / "b2.log")
+        try:
+            rig.finish(prompted, parked, timeout=30)
+        finally:
+            b.send_signal(signal.SIGTERM)
+            b.wait(20)
+        for ch in (prompted, parked):
+            v = rig.verdict_of(ch)
+            assert (v["controller"], v["verdict"], ch.outcome) == ("B", "ALLOW", "bridged")
+        assert b"Traceback" not in (tmp_path / "b2.log").read_bytes()
+    finally:
+        rig.close()
+
+
 def test_bad_events_and_strange_calls_get_a_safe_outcome(rig, caplog):
     ctl = rig.controller("c1")
     # Events FreeSWITCH would never send: no Unique-ID, no Event-Name, junk lines.
