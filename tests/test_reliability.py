@@ -77,15 +77,22 @@ def test_two_controllers_without_redis_still_act_once_per_call(rig, redis_server
     assert not rig.sim.hash_db, "FreeSWITCH-side claims go with their channels"
 
 
+def b_in_the_prompt(rig, log_path, *extra):
+    """Controller B in its own process, with a PIN call of 1003 in its prompt
+    whose caller keys the PIN only from the fourth time on."""
+    rig.provision()
+    b = spawn_controller(rig, "B", *extra, log_path=log_path)
+    wait(lambda: rig.sim.inbound_clients() == 1, timeout=20, message="B connected")
+    ch = rig.call("0140000000", caller_id="1003", caller=Caller(keys=["", "", "", PIN, PIN, PIN]))
+    wait(lambda: ch.prompts >= 1, message="B prompting")
+    return b, ch
+
+
 def test_a_dead_controllers_call_is_taken_over(redis_url, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     rig = Rig(redis_url, scale=0.2)  # slow enough to kill B in the middle of the PIN dialog
     try:
-        rig.provision()
-        b = spawn_controller(rig, "B", "--heartbeat-interval", "0.3", log_path=tmp_path / "b.log")
-        wait(lambda: rig.sim.inbound_clients() == 1, timeout=20, message="B connected")
-        ch = rig.call("0140000000", caller_id="1003", caller=Caller(keys=["", "", "", PIN, PIN, PIN]))
-        wait(lambda: ch.prompts >= 1, message="B prompting")
+        b, ch = b_in_the_prompt(rig, tmp_path / "b.log", "--heartbeat-interval", "0.3")
         b.send_signal(signal.SIGKILL)
         b.wait(10)
         assert rig.store.r.get(keys.claim("acme", ch.uuid)).startswith("B~")  # B, this life of it
@@ -108,11 +115,7 @@ def test_a_controller_restarted_under_its_own_name_recovers_its_previous_lifes_c
     caplog.set_level(logging.DEBUG)
     rig = Rig(redis_url, scale=0.2)
     try:
-        rig.provision()
-        b = spawn_controller(rig, "B", "--recovery-interval", "0.5", log_path=tmp_path / "b1.log")
-        wait(lambda: rig.sim.inbound_clients() == 1, timeout=20, message="B connected")
-        prompted = rig.call("0140000000", caller_id="1003", caller=Caller(keys=["", "", "", PIN, PIN, PIN]))
-        wait(lambda: prompted.prompts >= 1, message="B prompting")
+        b, prompted = b_in_the_prompt(rig, tmp_path / "b1.log", "--recovery-interval", "0.5")
         b.send_signal(signal.SIGSTOP)
         parked = rig.call("0140000000", caller_id="1002")
         wait(lambda: parked.parked, message="a call parked while B is stopped")

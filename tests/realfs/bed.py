@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import gevent
 
 from controller.esl import InboundConnection
 from tests.conftest import free_port
+from tests.rig import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "freeswitch-conf"
@@ -277,15 +277,9 @@ class FreeSwitch:
         return conn
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.log_file.close()
+        if self.proc is not None:
+            stop_processes([self.proc])
+            self.log_file.close()
 
     def log_tail(self, n: int = 30) -> str:
         path = self.dir / "log" / "freeswitch.log"

@@ -7,7 +7,6 @@ reason. Each test module gets one FreeSWITCH per mode, a real redis-server
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from controller.store import Store
 from policies.pin import hash_pin
 from tests.realfs import bed
 from tests.realfs.calls import Phones
+from tests.rig import stop_processes
 
 PEPPER = b"realfs-pepper-0123456789abcdef-01"
 # 8 digits: a PIN that shows up in a CDR cannot be a coincidence of a timestamp.
@@ -110,13 +110,8 @@ class ControllerProcess:
             self.proc.send_signal(sig)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            stop_processes([self.proc])
 
 
 @pytest.fixture(scope="module", params=["inbound", "socket"])
