@@ -36,7 +36,8 @@ MIX = [(0.5, "1002", "0140000000", []), (0.2, "1002", "0899123456", []), (0.2, "
 RSS_SLOPE_KIB = 512  # per 1,000 calls, after the first fifth (imports, caches, pools warm up)
 FD_SLOPE = 1.0
 
-pytestmark = pytest.mark.soak
+# 10,000 calls at 10-20 a second, then the drain: the suite's 120 s per test does not apply.
+pytestmark = [pytest.mark.soak, pytest.mark.timeout(3600)]
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -62,16 +63,19 @@ def test_soak(freeswitch, controller, phones, store, realfs_redis, tmp_path):
 
     def sample() -> None:
         while not stop:
-            rss, fds = _proc(controller.proc.pid)
-            status = phones.api("status")
-            since = re.search(r"(\d+) session\(s\) since startup", status)
-            peak = re.search(r"session\(s\) - peak (\d+)", status)
-            info = store.r.info("memory")
-            samples.append({"t": round(time.monotonic() - t0, 1), "calls": len(placed),
-                            "channels": phones.channel_count(), "sessions_since_start": int(since.group(1)),
-                            "peak": int(peak.group(1)), "rss_kib": rss, "fds": fds,
-                            "redis_used": info["used_memory"], "redis_keys": store.r.dbsize()})
+            take()
             gevent.sleep(SAMPLE_EVERY)
+
+    def take() -> None:
+        rss, fds = _proc(controller.proc.pid)
+        status = phones.api("status")
+        since = re.search(r"(\d+) session\(s\) since startup", status)
+        peak = re.search(r"session\(s\) - peak (\d+)", status)
+        info = store.r.info("memory")
+        samples.append({"t": round(time.monotonic() - t0, 1), "calls": len(placed),
+                        "channels": phones.channel_count(), "sessions_since_start": int(since.group(1)),
+                        "peak": int(peak.group(1)), "rss_kib": rss, "fds": fds,
+                        "redis_used": info["used_memory"], "redis_keys": store.r.dbsize()})
 
     t0 = time.monotonic()
     sampler = gevent.spawn(sample)
