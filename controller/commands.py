@@ -251,19 +251,21 @@ def fs_unclaim_at_hangup(channel: str) -> tuple[str, str]:
     return "api_reporting_hook", f"hash delete/tollgate_claims/{_uuid(channel)}"
 
 
-def scrub_pin_at_hangup(channel: str) -> tuple[str, str]:
-    """(name, value) for multiset: if the caller hangs up between keying the PIN and
-    our `unset`, FreeSWITCH unsets it itself at hangup, before the CDR is written."""
-    return "api_hangup_hook", f"uuid_setvar {_uuid(channel)} {PIN_VARIABLE}"
+# No `api_hangup_hook=uuid_setvar <uuid> ...` here: at hangup the channel is down,
+# and FreeSWITCH's session locate refuses a down channel
+# (switch_core_session_read_lock: switch_channel_down_nosig), so uuid_setvar in a
+# hangup hook never finds it ("-ERR No such channel!"). The PIN variable is unset
+# by an `unset` queued with the prompt (flow_pin), a counted call carries its end
+# mark from the handover on (mark_end).
 
 
-def mark_end_at_hangup(channel: str, owner: str) -> tuple[str, str]:
-    """(name, value) for multiset, for a counted call handed to FreeSWITCH: at its
-    hangup FreeSWITCH sets tollgate_managed=ended-<owner>, so that of all its
-    events after the bridge only CHANNEL_HANGUP_COMPLETE (it follows the hangup
-    hooks) passes a filter, its owner's ends connection's (filter_ends).
-    Replaces the PIN scrub hook: the PIN dialog is over."""
-    return "api_hangup_hook", f"uuid_setvar {_uuid(channel)} {MANAGED} {end_mark(owner)}"
+def mark_end(owner: str) -> tuple[str, str]:
+    """(name, value) for the handover's multiset of a counted call: tollgate_managed
+    = ended-<owner>. The park connections' filter (`true`) stops passing its events;
+    its owner's ends connection, subscribed to CHANNEL_HANGUP_COMPLETE alone with
+    the filter `ended-<owner>` (filter_ends), gets that one event: the end, with
+    variable_billsec."""
+    return MANAGED, end_mark(owner)
 
 
 def multiset(variables: dict[str, str]) -> tuple[str, str]:

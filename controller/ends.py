@@ -2,10 +2,12 @@
 their own (one per FreeSWITCH node, inbound mode).
 
 A call that holds a concurrency place or spends a budget is handed to
-FreeSWITCH with a hangup hook that sets `tollgate_managed=ended-<owner>`
-(commands.mark_end_at_hangup). Its CHANNEL_HANGUP_COMPLETE, which carries
-`variable_billsec`, then passes this connection's filter, and only its
-owner's: each controller on a node gets the ends of its own calls, once.
+FreeSWITCH marked `tollgate_managed=ended-<owner>` (commands.mark_end; a
+hangup hook cannot set it: FreeSWITCH's uuid_setvar does not find a channel
+that is down). This connection takes CHANNEL_HANGUP_COMPLETE alone, so of
+all that call's events only its end, which carries `variable_billsec`, passes
+its filter, and only its owner's: each controller on a node gets the ends of
+its own calls, once.
 
 Why a connection of its own: the main one must hand a park to its call at
 once, so every event on it wakes the controller as it comes (a wake-up of the

@@ -65,13 +65,11 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
     if d.max_seconds and p.action == "bridge":
         cdr.update([commands.time_limit_at_bridge(d.max_seconds)])
     if d.counted and p.action != "refuse":
-        # Its end gives a place back or adds to a budget: its hangup hook marks it
-        # ours, so its CHANNEL_HANGUP_COMPLETE (which says which) passes our
-        # filter, and no other controller's.
+        # Its end gives a place back or adds to a budget: marked ours, its
+        # CHANNEL_HANGUP_COMPLETE (which says which) passes our ends filter, and
+        # no other controller's.
         cdr["tollgate_counted"] = flow.counted_spec()
-        cdr[MANAGED_VARIABLE] = HANDED_OVER
-        cdr.update([commands.mark_end_at_hangup(flow.park.uuid,
-                                                flow.svc.cfg.controller_name or flow.svc.cfg.controller_id)])
+        cdr.update([commands.mark_end(flow.svc.cfg.controller_name or flow.svc.cfg.controller_id)])
     # One execution for all of them (empty ones would only unset), written
     # together with what follows it.
     first = commands.multiset({k: v for k, v in cdr.items() if v})

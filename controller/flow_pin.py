@@ -33,7 +33,6 @@ def challenge(flow: "CallFlow", decision: Decision) -> Decision:
         "tollgate_owner": svc.cfg.controller_id,
         # Every DTMF digit would otherwise land in the CDR's digits_dialed (fixture 10).
         "digits_dialed_filter": "(.+)",
-        **dict([commands.scrub_pin_at_hangup(flow.park.uuid)]),
     }))
     s.run("answer" if st.answer_mode == "answer" else "pre_answer", timeout=svc.cfg.step_timeout)
     pagd = commands.play_and_get_digits(
@@ -45,8 +44,16 @@ def challenge(flow: "CallFlow", decision: Decision) -> Decision:
     one_try = 15 + (st.pin_timeout_ms + st.pin_max_length * st.pin_interdigit_ms) / 1000
     for attempt in range(1, st.pin_tries + 1):
         flow.pin_tries = attempt
-        done = s.run(*pagd, timeout=one_try)
-        s.start(*commands.unset_var(PIN_VARIABLE))  # before anything else can read it
+        # The keyed digits live in a channel variable from the prompt's end until
+        # an `unset`. Queued with the prompt (event-locked behind it), the unset
+        # runs in the channel's own thread right after it, before anything else,
+        # even if the caller hung up meanwhile (unset runs on a hung-up channel:
+        # SAF_ZOMBIE_EXEC): the CDR never holds them. Sent after the prompt's
+        # completion instead, a caller who hung up in that round trip left them in
+        # the CDR (the real tier's soak: 12 in 10,000 calls). The completion event
+        # still carries them: it is built before the unset runs.
+        prompt_uuid, _ = s.start_many([pagd, commands.unset_var(PIN_VARIABLE)])
+        done = s.wait_done(prompt_uuid, one_try, what="play_and_get_digits")
         digits = done.digits.reveal() if done.read_result == "success" else ""
         holder = None
         if digits:

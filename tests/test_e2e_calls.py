@@ -153,6 +153,19 @@ def test_caller_hangs_up_during_the_prompt(rig, caplog):
     rig.assert_clean(caplog, SECRETS)
 
 
+def test_a_caller_who_hangs_up_as_the_pin_is_read_leaves_it_in_no_cdr(rig, caplog):
+    """The PIN lives in a channel variable from the prompt's end to an `unset`. A
+    hangup hook cannot remove it (FreeSWITCH's uuid_setvar finds no channel that
+    is down), and an `unset` sent once the prompt's completion came back leaves a
+    round trip in which a caller who hangs up leaves the PIN in the CDR (12 calls
+    in the real switch's soak). Queued with the prompt, it runs before anything."""
+    ch = rig.call("0140000000", caller_id="1003", caller=Caller(keys=[PIN_1003], hangup_at="keyed"))
+    rig.finish(ch)
+    assert PIN_1003 not in "".join(ch.cdr.values())
+    assert "tollgate_pin_input" not in ch.cdr
+    rig.assert_clean(caplog, SECRETS)
+
+
 @pytest.mark.parametrize("mode", ["inbound"])  # a socket session gets its channel's events by design
 def test_a_call_without_pin_costs_the_event_socket_two_events(rig, caplog):
     """The mark set last in the dialplan and cleared with the bridge: the filter

@@ -162,8 +162,8 @@ def test_a_daily_budget_spent_refuses_until_the_next_day(rig):
 
 def test_two_controllers_on_a_node_count_each_end_once(redis_url, caplog):
     """Every controller on a node gets every park, and used to get every end too
-    (and each added the call's minutes). The hangup hook now marks a counted
-    call with its owner, and only the owner's filter passes its end."""
+    (and each added the call's minutes). A counted call is now handed over marked
+    with its owner, and only the owner's ends filter passes its end.""" 
     caplog.set_level(logging.DEBUG)
     rig = Rig(redis_url)
     try:

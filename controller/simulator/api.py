@@ -18,6 +18,10 @@ def run(sim: "Simulator", line: str) -> str:
         return "-ERR no command\n"
     cmd, args = parts[0], parts[1:]
     ch = sim.channels.get(args[0]) if args else None
+    if ch is not None and ch.state == "hangup":
+        # FreeSWITCH's session locate refuses a channel that is down
+        # (switch_core_session_read_lock): a hangup hook's uuid_setvar finds nothing.
+        ch = None
     if cmd == "uuid_exists":
         return "true" if ch else "false"
     if cmd == "uuid_getvar":

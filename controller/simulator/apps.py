@@ -91,6 +91,8 @@ def _play_and_get_digits(ch: "Channel", arg: str) -> str:
                 ch.vars[var] = keyed
                 ch.vars["read_result"] = "success"
                 ch.vars["read_terminator_used"] = "#"
+                if ch.caller.hangup_at == "keyed" and ch.prompts == ch.caller.hangup_prompt:
+                    gevent.spawn(ch.hangup, "NORMAL_CLEARING")  # as the prompt returns
                 return "_none_"
         ch.sim.played.append((ch.uuid, invalid))
         ch.pause(min(ch.prompt_length(invalid), 1.0))
@@ -119,14 +121,14 @@ def _bridge(ch: "Channel", arg: str) -> str:
     caller = ch.caller
     if caller.hangup_at == "ringing":
         ch.pause(0.5)
-        ch.hangup("ORIGINATOR_CANCEL", from_app=True)
+        ch.hangup("ORIGINATOR_CANCEL")
         raise Hungup()
     ch.pause(0.2)  # ringing
     if caller.bridge in ("busy", "no_answer"):
         cause = "USER_BUSY" if caller.bridge == "busy" else "NO_ANSWER"
         ch.vars["originate_disposition"] = cause
         if ch.state != "answered":
-            ch.hangup(cause, from_app=True)  # fixture 09: the failure hangs the unanswered call up
+            ch.hangup(cause)  # fixture 09: the failure hangs the unanswered call up
             raise Hungup()
         return "_none_"
     ch.vars["originate_disposition"] = "SUCCESS"
@@ -139,7 +141,7 @@ def _bridge(ch: "Channel", arg: str) -> str:
     ch.pause(caller.talk_seconds / ch.sim.scale if ch.sim.scale else 0)
     ch.emit("CHANNEL_UNBRIDGE")
     if ch.vars.get("hangup_after_bridge") == "true":
-        ch.hangup("NORMAL_CLEARING", from_app=True)
+        ch.hangup("NORMAL_CLEARING")
         raise Hungup()
     return "_none_"  # back to park: the call stays up (fixture 02)
 
@@ -153,7 +155,7 @@ def _transfer(ch: "Channel", arg: str) -> str:
 
 
 def _hangup(ch: "Channel", arg: str) -> str:
-    ch.hangup(arg.strip() or "NORMAL_CLEARING", from_app=True)
+    ch.hangup(arg.strip() or "NORMAL_CLEARING")
     raise Hungup()
 
 

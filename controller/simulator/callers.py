@@ -10,8 +10,9 @@ class Caller:
     """keys: what the caller keys at each PIN prompt, in order ('' = stays silent).
 
     hangup_at: None, "park" (right after the call is parked), "prompt" (during
-    prompt number `hangup_prompt`), "announcement" (during a refusal), or
-    "ringing" (while the bridge rings).
+    prompt number `hangup_prompt`), "keyed" (right after keying at that prompt,
+    as the prompt ends), "announcement" (during a refusal), or "ringing" (while
+    the bridge rings).
     bridge: what the far end does: "answer", "busy" or "no_answer".
     """
 

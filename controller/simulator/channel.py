@@ -29,6 +29,7 @@ def app_uuid() -> str:
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+ZOMBIE_EXEC = frozenset({"set", "unset", "multiset", "export"})  # mod_dptools' SAF_ZOMBIE_EXEC ones we use
 
 
 _CODEC = [("Channel-Read-Codec-Name", "L16"), ("Channel-Read-Codec-Rate", "8000"),
@@ -91,7 +92,6 @@ class Channel:
         self.executed: list[tuple[str, str, int]] = []  # (app, data, connection id)
         self.outcome = ""  # bridged | refused | ...
         self.socket_conn = None
-        self._hangup_from_app = False
         self.ended_at: float | None = None
         self.t_park: float | None = None  # perf_counter when CHANNEL_PARK went out
         self.t_bridge: float | None = None  # ... and when the bridge command came in
@@ -165,6 +165,11 @@ class Channel:
             self._serve_queue()
         except Hungup:
             pass
+        finally:
+            if self.state == "hangup":
+                # The hangup is processed by the channel's own thread once its
+                # applications have unwound (hooks, then CHANNEL_HANGUP_COMPLETE).
+                self._finish()
 
     def _serve_queue(self) -> None:
         """switch_ivr_park's loop: run what the private queue holds, one message
@@ -178,8 +183,8 @@ class Channel:
                 item = self.queue.get(timeout=left)
             except Empty:
                 item = ()
-            if item is None:
-                return
+            if item is None or self.state == "hangup":
+                return  # the loop ends with the call: what is still queued is dropped
             if item:
                 self._run(item)
             if expires is not None and time.monotonic() >= expires and self.state != "hangup":
@@ -213,8 +218,26 @@ class Channel:
         self.event_lock += lock
         try:
             self._app(app, arg, event_uuid, conn_id)
+        except Hungup:
+            self.event_lock -= lock
+            lock = 0
+            self._zombies()
+            raise
         finally:
             self.event_lock -= lock
+
+    def _zombies(self) -> None:
+        """An application ended by a hangup returns into switch_ivr_parse_all_events,
+        which goes on taking queued messages: those whose application may run on a
+        hung-up channel (SAF_ZOMBIE_EXEC: set, unset, multiset, export) run, the
+        others are refused ("does not have the zombie_exec flag")."""
+        while not self.queue.empty() and self.queue.peek() is not None and not self.event_lock:
+            item = self.queue.get_nowait()
+            if item[0] == "execute" and item[1] in ZOMBIE_EXEC:
+                try:
+                    self._app(*item[1:5])
+                except Hungup:
+                    pass
 
     def _next_nested(self) -> tuple | None:
         """What a running application takes from the queue while it parses events
@@ -273,13 +296,12 @@ class Channel:
             self.vars["current_application_data"] = arg
         self.emit("CHANNEL_EXECUTE", tag)
         response = "_none_"
-        from_app = False
         self.depth += 1
         try:
             handler = apps.APPS.get(app)
             response = handler(self, arg) if handler else "_none_"
         except Hungup:
-            from_app = self._hangup_from_app
+            pass
         except Broken:
             self.break_pending = False
         finally:
@@ -287,8 +309,6 @@ class Channel:
             if self.depth:
                 self.application, self.application_data = outer
         self.emit("CHANNEL_EXECUTE_COMPLETE", tag[:-1] + [("Application-Response", response), tag[-1]])
-        if from_app:
-            self._finish()
         if self.state == "hangup":
             raise Hungup()
 
@@ -314,17 +334,16 @@ class Channel:
             self.interrupt.clear()
             self.interrupt.wait(left)
 
-    def hangup(self, cause: str, from_app: bool = False) -> None:
+    def hangup(self, cause: str) -> None:
         if self.state == "hangup":
             return
         self.state = "hangup"
         self.hangup_cause = cause
-        self._hangup_from_app = from_app
         self.emit("CHANNEL_HANGUP")
         self.interrupt.set()
-        if not from_app:
+        self.queue.put(None)  # the park loop ends; the channel's greenlet finishes the hangup
+        if self.greenlet is None or self.greenlet.dead:
             self._finish()
-        self.queue.put(None)
 
     def _finish(self) -> None:
         if self.ended_at is not None:

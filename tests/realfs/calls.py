@@ -118,7 +118,7 @@ class Call:
 
 # What is kept of an event: enough to judge, little enough for a soak's 10,000 calls.
 KEPT = ("Event-Name", "Unique-ID", "Channel-Name", "Call-Direction", "Application", "Application-Data",
-        "Hangup-Cause", "Event-Date-Timestamp", "variable_carrier_got")
+        "Hangup-Cause", "Event-Date-Timestamp", "variable_carrier_got", "variable_billsec")
 
 
 class Phones:
