@@ -16,6 +16,7 @@ from typing import Mapping
 from policies.classes import CallClass, parse_class
 from policies.identity import UNKNOWN_CALLER, Identity
 from policies.limits import Limit
+from policies.regions import DEFAULT_HIGH_RISK, Destinations, check_region, describe, destinations, expand
 from policies.schedule import Schedule, check_zone
 
 LANGUAGES = ("en", "fr", "de")
@@ -108,6 +109,11 @@ def _route(value: str) -> str:
     return v
 
 
+def _high_risk(value: str) -> str:
+    """The tenant's high-risk destinations, stored as written (prefixes first)."""
+    return describe(destinations(str(value)))
+
+
 def _names(value: str) -> str:
     """A comma-separated set of names (gateways, trunks), stored sorted."""
     names = sorted({check_name("source", x.strip()) for x in str(value).split(",") if x.strip()})
@@ -161,10 +167,18 @@ class TenantSettings:
     # Lockouts that raise an alert: this many (0: never) within lockout_alert_window seconds.
     lockout_alert: int = 0
     lockout_alert_window: int = 3600
+    # Destinations a PIN guards (pin) or that are refused (deny) whatever the
+    # rules allow: E.164 prefixes and regions (policies.regions).
+    high_risk: str = DEFAULT_HIGH_RISK
+    high_risk_action: str = "deny"
 
     @property
     def trusted_source_set(self) -> frozenset[str]:
         return frozenset(x for x in self.trusted_sources.split(",") if x)
+
+    @property
+    def high_risk_list(self) -> Destinations:
+        return destinations(self.high_risk)  # parsed once per distinct text (cached)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, str]) -> "TenantSettings":
@@ -228,6 +242,8 @@ TENANT_PARSERS = {
     "auto_suspend": _bool,
     "lockout_alert": _int(0, 1000),
     "lockout_alert_window": _int(60, 86400 * 7),
+    "high_risk": _high_risk,
+    "high_risk_action": _choice("pin", "deny"),
 }
 
 
@@ -258,8 +274,12 @@ class Rule:
     # the PBX originates): without it, such a call that would need a PIN is refused.
     unattended: bool = False
     schedule: Schedule | None = None  # holds only in this window (tenant's time zone)
+    # Destination regions (ISO 3166, groups such as EU, 001 non-geographic;
+    # policies.regions): only numbers of these / not numbers of those.
+    regions: tuple[str, ...] = ()
+    except_regions: tuple[str, ...] = ()
 
-    def matches(self, call_class: CallClass, e164: str | None) -> bool:
+    def matches(self, call_class: CallClass, e164: str | None, region: str | None = None) -> bool:
         if not self.enabled:
             return False
         if self.classes and call_class not in self.classes:
@@ -267,6 +287,12 @@ class Rule:
         if self.prefixes:
             if not e164 or not any(e164.startswith(p) for p in self.prefixes):
                 return False
+        # A number without a region (unreadable) is in no set: an allow rule
+        # naming regions does not let it through, a deny "except" rule catches it.
+        if self.regions and region not in expand(self.regions):
+            return False
+        if self.except_regions and region in expand(self.except_regions):
+            return False
         return True
 
     def to_json(self) -> dict:
@@ -280,6 +306,8 @@ class Rule:
             "enabled": self.enabled,
             **({"unattended": True} if self.unattended else {}),
             **({"schedule": self.schedule.to_json()} if self.schedule else {}),
+            **({"regions": list(self.regions)} if self.regions else {}),
+            **({"except_regions": list(self.except_regions)} if self.except_regions else {}),
         }
 
     @classmethod
@@ -297,6 +325,8 @@ class Rule:
                 enabled=bool(data.get("enabled", True)),
                 unattended=bool(data.get("unattended", False)),
                 schedule=Schedule.from_json(data["schedule"]) if data.get("schedule") else None,
+                regions=_regions(data.get("regions", [])),
+                except_regions=_regions(data.get("except_regions", [])),
             )
         except KeyError as exc:
             raise ValueError(f"rule is missing {exc.args[0]!r}") from None
@@ -306,6 +336,12 @@ class Rule:
 
     def with_enabled(self, enabled: bool) -> "Rule":
         return replace(self, enabled=enabled)
+
+
+def _regions(values) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = values.split(",")
+    return tuple(dict.fromkeys(check_region(v) for v in values if str(v).strip()))
 
 
 def check_prefix(value: str) -> str:

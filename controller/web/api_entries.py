@@ -119,7 +119,12 @@ RULE_BODY = {"name": {"type": "string"}, "action": {"type": "string", "enum": ["
              "enabled": {"type": "boolean"}, "unattended": {"type": "boolean"},
              "position": {"type": "integer"}, "days": {"type": "string", "example": "mon-fri"},
              "hours": {"type": "string", "example": "08:00-18:00"},
-             "holidays": {"type": "string", "example": "2026-12-25"}}
+             "holidays": {"type": "string", "example": "2026-12-25"},
+             "regions": {"type": "array", "items": {"type": "string"}, "example": ["EU", "CH"],
+                         "description": "only numbers of these destination regions: ISO 3166 codes, groups "
+                                        "(EU, EEA), 001 for non-geographic codes"},
+             "except_regions": {"type": "array", "items": {"type": "string"}, "example": ["CU"],
+                                "description": "only numbers of other regions than these"}}
 
 
 def rule_json(rule, position: int) -> dict:
@@ -142,7 +147,8 @@ def add_rule(tenant):
         tenant_or_404(tenant), field(d, "name", required=True), field(d, "action", required=True),
         field(d, "classes", list, ()), field(d, "prefixes", list, ()), field(d, "lists", list, ()),
         field(d, "pin", bool, False), field(d, "position", int), field(d, "enabled", bool, True),
-        unattended=field(d, "unattended", bool, False), schedule=_schedule(d))
+        unattended=field(d, "unattended", bool, False), schedule=_schedule(d),
+        regions=field(d, "regions", list, ()), except_regions=field(d, "except_regions", list, ()))
     return jsonify(rule.to_json()), 201
 
 

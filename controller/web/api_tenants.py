@@ -12,7 +12,10 @@ from controller.web.auth import me, store_as_me, tenant_or_404
 
 T = "/tenants/<tenant>"
 SETTINGS_BODY = {"settings": {"type": "object", "additionalProperties": {"type": "string"},
-                              "description": "SPEC §9 settings as strings, e.g. {\"country\": \"DE\"}"}}
+                              "description": "SPEC §9 settings as strings, e.g. {\"country\": \"DE\"}; "
+                                             "high_risk: E.164 prefixes and regions whose calls need a PIN "
+                                             "or are refused (high_risk_action: pin | deny), default "
+                                             "\"+870,+881,+882,+883\""}}
 
 
 def _settings(data: dict, key: str = "settings") -> dict[str, str]:

@@ -100,6 +100,11 @@ def lists(tenant):
     return render_template("lists.html", tenant=tenant, lists=store().admin.lists(tenant))
 
 
+def _words(text: str) -> list[str]:
+    """A comma-separated field of a form: its items, trimmed."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
 @bp.route("/t/<tenant>/rules", methods=["GET", "POST"])
 @tenant_page
 def rules(tenant):
@@ -108,8 +113,9 @@ def rules(tenant):
         f = request.form
         op, name = f.get("op", "add"), f.get("name", "")
         fields = {"name": name.strip(), "action": f.get("action", ""), "classes": f.getlist("classes"),
-                  "prefixes": [p.strip() for p in f.get("prefixes", "").split(",") if p.strip()],
-                  "lists": f.getlist("lists"), "pin": bool(f.get("pin")), "unattended": bool(f.get("unattended"))}
+                  "prefixes": _words(f.get("prefixes", "")),
+                  "lists": f.getlist("lists"), "pin": bool(f.get("pin")), "unattended": bool(f.get("unattended")),
+                  "regions": _words(f.get("regions", "")), "except_regions": _words(f.get("except_regions", ""))}
         if op in ("add", "edit"):
             def save():
                 schedule = schedule_from(f.get("days", "").strip(), f.get("hours", "").strip(),
