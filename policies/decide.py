@@ -9,7 +9,8 @@ Order of reasoning, top to bottom:
    then refused, or needs a PIN (`high_risk_action`), whatever allowed it;
 4. a caller FreeSWITCH did not authenticate (and not from a trusted source) is
    refused every chargeable class: it has no list entry and no PIN of its own;
-5. an allow that names lists needs the caller enabled on one of them;
+5. an allow that names lists needs the caller enabled on one of them, now
+   (an entry may hold only from / until an instant);
 6. velocity, concurrency and budget limits: a call past one is refused (when
    the snapshot carries no counts, the store's admission is that check: see
    `needs_counts`);
@@ -31,7 +32,8 @@ from policies.identity import IdentityKind
 from policies.limits import Limit, count_key, ordinal, window_text
 from policies.model import Decision, Rule, Snapshot, Verdict
 from policies.numbers import Classification, classify
-from policies.schedule import local_minute
+from policies.schedule import local_minute, zone_for
+from policies.validity import describe, find_grant
 
 
 def classify_snapshot(snap: Snapshot) -> Classification:
@@ -102,14 +104,18 @@ def decide(snap: Snapshot) -> Decision:
         return verdict(Verdict.DENY, "unknown_caller",
                        f"{c.note}: refused for {ident.describe()}", **granted)
     if rule is not None and rule.lists:
-        hit = next((lst for lst in rule.lists if lst in snap.caller_auth.lists), None)
+        auth = snap.caller_auth
+        hit, phone, lapsed = find_grant(auth.lists, auth.timed, rule.lists, snap.now)
         if hit is None:
+            if lapsed is not None:
+                return verdict(Verdict.DENY, *_lapsed(snap, lapsed, f"{c.note}: {ident.describe()}"),
+                               rule=rule.name)
             return verdict(
                 Verdict.DENY, "not_authorized",
                 f"{c.note}: {ident.describe()} is not enabled on {', '.join(rule.lists)} (rule {rule.name!r})",
                 rule=rule.name,
             )
-        granted.update(authorized_list=hit, authorized_phone=snap.caller_auth.lists[hit])
+        granted.update(authorized_list=hit, authorized_phone=phone)
         why += f", caller on list {hit!r}"
 
     admit, max_seconds, alert = [], 0, None
@@ -168,6 +174,17 @@ def decide(snap: Snapshot) -> Decision:
     if not holders:
         return verdict(Verdict.DENY, "no_pin_set", f"{why}, but a PIN is required and none is set", **granted)
     return verdict(Verdict.CHALLENGE, "pin_required", f"{why}; PIN required", pin_holders=holders, **granted)
+
+
+def _lapsed(snap: Snapshot, lapsed, who: str) -> tuple[str, str]:
+    """(reason, explanation) of a refusal because the caller's entry is outside its window."""
+    lst, grant = lapsed
+    zone = zone_for(snap.settings.timezone, snap.settings.country)
+    if grant.valid_until and snap.now >= grant.valid_until:
+        return ("authorization_expired", f"{who} was authorized on list {lst!r} ({grant.phone}) only until "
+                f"{describe(grant.valid_until, zone)}")
+    return ("authorization_not_yet_valid", f"{who} is authorized on list {lst!r} ({grant.phone}) only from "
+            f"{describe(grant.valid_from, zone)}")
 
 
 def _first_match(snap: Snapshot, c: Classification) -> tuple[Rule | None, str]:

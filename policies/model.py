@@ -18,6 +18,7 @@ from policies.identity import UNKNOWN_CALLER, Identity
 from policies.limits import Limit
 from policies.regions import DEFAULT_HIGH_RISK, Destinations, check_region, describe, destinations, expand
 from policies.schedule import Schedule, check_zone
+from policies.validity import Grant
 
 LANGUAGES = ("en", "fr", "de")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -356,6 +357,8 @@ class CallerAuth:
     """Which authorized lists the caller is enabled on, and through which phone."""
 
     lists: Mapping[str, str] = field(default_factory=dict)  # list -> phone
+    # list -> grants that hold only from / until an instant (policies.validity)
+    timed: Mapping[str, tuple[Grant, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ def valid_name(kind: str, value: str) -> str:
         raise InvalidInput(str(exc)) from None
 
 
-def entry_row(name: str, first: str, last: str, phone: str, state: str) -> dict[str, str]:
-    """An authorized entry's fields, trimmed and checked (the phone is already E.164)."""
+def entry_row(name: str, first: str, last: str, phone: str, state: str, valid_from: str = "",
+              valid_until: str = "") -> dict[str, str]:
+    """An authorized entry's fields, trimmed and checked (the phone is already
+    E.164, the window already in its stored form: Admin.window)."""
     first, last, state = (first or "").strip(), (last or "").strip(), (state or "").strip().lower()
     if not first and not last:
         raise InvalidInput("an authorized entry needs a first or last name")
@@ -24,4 +26,5 @@ def entry_row(name: str, first: str, last: str, phone: str, state: str) -> dict[
         raise InvalidInput("names are at most 80 characters on one line")
     if state not in ("enabled", "disabled"):
         raise InvalidInput(f"state {state!r} is not enabled or disabled")
-    return {"list": name, "first_name": first, "last_name": last, "phone": phone, "state": state}
+    return {"list": name, "first_name": first, "last_name": last, "phone": phone, "state": state,
+            "valid_from": valid_from, "valid_until": valid_until}

@@ -14,7 +14,15 @@ from controller.web.auth import store_as_me, tenant_or_404
 T = "/tenants/<tenant>"
 ENTRY_BODY = {"list": {"type": "string"}, "first_name": {"type": "string"}, "last_name": {"type": "string"},
               "phone": {"type": "string", "description": "as people type it; stored as E.164"},
-              "state": {"type": "string", "enum": ["enabled", "disabled"]}}
+              "state": {"type": "string", "enum": ["enabled", "disabled"]},
+              "valid_from": {"type": "string", "example": "2026-06-01",
+                             "description": "a time-limited authorization holds from then on: a date, a local "
+                                            "date and time (the tenant's zone) or ISO 8601 with an offset; "
+                                            "'' for no bound; kept as ISO 8601 with the offset"},
+              "valid_until": {"type": "string", "example": "2026-06-30",
+                              "description": "... and until then (a date: through that day)"}}
+WINDOW = ("valid_from", "valid_until")
+EDITABLE = ("first_name", "last_name", "state", *WINDOW)
 
 
 @endpoint("GET", T + "/lists", "Authorized lists and their sizes", tag="lists")
@@ -48,7 +56,9 @@ def add_entry(tenant):
     d = body()
     row = store_as_me().admin.add_entry(tenant_or_404(tenant), field(d, "list", required=True),
                                         field(d, "first_name", default=""), field(d, "last_name", default=""),
-                                        field(d, "phone", required=True), field(d, "state", default="enabled"))
+                                        field(d, "phone", required=True), field(d, "state", default="enabled"),
+                                        valid_from=field(d, "valid_from", default=""),
+                                        valid_until=field(d, "valid_until", default=""))
     return jsonify(row), 201
 
 
@@ -60,17 +70,16 @@ def get_entry(tenant, name, phone):
     return jsonify(store_as_me().admin.get_entry(tenant_or_404(tenant), name, phone))
 
 
-@endpoint("PATCH", EN, "Edit, enable or disable an authorized number", tag="entries",
-          body={k: v for k, v in ENTRY_BODY.items() if k in ("first_name", "last_name", "state")})
+@endpoint("PATCH", EN, "Edit, enable or disable an authorized number, or change its window", tag="entries",
+          body={k: v for k, v in ENTRY_BODY.items() if k in EDITABLE})
 def update_entry(tenant, name, phone):
     tenant_or_404(tenant)
     d = body()
-    unknown = set(d) - {"first_name", "last_name", "state"}
+    unknown = set(d) - set(EDITABLE)
     if unknown:
         raise InvalidInput(f"an entry's {sorted(unknown)[0]!r} cannot be changed (remove and add it instead)")
-    return jsonify(store_as_me().admin.update_entry(
-        tenant_or_404(tenant), name, phone, first_name=field(d, "first_name"), last_name=field(d, "last_name"),
-        state=field(d, "state")))
+    return jsonify(store_as_me().admin.update_entry(tenant_or_404(tenant), name, phone,
+                                                    **{k: field(d, k) for k in EDITABLE}))
 
 
 @endpoint("DELETE", EN, "Remove an authorized number", tag="entries")
@@ -79,7 +88,8 @@ def remove_entry(tenant, name, phone):
     return jsonify({"removed": phone, "list": name})
 
 
-@endpoint("POST", T + "/entries/import", "Import a CSV (list,first_name,last_name,phone,state); one bad row, "
+@endpoint("POST", T + "/entries/import", "Import a CSV (list,first_name,last_name,phone,state; optional "
+          "valid_from,valid_until); one bad row, "
           "nothing imported", tag="entries", raw_body="text/csv",
           query={"create_lists": {"type": "boolean"}, "replace": {"type": "boolean"}})
 def import_entries(tenant):
@@ -109,6 +119,13 @@ def stale(tenant):
         raise InvalidInput(f"days {days!r}: use 1 to 3650")
     return jsonify(store_as_me().admin.stale_entries(tenant_or_404(tenant), int(days),
                                                      request.args.get("list") or None))
+
+
+@endpoint("GET", T + "/entries/expiring", "Entries whose window ends within `days` days (default 14) or has "
+          "ended, soonest first", tag="entries", query={"days": {"type": "integer"}, "list": {"type": "string"}})
+def expiring(tenant):
+    return jsonify(store_as_me().admin.expiring_entries(tenant_or_404(tenant), request.args.get("days", "14"),
+                                                        request.args.get("list") or None))
 
 
 # -- rules ----------------------------------------------------------------------
