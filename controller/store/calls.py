@@ -345,6 +345,11 @@ class CallStore:
         self.audit.written([(tenant, fields)])
         return Admission(counts=tuple(int(n) for n in out[2:]))
 
+    def spool(self, tenant: str, record: dict) -> None:
+        """A verdict decided without Redis: straight to the audit's spool (and
+        its file), written when Redis answers again."""
+        self.audit.keep(tenant, encode("verdict", tenant, record))
+
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *, kind: str = "verdict",
                used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:
         """Audit what no recorded verdict covers (a call that ended undecided) or
