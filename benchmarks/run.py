@@ -117,7 +117,8 @@ class Bench:
 
     # -- processes -------------------------------------------------------------------
     def start_controller(self, mode: str = "inbound") -> None:
-        env = {**os.environ, "TOLLGATE_PEPPER": PEPPER}
+        # Its audit spool file beside the benchmark's Redis, not in the user's state directory.
+        env = {**os.environ, "TOLLGATE_PEPPER": PEPPER, "TOLLGATE_STATE_DIR": self.redis.dir}
         self.listen_port = None
         args = [sys.executable, "-m", "controller", "run", "--esl-port", str(self.sim.port),
                 "--redis-url", f"redis://127.0.0.1:{self.proxy_port}/0", "--log-level", "warning",

@@ -35,6 +35,7 @@ from controller.session import CallSession
 from controller.alerts import AlertService
 from controller.store import Store
 from controller.store.calls import earlier_life
+from controller.store.spool_file import SpoolFile
 
 log = logging.getLogger("tollgate.app")
 
@@ -69,6 +70,9 @@ class Config:
     heartbeat_interval: float = 2.0  # a controller silent for 3 of these is dead: its calls are taken over
     webhook_url: str = ""  # alerts are POSTed here as signed JSON (off unless set)
     webhook_secret: bytes = b""  # the HMAC-SHA256 key of the X-Tollgate-Signature header
+    # Where the audit spool is kept on disk (controller.store.spool_file); None:
+    # in memory only (the embedded store, tests and the benchmark's in-process controllers).
+    state_dir: str | None = None
 
     @property
     def nodes(self) -> tuple[tuple[str, int], ...]:
@@ -106,6 +110,11 @@ class Controller:
 
     # -- start -------------------------------------------------------------------
     def start(self) -> None:
+        if self.cfg.state_dir and self.cfg.redis_url:
+            # Before any call: what a previous process left waiting goes out first.
+            found = self.store.audit.attach(SpoolFile(self.cfg.state_dir, self.cfg.controller_id or "default"))
+            log.info("audit spool kept in %s%s", self.store.audit.journal.path,
+                     f" ({found} entries waiting from before: written when Redis answers)" if found else "")
         self.store.audit.start_batching()
         if self.store.calls.enable_script():
             log.info("Redis runs the one-command call load (Lua)")
@@ -322,6 +331,8 @@ class Controller:
         elif flushed:
             log.info("flushed %d spooled audit entries", flushed)
         gevent.killall(self._greenlets, timeout=2)
+        if self.store.audit.journal is not None:
+            self.store.audit.journal.close()  # what still waits stays in the file for the next start
         if self.health:
             self.health.stop()
 

@@ -64,9 +64,12 @@ def degraded(flow: "CallFlow", reason: str) -> Decision:
     if c.call_class is CallClass.TOLLFREE and reason == "service_unavailable":
         return decision(Verdict.ALLOW, c.call_class, "degraded_tollfree",
                         "state unavailable; toll-free numbers still pass")
-    if cached is not None and cached.fail_mode == "open" and reason == "service_unavailable":
+    risky = cached.high_risk_list.match(c.e164, c.region) if cached is not None else None
+    if cached is not None and cached.fail_mode == "open" and reason == "service_unavailable" and risky is None:
         return decision(Verdict.ALLOW, c.call_class, "fail_open",
                         "state unavailable; tenant is configured to fail open")
-    return decision(Verdict.DENY, c.call_class, reason,
-                    "state unavailable: refusing (fail closed)" if reason == "service_unavailable"
-                    else "channel is not marked with a valid tenant")
+    if reason != "service_unavailable":
+        return decision(Verdict.DENY, c.call_class, reason, "channel is not marked with a valid tenant")
+    # Failing open never opens the tenant's high-risk destinations: no PIN can be asked without Redis.
+    return decision(Verdict.DENY, c.call_class, reason, "state unavailable: refusing (fail closed)"
+                    + (f"; {risky} is on the tenant's high-risk list" if risky else ""))

@@ -6,7 +6,8 @@ script (`CallStore.record_verdict`). A limit found full there refuses the call
 after all (another call took the last place, or nobody read the counts
 before: an allowed call leaves them to this check); the counts it found raise
 an alert when this call brings one to its threshold. Without Redis the record
-waits in the spool and the call is carried out all the same.
+waits in the spool (and the controller's spool file) and the call is carried
+out all the same.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ INTENT_FIELDS = ("verdict", "class", "e164", "reason", "rule", "detail", "author
 
 def record(flow: "CallFlow") -> None:
     if flow.degraded:
+        # Decided without Redis: the record goes straight to the spool, on disk
+        # before the call is carried out, so a controller killed now keeps it.
         flow.recorded_outcome = flow.plan.outcome
-        flow._write(flow._fields(flow.plan.outcome))
+        flow.svc.store.calls.spool(flow._audit_tenant(), flow._fields(flow.plan.outcome))
         return
     try:
         admission = _write_record(flow)

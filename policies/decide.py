@@ -3,11 +3,14 @@
 Order of reasoning, top to bottom:
 1. emergency numbers pass, always (before anything that could fail);
 2. an unknown tenant is refused (fail closed), internal and service pass;
-3. the first enabled rule that matches and holds now (its schedule, in the
-   tenant's time zone) decides, else the tenant's default;
+3. the first enabled rule that matches (classes, prefixes, destination
+   regions) and holds now (its schedule, in the tenant's time zone) decides,
+   else the tenant's default; a destination on the tenant's high-risk list is
+   then refused, or needs a PIN (`high_risk_action`), whatever allowed it;
 4. a caller FreeSWITCH did not authenticate (and not from a trusted source) is
    refused every chargeable class: it has no list entry and no PIN of its own;
-5. an allow that names lists needs the caller enabled on one of them;
+5. an allow that names lists needs the caller enabled on one of them, now
+   (an entry may hold only from / until an instant);
 6. velocity, concurrency and budget limits: a call past one is refused (when
    the snapshot carries no counts, the store's admission is that check: see
    `needs_counts`);
@@ -29,7 +32,8 @@ from policies.identity import IdentityKind
 from policies.limits import Limit, count_key, ordinal, window_text
 from policies.model import Decision, Rule, Snapshot, Verdict
 from policies.numbers import Classification, classify
-from policies.schedule import local_minute
+from policies.schedule import local_minute, zone_for
+from policies.validity import describe, find_grant
 
 
 def classify_snapshot(snap: Snapshot) -> Classification:
@@ -87,20 +91,31 @@ def decide(snap: Snapshot) -> Decision:
         granted = dict(rule=rule.name)
         pin_by_rule = rule.pin
         why = f"{c.note}: allowed by rule {rule.name!r}{off_hours}"
+    risky = snap.settings.high_risk_list.match(c.e164, c.region) if c.call_class in CHARGEABLE else None
+    if risky is not None:
+        if snap.settings.high_risk_action == "deny":
+            return verdict(Verdict.DENY, "high_risk_destination",
+                           f"{why}, but {risky} is on the tenant's high-risk list (high_risk_action=deny)",
+                           **granted)
+        why += f", high-risk destination ({risky})"
     if ident.kind is IdentityKind.NONE and c.call_class in CHARGEABLE:
         # Only a caller ID the caller chose speaks for this call: nothing to
         # match a list with, no PIN of its own to ask for (a rule's `pin` too).
         return verdict(Verdict.DENY, "unknown_caller",
                        f"{c.note}: refused for {ident.describe()}", **granted)
     if rule is not None and rule.lists:
-        hit = next((lst for lst in rule.lists if lst in snap.caller_auth.lists), None)
+        auth = snap.caller_auth
+        hit, phone, lapsed = find_grant(auth.lists, auth.timed, rule.lists, snap.now)
         if hit is None:
+            if lapsed is not None:
+                return verdict(Verdict.DENY, *_lapsed(snap, lapsed, f"{c.note}: {ident.describe()}"),
+                               rule=rule.name)
             return verdict(
                 Verdict.DENY, "not_authorized",
                 f"{c.note}: {ident.describe()} is not enabled on {', '.join(rule.lists)} (rule {rule.name!r})",
                 rule=rule.name,
             )
-        granted.update(authorized_list=hit, authorized_phone=snap.caller_auth.lists[hit])
+        granted.update(authorized_list=hit, authorized_phone=phone)
         why += f", caller on list {hit!r}"
 
     admit, max_seconds, alert = [], 0, None
@@ -134,21 +149,24 @@ def decide(snap: Snapshot) -> Decision:
         and snap.extension.pin_enabled
         and c.call_class in CHARGEABLE
     )
-    if not (pin_by_rule or pin_by_extension):
+    if not (pin_by_rule or pin_by_extension or risky):
         return verdict(Verdict.ALLOW, "allowed", why, **granted)
     if snap.unattended:
         # A forward, a transfer, a call the PBX placed: nobody can key a PIN.
-        if rule is not None and rule.unattended:
+        # A rule may let such calls through; the tenant's high-risk list it cannot.
+        if rule is not None and rule.unattended and not risky:
             return verdict(Verdict.ALLOW, "allowed_unattended",
                            f"{why}; {snap.unattended} allowed without a PIN by the rule", **granted)
         return verdict(Verdict.DENY, "unattended_chargeable",
                        f"{why}, but it needs a PIN and nobody at the phone placed it ({snap.unattended})",
                        **granted)
     if not snap.settings.pin_feature:
-        # The provider has not enabled PINs for this customer: a rule that asks
-        # for one cannot be satisfied, and passing it silently would defeat it.
+        # The provider has not enabled PINs for this customer: a rule (or the
+        # high-risk list) that asks for one cannot be satisfied, and passing it
+        # silently would defeat it.
         return verdict(Verdict.DENY, "pin_unavailable",
-                       f"{why}, but the rule needs a PIN and the tenant's PIN feature is off", **granted)
+                       f"{why}, but the {'rule' if pin_by_rule else 'high-risk list'} needs a PIN and the "
+                       f"tenant's PIN feature is off", **granted)
     if snap.locked_seconds > 0:
         return verdict(Verdict.DENY, "locked",
                        f"{why}, but the extension is locked for {snap.locked_seconds}s after failed PINs", **granted)
@@ -158,12 +176,23 @@ def decide(snap: Snapshot) -> Decision:
     return verdict(Verdict.CHALLENGE, "pin_required", f"{why}; PIN required", pin_holders=holders, **granted)
 
 
+def _lapsed(snap: Snapshot, lapsed, who: str) -> tuple[str, str]:
+    """(reason, explanation) of a refusal because the caller's entry is outside its window."""
+    lst, grant = lapsed
+    zone = zone_for(snap.settings.timezone, snap.settings.country)
+    if grant.valid_until and snap.now >= grant.valid_until:
+        return ("authorization_expired", f"{who} was authorized on list {lst!r} ({grant.phone}) only until "
+                f"{describe(grant.valid_until, zone)}")
+    return ("authorization_not_yet_valid", f"{who} is authorized on list {lst!r} ({grant.phone}) only from "
+            f"{describe(grant.valid_from, zone)}")
+
+
 def _first_match(snap: Snapshot, c: Classification) -> tuple[Rule | None, str]:
     """The first enabled rule that matches and holds now, and a note on the ones
     skipped because of their schedule (for the explanation)."""
     local, zone, skipped, found = None, "", [], None
     for rule in snap.rules:
-        if not rule.matches(c.call_class, c.e164):
+        if not rule.matches(c.call_class, c.e164, c.region):
             continue
         if rule.schedule is not None:
             if local is None:

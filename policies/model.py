@@ -18,7 +18,9 @@ from policies.classes import CallClass, parse_class
 from policies.identity import UNKNOWN_CALLER, Identity
 from policies.limits import Limit
 from policies.patterns import check_pattern
+from policies.regions import DEFAULT_HIGH_RISK, Destinations, check_region, describe, destinations, expand
 from policies.schedule import Schedule, check_zone
+from policies.validity import Grant
 
 LANGUAGES = ("en", "fr", "de")
 # Matched whole (fullmatch): with match() and '$', "acme\n" passed.
@@ -132,6 +134,11 @@ def _route(value: str) -> str:
     return v
 
 
+def _high_risk(value: str) -> str:
+    """The tenant's high-risk destinations, stored as written (prefixes first)."""
+    return describe(destinations(str(value)))
+
+
 def _names(value: str) -> str:
     """A comma-separated set of names (gateways, trunks), stored sorted."""
     names = sorted({check_name("source", x.strip()) for x in str(value).split(",") if x.strip()})
@@ -185,10 +192,18 @@ class TenantSettings:
     # Lockouts that raise an alert: this many (0: never) within lockout_alert_window seconds.
     lockout_alert: int = 0
     lockout_alert_window: int = 3600
+    # Destinations a PIN guards (pin) or that are refused (deny) whatever the
+    # rules allow: E.164 prefixes and regions (policies.regions).
+    high_risk: str = DEFAULT_HIGH_RISK
+    high_risk_action: str = "deny"
 
     @property
     def trusted_source_set(self) -> frozenset[str]:
         return frozenset(x for x in self.trusted_sources.split(",") if x)
+
+    @property
+    def high_risk_list(self) -> Destinations:
+        return destinations(self.high_risk)  # parsed once per distinct text (cached)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, str]) -> "TenantSettings":
@@ -252,6 +267,8 @@ TENANT_PARSERS = {
     "auto_suspend": _bool,
     "lockout_alert": _int(0, 1000),
     "lockout_alert_window": _int(60, 86400 * 7),
+    "high_risk": _high_risk,
+    "high_risk_action": _choice("pin", "deny"),
 }
 
 
@@ -282,8 +299,12 @@ class Rule:
     # the PBX originates): without it, such a call that would need a PIN is refused.
     unattended: bool = False
     schedule: Schedule | None = None  # holds only in this window (tenant's time zone)
+    # Destination regions (ISO 3166, groups such as EU, 001 non-geographic;
+    # policies.regions): only numbers of these / not numbers of those.
+    regions: tuple[str, ...] = ()
+    except_regions: tuple[str, ...] = ()
 
-    def matches(self, call_class: CallClass, e164: str | None) -> bool:
+    def matches(self, call_class: CallClass, e164: str | None, region: str | None = None) -> bool:
         if not self.enabled:
             return False
         if self.classes and call_class not in self.classes:
@@ -291,6 +312,12 @@ class Rule:
         if self.prefixes:
             if not e164 or not any(e164.startswith(p) for p in self.prefixes):
                 return False
+        # A number without a region (unreadable) is in no set: an allow rule
+        # naming regions does not let it through, a deny "except" rule catches it.
+        if self.regions and region not in expand(self.regions):
+            return False
+        if self.except_regions and region in expand(self.except_regions):
+            return False
         return True
 
     def to_json(self) -> dict:
@@ -304,6 +331,8 @@ class Rule:
             "enabled": self.enabled,
             **({"unattended": True} if self.unattended else {}),
             **({"schedule": self.schedule.to_json()} if self.schedule else {}),
+            **({"regions": list(self.regions)} if self.regions else {}),
+            **({"except_regions": list(self.except_regions)} if self.except_regions else {}),
         }
 
     @classmethod
@@ -331,6 +360,8 @@ class Rule:
                 enabled=check_flag("enabled", data.get("enabled", True)),
                 unattended=check_flag("unattended", data.get("unattended", False)),
                 schedule=Schedule.from_json(schedule) if schedule else None,
+                regions=_regions(check_strings("regions", data.get("regions", []))),
+                except_regions=_regions(check_strings("except_regions", data.get("except_regions", []))),
             )
         except TypeError as exc:
             raise ValueError(f"malformed rule: {exc}") from None
@@ -338,6 +369,12 @@ class Rule:
 
     def with_enabled(self, enabled: bool) -> "Rule":
         return replace(self, enabled=enabled)
+
+
+def _regions(values) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = values.split(",")
+    return tuple(dict.fromkeys(check_region(v) for v in values if str(v).strip()))
 
 
 def check_prefix(value: str) -> str:
@@ -352,6 +389,8 @@ class CallerAuth:
     """Which authorized lists the caller is enabled on, and through which phone."""
 
     lists: Mapping[str, str] = field(default_factory=dict)  # list -> phone
+    # list -> grants that hold only from / until an instant (policies.validity)
+    timed: Mapping[str, tuple[Grant, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,14 @@ def _server(durable: bool):
     return server
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path, monkeypatch):
+    """Controllers a test starts as processes keep their audit spool file in
+    the test's own directory: not in the user's state directory, where other
+    runs (and other tests' controllers of the same name) would find it."""
+    monkeypatch.setenv("TOLLGATE_STATE_DIR", str(tmp_path / "state"))
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     """A durable redis-server (append-only file, fsync on every write), for the

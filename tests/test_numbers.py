@@ -152,6 +152,83 @@ def test_no_number_of_another_region_sharing_the_calling_code_is_domestic():
         if phonenumbers.is_valid_number_for_region(parsed, home):
             continue  # a range both regions share (NANP toll-free, GP/BL/MF): domestic on purpose
         checked += 1
-        assert c.call_class is C.INTERNATIONAL, (home, other, e164, c)
+        assert c.call_class is _foreign_class(parsed), (home, other, e164, c)
         assert c.region == phonenumbers.region_code_for_number(parsed)
     assert checked > 500  # NANP alone gives hundreds of pairs
+
+
+# -- a foreign number keeps its type (issue 26, part 1) --------------------------------
+T = phonenumbers.PhoneNumberType
+KEPT = {T.PREMIUM_RATE: C.PREMIUM, T.SHARED_COST: C.SHARED_COST}
+
+
+def _foreign_class(parsed) -> C:
+    return KEPT.get(phonenumbers.number_type(parsed), C.INTERNATIONAL)
+
+
+@pytest.mark.parametrize("tenant,dialed,cls,region,note", [
+    ("FR", "+979 1234 56789", C.PREMIUM, "001", "premium number of +979"),
+    ("FR", "0044 909 879 0000", C.PREMIUM, "GB", "premium number of GB (+44)"),
+    ("FR", "00371 90 123456", C.PREMIUM, "LV", "premium number of LV (+371)"),
+    ("DE", "0041 900 123 456", C.PREMIUM, "CH", "premium number of CH (+41)"),
+    ("US", "011 39 899 123456", C.PREMIUM, "IT", "premium number of IT (+39)"),
+    ("FR", "0032 78 79 12 34", C.SHARED_COST, "BE", "shared_cost number of BE (+32)"),
+    ("FR", "0044 20 7946 0000", C.INTERNATIONAL, "GB", "international number of GB (+44)"),
+    ("FR", "0044 800 123 4567", C.INTERNATIONAL, "GB", "international number of GB (+44)"),  # toll-free abroad
+    ("DE", "0033 612345678", C.INTERNATIONAL, "FR", "international number of FR (+33)"),
+])
+def test_the_issues_numbers_keep_their_type_abroad(tenant, dialed, cls, region, note):
+    c = classify(dialed, tenant)
+    assert (c.call_class, c.region, c.note) == (cls, region, note), c
+
+
+def _foreign_examples():
+    """libphonenumber's own premium-rate and shared-cost example numbers, of
+    every region that has such ranges and of every non-geographic code."""
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in KEPT:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                yield region, example
+    for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
+        meta = phonenumbers.PhoneMetadata.metadata_for_nongeo_region(code)
+        for kind, desc in ((T.PREMIUM_RATE, meta.premium_rate), (T.SHARED_COST, meta.shared_cost)):
+            if desc is not None and desc.example_number:
+                yield "001", phonenumbers.parse(f"+{code}{desc.example_number}")
+
+
+# A tenant for each international prefix: 00 (most of the world), 011 (NANP), and +.
+PREFIXES = [("FR", "00"), ("DE", "00"), ("US", "011"), ("CH", "+")]
+
+
+@pytest.mark.parametrize("tenant,prefix", PREFIXES)
+def test_every_foreign_premium_and_shared_cost_example_keeps_its_type(tenant, prefix):
+    home = phonenumbers.country_code_for_region(tenant)
+    checked = set()
+    for region, example in _foreign_examples():
+        if example.country_code == home:
+            continue  # the tenant's own calling code: test_numbering_plans, and the shared-code walk above
+        digits = f"{example.country_code}{example.national_number}"
+        if example.italian_leading_zero:
+            digits = f"{example.country_code}{'0' * (example.number_of_leading_zeros or 1)}{example.national_number}"
+        c = classify(prefix + digits, tenant)
+        parsed = phonenumbers.parse("+" + digits)
+        assert (c.call_class, c.e164) == (_foreign_class(parsed), "+" + digits), (tenant, region, digits, c)
+        assert c.call_class in (C.PREMIUM, C.SHARED_COST), (tenant, region, digits, c)
+        assert c.region == phonenumbers.region_code_for_number(parsed), (region, c)
+        assert c.note.startswith(f"{c.call_class.value} number of "), c.note
+        checked.add(region)
+    assert len(checked) > 120 and "001" in checked  # premium ranges in most of the world, +979 among the codes
+
+
+def test_every_other_foreign_example_stays_international():
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS - {"FR"}):
+        if phonenumbers.country_code_for_region(region) == 33:
+            continue
+        for kind in (T.FIXED_LINE, T.MOBILE, T.TOLL_FREE, T.VOIP, T.UAN):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None or phonenumbers.number_type(example) in KEPT:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            c = classify(e164, "FR")
+            assert c.call_class is C.INTERNATIONAL, (region, kind, e164, c)

@@ -94,6 +94,7 @@ def test_every_endpoint_does_what_it_says(web):
     exported = prov.get("/tenants/initech/entries/export")
     assert exported.mimetype == "text/csv" and "+41797654321" in exported.get_data(as_text=True)
     assert prov.get("/tenants/initech/entries/stale?days=1").get_json() == []
+    assert prov.get("/tenants/initech/entries/expiring?days=30").get_json() == []
     assert prov.delete("/tenants/initech/entries/direction/+41797654321").status_code == 200
     # rules
     r = prov.post("/tenants/initech/rules", json={"name": "intl", "action": "allow", "classes": ["international"],
@@ -146,6 +147,11 @@ def test_every_endpoint_does_what_it_says(web):
     ("patch", "/tenants/acme/extensions/1001", {"pin_enabled": True}, 400, "invalid_input"),
     ("get", "/tenants/acme/extensions/9999", None, 404, "not_found"),
     ("get", "/tenants/acme/entries/stale?days=x", None, 400, "invalid_input"),
+    ("get", "/tenants/acme/entries/expiring?days=-1", None, 400, "invalid_input"),
+    ("post", "/tenants/acme/entries", {"list": "direction", "first_name": "X", "phone": "0612345678",
+                                       "valid_until": "next week"}, 400, "invalid_input"),
+    ("patch", "/tenants/acme/entries/direction/1001", {"valid_from": "2026-07-01", "valid_until": "2026-06-01"},
+     400, "invalid_input"),
     ("get", "/tenants/acme/audit?since=yesterday", None, 400, "invalid_input"),
     ("get", "/tenants/acme/audit?cursor=x", None, 400, "invalid_input"),
     ("post", "/tenants/acme/entries/import", "list,first_name\nx,y\n", 400, "invalid_input"),

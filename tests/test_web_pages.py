@@ -115,7 +115,8 @@ def test_numbers_search_state_stale_and_export(web):
     stale = alice.text("/t/acme/numbers?stale=90")
     assert "Karl" in stale and "Élise" not in stale
     csv_text = alice.get("/t/acme/numbers/export.csv").get_data(as_text=True)
-    assert csv_text.splitlines()[0] == "list,first_name,last_name,phone,state,created,updated,last_used"
+    assert csv_text.splitlines()[0] == ("list,first_name,last_name,phone,state,valid_from,valid_until,"
+                                        "created,updated,last_used")
     alice.post("/t/acme/numbers/remove", {"list": "direction", "phone": "+49301234567"}, form_page="/t/acme/numbers")
     assert len(store.admin.entries("acme")) == 1
     bad = alice.post("/t/acme/numbers", {"first_name": "X", "phone": "call me", "state": "enabled", "list": "direction"})

@@ -8,6 +8,11 @@ import click
 
 from controller.cli.context import Ctx, json_option, pass_ctx
 from controller.cli.output import emit_json, table
+from controller.store.entries_io import window_text
+from policies.validity import epoch
+
+WINDOW_HELP = ("2026-06-30 (a date: through that day), 2026-06-30T18:00 (the tenant's time zone) or with "
+               "an offset; '' removes the bound")
 
 
 @click.group("lists")
@@ -56,12 +61,35 @@ def numbers():
 @click.option("--phone", required=True, help="Phone number (any form; stored as E.164) or extension.")
 @click.option("--disabled", is_flag=True, help="Add the entry disabled.")
 @click.option("--create-list", is_flag=True, help="Create LIST if it does not exist.")
+@click.option("--valid-from", default="", help="The entry holds from then on: " + WINDOW_HELP + ".")
+@click.option("--valid-until", default="", help="The entry holds until then: " + WINDOW_HELP + ".")
 @json_option
 @pass_ctx
-def add(c: Ctx, tenant, list_name, first_name, last_name, phone, disabled, create_list):
+def add(c: Ctx, tenant, list_name, first_name, last_name, phone, disabled, create_list, valid_from, valid_until):
+    """Add an authorized number. With --valid-from / --valid-until it holds only
+    then (a time-limited authorization): outside, the next call is refused."""
     row = c.store.admin.add_entry(tenant, list_name, first_name, last_name, phone,
-                                  "disabled" if disabled else "enabled", create_list=create_list)
-    emit_json(row) if c.json else click.echo(f"{row['phone']} added to {list_name} ({row['state']})")
+                                  "disabled" if disabled else "enabled", create_list=create_list,
+                                  valid_from=valid_from, valid_until=valid_until)
+    emit_json(row) if c.json else click.echo(f"{row['phone']} added to {list_name} ({row['state']}"
+                                             f"{', ' + window_text(row) if window_text(row) else ''})")
+
+
+@numbers.command("edit")
+@click.argument("tenant")
+@click.argument("list_name", metavar="LIST")
+@click.argument("phone")
+@click.option("--first", "first_name", default=None, help="First name.")
+@click.option("--last", "last_name", default=None, help="Last name.")
+@click.option("--valid-from", default=None, help=WINDOW_HELP + ".")
+@click.option("--valid-until", default=None, help=WINDOW_HELP + ".")
+@json_option
+@pass_ctx
+def edit(c: Ctx, tenant, list_name, phone, first_name, last_name, valid_from, valid_until):
+    """Change an entry's names or window (takes effect on the next call)."""
+    row = c.store.admin.update_entry(tenant, list_name, phone, first_name=first_name, last_name=last_name,
+                                     valid_from=valid_from, valid_until=valid_until)
+    emit_json(row) if c.json else click.echo(f"{row['phone']} on {list_name}: {window_text(row) or 'always valid'}")
 
 
 def _when(ts: str) -> str:
@@ -77,9 +105,9 @@ def list_(c: Ctx, tenant, list_name):
     rows = c.store.admin.entries(tenant, list_name)
     if c.json:
         return emit_json(rows)
-    table(["list", "first name", "last name", "phone", "state", "last used"],
-          [[r["list"], r["first_name"], r["last_name"], r["phone"], r["state"], _when(r.get("last_used", ""))]
-           for r in rows])
+    table(["list", "first name", "last name", "phone", "state", "valid", "last used"],
+          [[r["list"], r["first_name"], r["last_name"], r["phone"], r["state"], window_text(r) or "always",
+            _when(r.get("last_used", ""))] for r in rows])
 
 
 def _set_state(state: str):
@@ -139,14 +167,23 @@ def export(c: Ctx, tenant, target, list_name):
 @click.argument("tenant")
 @click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650),
               help="Show entries not used for this many days (or never, and older than that).")
+@click.option("--expiring-days", default=14, show_default=True, type=click.IntRange(0, 3650),
+              help="Show entries whose window ends within this many days, or has ended.")
 @click.option("--list", "list_name", default=None, help="Only this list.")
 @json_option
 @pass_ctx
-def review(c: Ctx, tenant, list_name, days):
-    """Entries nobody used lately: candidates to disable (keep the lists current)."""
-    stale = c.store.admin.stale_entries(tenant, days, list_name)
+def review(c: Ctx, tenant, list_name, days, expiring_days):
+    """Entries to look at (keep the lists current): those whose time-limited
+    authorization ends soon or has ended, and those nobody used lately."""
+    a = c.store.admin
+    ending = a.expiring_entries(tenant, expiring_days, list_name)
+    stale = a.stale_entries(tenant, days, list_name)
+    now = time.time()
+    found = [{**r, "review": "expired" if epoch(r["valid_until"]) <= now else "expiring"} for r in ending]
+    found += [{**r, "review": "unused"} for r in stale]
     if c.json:
-        return emit_json(stale)
-    table(["list", "first name", "last name", "phone", "state", "last used", "created"],
-          [[r["list"], r["first_name"], r["last_name"], r["phone"], r["state"], _when(r.get("last_used", "")),
-            _when(r.get("created", ""))] for r in stale])
+        return emit_json(found)
+    table(["why", "list", "first name", "last name", "phone", "state", "valid", "last used", "created"],
+          [[r["review"], r["list"], r["first_name"], r["last_name"], r["phone"], r["state"],
+            window_text(r) or "always", _when(r.get("last_used", "")), _when(r.get("created", ""))]
+           for r in found])

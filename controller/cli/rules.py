@@ -6,7 +6,7 @@ import click
 
 from controller.cli.context import Ctx, json_option, pass_ctx
 from controller.cli.output import emit_json, table
-from controller.store.rules import schedule_from
+from controller.store.rules import regions_text, schedule_from
 from policies.classes import CallClass
 
 
@@ -32,15 +32,23 @@ def rules():
 @click.option("--days", default="", help="The rule holds only on these days: mon-fri, or mon,wed,sat.")
 @click.option("--hours", default="", help="... and only in these hours: 08:00-18:00, or 22:00-06:00.")
 @click.option("--holidays", default="", help="... and not on these dates: 2026-12-25,2027-01-01.")
+@click.option("--region", "regions", multiple=True,
+              help="Match only numbers of these regions: ISO 3166 (CH), a group (EU, EEA), or 001 for "
+                   "non-geographic codes (repeatable).")
+@click.option("--except-region", "except_regions", multiple=True,
+              help="Match only numbers of other regions than these (repeatable).")
 @json_option
 @pass_ctx
 def add(c: Ctx, tenant, name, action, classes, prefixes, lists, pin, position, disabled, unattended,
-        days, hours, holidays):
+        days, hours, holidays, regions, except_regions):
     """Add a rule. With --days/--hours/--holidays it holds only then, in the
-    tenant's time zone (setting timezone); at other times the next rule decides."""
+    tenant's time zone (setting timezone); at other times the next rule decides.
+    With --region / --except-region it matches only those destination regions
+    (e.g. international calls to --region EU --region CH)."""
     schedule = schedule_from(days, hours, holidays)
     rule = c.store.admin.add_rule(tenant, name, action, classes, prefixes, lists, pin, position, not disabled,
-                                  unattended=unattended, schedule=schedule)
+                                  unattended=unattended, schedule=schedule, regions=regions,
+                                  except_regions=except_regions)
     emit_json(rule.to_json()) if c.json else click.echo(f"rule {rule.name} added")
 
 
@@ -52,9 +60,10 @@ def list_(c: Ctx, tenant):
     found = c.store.admin.rules(tenant)
     if c.json:
         return emit_json([r.to_json() for r in found])
-    table(["#", "name", "action", "classes", "prefixes", "lists", "pin", "unattended", "holds", "enabled"],
+    table(["#", "name", "action", "classes", "prefixes", "regions", "lists", "pin", "unattended", "holds",
+           "enabled"],
           [[i, r.name, r.action, ",".join(x.value for x in r.classes) or "*", ",".join(r.prefixes) or "*",
-            ",".join(r.lists) or "-", "yes" if r.pin else "no", "yes" if r.unattended else "no",
+            regions_text(r), ",".join(r.lists) or "-", "yes" if r.pin else "no", "yes" if r.unattended else "no",
             r.schedule.describe() if r.schedule else "always", "yes" if r.enabled else "no"]
            for i, r in enumerate(found, start=1)])
 

@@ -6,9 +6,20 @@ administration commands start fast and never patch the standard library.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from controller.cli.context import Ctx, load_pepper, pass_ctx, read_secret
+
+
+def default_state_dir() -> str:
+    """systemd's StateDirectory= (it sets $STATE_DIRECTORY), else the user's
+    state directory (XDG Base Directory)."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "tollgate")
 
 
 def _hostport(value: str) -> tuple[str, int]:
@@ -57,10 +68,14 @@ def _hostport(value: str) -> tuple[str, int]:
               help="Alerts are POSTed here as JSON signed with HMAC-SHA256 (off unless set).")
 @click.option("--webhook-secret-file", envvar="TOLLGATE_WEBHOOK_SECRET_FILE", default=None,
               help="File holding the webhook's HMAC key (or env TOLLGATE_WEBHOOK_SECRET).")
+@click.option("--state-dir", envvar="TOLLGATE_STATE_DIR", default=default_state_dir,
+              show_default="$STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/tollgate or ~/.local/state/tollgate",
+              help="Where audit entries that wait for Redis are kept (audit-spool.<controller id>.jsonl), so "
+                   "that a controller killed while Redis is down writes them after its next start.")
 @pass_ctx
 def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_nodes, esl_password, listen, controller_id, sound_root, max_calls,
         log_level, log_format, metrics_address, call_bound, recovery_interval, heartbeat_interval,
-        shutdown_grace, webhook_url, webhook_secret_file):
+        shutdown_grace, webhook_url, webhook_secret_file, state_dir):
     """Run the controller until SIGTERM/SIGINT."""
     from controller.app import Config, serve_forever
 
@@ -77,6 +92,7 @@ def run(c: Ctx, run_redis_url, mode, esl_host, esl_port, esl_nodes, esl_password
         shutdown_grace=shutdown_grace,
         metrics_address=_hostport(metrics_address) if metrics_address else None,
         webhook_url=webhook_url, webhook_secret=_webhook_secret(webhook_url, webhook_secret_file),
+        state_dir=state_dir,
     )
     serve_forever(cfg)
 

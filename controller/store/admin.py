@@ -22,6 +22,8 @@ from controller.store.rules import RulesAdmin
 from policies.model import LANGUAGES, TENANT_PARSERS, TenantSettings
 from policies.numbers import normalize_phone
 from policies.pin import PinFormatError, hash_pin, validate_pin
+from policies.schedule import zone_for
+from policies.validity import decode_grant, encode_grant, epoch, iso, parse_instant
 
 
 def _ext_number(value: str) -> str:
@@ -256,15 +258,31 @@ class Admin(RulesAdmin, EntriesIO):
                 pipe.hgetall(keys.entry(t, lst, phone))
         return [row for row in pipe.execute() if row]
 
+    def window(self, t: str, valid_from: str | None, valid_until: str | None) -> tuple[str, str]:
+        """An entry's window from what an operator typed ('' or None: no bound),
+        as entries keep it: ISO 8601 with the offset, in the tenant's zone."""
+        settings = self.get_tenant(t)
+        zone = zone_for(settings.timezone, settings.country)
+        try:
+            start = parse_instant(valid_from or "", zone)
+            end = parse_instant(valid_until or "", zone, end=True)
+        except ValueError as exc:
+            raise InvalidInput(f"validity: {exc}") from None
+        if start and end and start >= end:
+            raise InvalidInput("validity: valid_from must come before valid_until")
+        return iso(start, zone), iso(end, zone)
+
     def add_entry(self, t: str, name: str, first_name: str, last_name: str, phone: str,
-                  state: str = "enabled", *, create_list: bool = False) -> dict[str, str]:
+                  state: str = "enabled", *, create_list: bool = False, valid_from: str = "",
+                  valid_until: str = "") -> dict[str, str]:
         if create_list:
             self.require_tenant(t)
             valid_name("list", name)
             if self.r.sadd(keys.lists(t), name):
                 self._log(t, "list.create", name)
         self._require_list(t, name)
-        row = entry_row(name, first_name, last_name, self.normalize_entry_phone(t, phone), state)
+        row = entry_row(name, first_name, last_name, self.normalize_entry_phone(t, phone), state,
+                        *self.window(t, valid_from, valid_until))
         if self.r.exists(keys.entry(t, name, row["phone"])):
             raise AlreadyExists(f"{row['phone']} is already on list {name!r}")
         row["created"] = row["updated"] = _now()
@@ -284,7 +302,8 @@ class Admin(RulesAdmin, EntriesIO):
     def update_entry(self, t: str, name: str, phone: str, **changes: str) -> dict[str, str]:
         before = self.get_entry(t, name, phone)
         merged = {**before, **{k: v for k, v in changes.items() if v is not None}}
-        row = entry_row(name, merged["first_name"], merged["last_name"], before["phone"], merged["state"])
+        row = entry_row(name, merged["first_name"], merged["last_name"], before["phone"], merged["state"],
+                        *self.window(t, merged.get("valid_from"), merged.get("valid_until")))
         row.update(created=before.get("created", ""), last_used=before.get("last_used", ""), updated=_now())
         self._write_entry(t, row)
         self._log(t, "entry.update", f"{name}/{row['phone']}", before=before, after=row)
@@ -294,24 +313,33 @@ class Admin(RulesAdmin, EntriesIO):
         before = self.get_entry(t, name, phone)
         p = before["phone"]
         pipe = self.r.pipeline()
+        stale = self._grants_of(t, p, name)
         pipe.delete(keys.entry(t, name, p))
         pipe.srem(keys.list_members(t, name), p)
-        pipe.srem(keys.phone_auth(t, p), name)
+        if stale:
+            pipe.srem(keys.phone_auth(t, p), *stale)
         pipe.execute()
         self._refresh_claimants(t, p)
         self._log(t, "entry.remove", f"{name}/{p}", before=before)
 
     def _write_entry(self, t: str, row: dict[str, str]) -> None:
         name, p = row["list"], row["phone"]
+        stale = self._grants_of(t, p, name)
         pipe = self.r.pipeline()
         pipe.hset(keys.entry(t, name, p), mapping=row)
         pipe.sadd(keys.list_members(t, name), p)
+        if stale:
+            pipe.srem(keys.phone_auth(t, p), *stale)
         if row["state"] == "enabled":
-            pipe.sadd(keys.phone_auth(t, p), name)
-        else:
-            pipe.srem(keys.phone_auth(t, p), name)
+            # The window goes with the grant: a call reads it in its one round trip.
+            grant = encode_grant(name, epoch(row.get("valid_from", "")), epoch(row.get("valid_until", "")))
+            pipe.sadd(keys.phone_auth(t, p), grant)
         pipe.execute()
         self._refresh_claimants(t, p)
+
+    def _grants_of(self, t: str, phone: str, name: str) -> list[str]:
+        """The members of a phone's index that grant list `name` (with or without a window)."""
+        return [m for m in self.r.smembers(keys.phone_auth(t, phone)) if decode_grant(m)[0] == name]
 
     def _refresh_claimants(self, t: str, phone: str) -> None:
         for n in self.r.smembers(keys.phone_claims(t, phone)):
@@ -324,10 +352,14 @@ class Admin(RulesAdmin, EntriesIO):
         pipe = self.r.pipeline(transaction=False)
         for ident in identities:
             pipe.smembers(keys.phone_auth(t, ident))
-        granted: dict[str, str] = {}
+        grants: dict[str, list[str]] = {}
         for ident, found in zip(identities, pipe.execute()):
-            for lst in sorted(found):
-                granted.setdefault(lst, ident)
+            for lst, start, end in sorted(map(decode_grant, found)):
+                grants.setdefault(lst, []).append(encode_grant(ident, start, end))
+        # A grant without a window is all a call needs (the first identity's, as
+        # before windows); else every timed one: the call picks one that holds.
+        granted = {lst: next((g for g in found if "|" not in g), None) or ",".join(found)
+                   for lst, found in grants.items()}
         tx = self.r.pipeline()
         tx.delete(keys.ext_auth(t, n))
         if granted:

@@ -5,10 +5,13 @@ fields so that `redis-cli XRANGE` is readable; `before`/`after` of a change are
 JSON. PINs never get here: callers pass holder names, never digits or hashes.
 
 When Redis is down, entries wait in a bounded local spool and are written
-first on the next successful append or an explicit flush. A call's verdict
-also marks its guard key (`verdict:<uuid>`) in the same transaction, so a
-spooled verdict whose write did reach Redis (the reply was lost: Redis killed
-right after EXEC) is not written a second time.
+first on the next successful append or an explicit flush. The controller keeps
+that spool in a file too (`attach`, `spool_file`): what waits survives a
+SIGKILL and is written after the next start. A call's verdict also marks its
+guard key (`verdict:<uuid>`) in the same transaction, so a spooled verdict
+whose write did reach Redis (the reply was lost: Redis killed right after
+EXEC, or the controller killed before it could empty its file) is not written
+a second time.
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class Audit:
         self.r = r
         self.lane = lane  # controller.store.lane.Lane for a real server, else None
         self.spool: collections.deque[tuple[str, dict[str, str]]] = collections.deque(maxlen=SPOOL_MAX)
+        self.journal = None  # controller.store.spool_file.SpoolFile: the spool on disk too (attach)
+        self._taken: dict[int, list] = {}  # spooled entries being written by a _send, not yet settled
         self.dropped = 0
         self.replays_skipped = 0  # spooled verdicts found already written
         self._batch: list[tuple[str, dict[str, str], list]] | None = None  # None: write at once
@@ -181,23 +186,60 @@ class Audit:
         """The spooled entries first, then `new`, in one transaction. On failure
         what was not written waits in the spool and the error is raised."""
         try:
-            entries = [*self._drain(), *new]
+            old = self._drain()
         except redis.RedisError:
             self._spool(new)
             raise
+        entries = [*old, *new]
         if not entries:
+            self._compact()  # the spool held only verdicts already written
             return
+        self._taken[id(old)] = [(t, f) for t, f, _ in old]
         try:
             failed = self._write(entries, corked=corked)
         except redis.RedisError:
-            self._spool(entries)
+            self._back(old, new)
             self.failed_write()
             raise
+        finally:
+            del self._taken[id(old)]
         if failed:
-            self._spool([entry for entry, _ in failed])
+            lost = {id(entry[1]) for entry, _ in failed}
+            self._back([e for e in old if id(e[1]) in lost], [e for e in new if id(e[1]) in lost])
             self.failed_write()
             raise failed[0][1]
         self.written(entries)
+        self._compact()
+
+    # -- the spool on disk (the controller's) ---------------------------------------
+    def attach(self, journal) -> int:
+        """Keep the spool in `journal` (a SpoolFile) too, and take back what it
+        holds: a previous process's entries, written with the next write (a
+        verdict already in the stream is known by its guard). Returns how many."""
+        found = journal.read()
+        journal.replace(found)  # a clean file: a line a crash cut short would swallow the next one
+        self.journal = journal
+        self._requeue([(tenant, fields, []) for tenant, fields in found])
+        return len(found)
+
+    def _back(self, old: list, new: list) -> None:
+        """What a failed write took: the spooled entries go back (the file has
+        them still), the new ones are spooled (and filed)."""
+        self._requeue(old)
+        self._spool(new)
+
+    def _compact(self) -> None:
+        """Once written, entries leave the file: it keeps only what still waits
+        (nothing, most of the time: an empty file is the common case)."""
+        if self.journal is None:
+            return
+        waiting = len(self.spool) + sum(len(x) for x in self._taken.values())
+        if self.journal.entries == waiting:  # the file holds at least what waits: the same entries
+            return
+        try:
+            self.journal.replace([x for batch in self._taken.values() for x in batch] + list(self.spool))
+        except OSError as exc:
+            log.error("audit spool file %s not emptied: %s", self.journal.path, exc)
 
     # -- failover: acknowledged by a master, lost with it ----------------------------
     def written(self, entries) -> None:
@@ -256,11 +298,14 @@ class Audit:
             for g in guards:
                 if g:
                     pipe.exists(g)
+            self._taken[id(items)] = items  # still in the file while the check yields
             try:
                 found = iter(pipe.execute())
             except redis.RedisError:
                 self.spool.extendleft(reversed(items))  # back, in order, ahead of newer ones
                 raise
+            finally:
+                del self._taken[id(items)]
             present = {g for g in guards if g and next(found)}
         out = []
         for (tenant, fields), g in zip(items, guards):
@@ -275,6 +320,17 @@ class Audit:
         self._spool([(tenant, fields, [])])
 
     def _spool(self, entries) -> None:
+        """Entries that wait for Redis: in memory, and on disk before the caller
+        goes on (a verdict is spooled before the call is carried out)."""
+        self._requeue(entries)
+        if self.journal is not None and entries:
+            try:
+                self.journal.append([(tenant, fields) for tenant, fields, _ in entries])
+            except OSError as exc:
+                log.error("audit spool file %s: %s; %d entries kept in memory only", self.journal.path, exc,
+                          len(entries))
+
+    def _requeue(self, entries) -> None:
         for tenant, fields, _extra in entries:
             if len(self.spool) == self.spool.maxlen:
                 self.dropped += 1  # the oldest goes; counted so an operator can see it

@@ -28,6 +28,7 @@ from policies.identity import IdentityKind, resolve, valid_extension
 from policies.limits import PLACE_BOUND, count_key
 from policies.model import CallerAuth, Snapshot, TenantSettings
 from policies.numbers import caller_identities, clean
+from policies.validity import decode_grant, encode_grant, split_grants
 
 
 
@@ -149,12 +150,13 @@ class CallStore:
         settings = codec.tenant_settings(keys.tenant(tenant), raw_tenant) if raw_tenant else TenantSettings()
         identity = resolve(ext, cid, source, settings.trusted_source_set)
         extension_obj = None
-        auth = {}
+        auth: dict[str, str] = {}
         if identity.kind is IdentityKind.EXTENSION:
             extension_obj = codec.extension(keys.ext(tenant, ext), ext, raw_ext, raw_pins) if raw_ext else None
-            auth = dict(ext_auth) if extension_obj else {}
+            auth = ext_auth if extension_obj else {}
         elif identity.kind is IdentityKind.TRUSTED_CALLER_ID:
-            auth = {lst: cid for lst in sorted(cid_lists)}
+            # Members are list names, with their window when they have one (policies.validity).
+            auth = {lst: encode_grant(cid, start, end) for lst, start, end in sorted(map(decode_grant, cid_lists))}
         snap = Snapshot(
             tenant=tenant,
             settings=settings,
@@ -164,7 +166,7 @@ class CallStore:
             rules=codec.rules(keys.rules(tenant), raw_rules),
             class_overrides=codec.overrides(keys.overrides(tenant), raw_over),
             destination_is_extension=bool(is_ext),
-            caller_auth=CallerAuth(auth),
+            caller_auth=CallerAuth(*split_grants(auth)),
             locked_seconds=max(int(lock_ttl or 0), 0) if lock_ttl != -1 else 1,
             tenant_exists=bool(raw_tenant),
             identity=identity,
@@ -354,6 +356,11 @@ class CallStore:
             return Admission(full=(int(out[0]), int(out[1])))
         self.audit.written([(tenant, fields)])
         return Admission(counts=tuple(int(n) for n in out[2:]))
+
+    def spool(self, tenant: str, record: dict) -> None:
+        """A verdict decided without Redis: straight to the audit's spool (and
+        its file), written when Redis answers again."""
+        self.audit.keep(tenant, encode("verdict", tenant, record))
 
     def finish(self, tenant: str, uuid: str, verdict_fields: dict, *, kind: str = "verdict",
                used_entry: tuple[str, str] | None = None, had_state: bool = True) -> None:

@@ -33,8 +33,10 @@ def valid_strings(kind: str, value) -> tuple[str, ...]:
     return checked(check_strings, kind, value)
 
 
-def entry_row(name: str, first: str, last: str, phone: str, state: str) -> dict[str, str]:
-    """An authorized entry's fields, trimmed and checked (the phone is already E.164)."""
+def entry_row(name: str, first: str, last: str, phone: str, state: str, valid_from: str = "",
+              valid_until: str = "") -> dict[str, str]:
+    """An authorized entry's fields, trimmed and checked (the phone is already
+    E.164, the window already in its stored form: Admin.window)."""
     first, last = valid_text("first name", first or ""), valid_text("last name", last or "")
     if not isinstance(state, str):
         raise InvalidInput(f"state {state!r} is not enabled or disabled")
@@ -43,4 +45,5 @@ def entry_row(name: str, first: str, last: str, phone: str, state: str) -> dict[
         raise InvalidInput("an authorized entry needs a first or last name")
     if state not in ("enabled", "disabled"):
         raise InvalidInput(f"state {state!r} is not enabled or disabled")
-    return {"list": name, "first_name": first, "last_name": last, "phone": phone, "state": state}
+    return {"list": name, "first_name": first, "last_name": last, "phone": phone, "state": state,
+            "valid_from": valid_from, "valid_until": valid_until}

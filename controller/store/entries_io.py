@@ -10,9 +10,13 @@ import time
 
 from controller.errors import InvalidInput, TollgateError
 from controller.store.checks import entry_row, valid_name
+from policies.validity import epoch
 
 CSV_FIELDS = ["list", "first_name", "last_name", "phone", "state"]
-EXPORT_FIELDS = CSV_FIELDS + ["created", "updated", "last_used"]
+# Optional on import (a file without them imports as before, and leaves the
+# windows of entries it replaces alone); always exported.
+WINDOW_FIELDS = ["valid_from", "valid_until"]
+EXPORT_FIELDS = CSV_FIELDS + WINDOW_FIELDS + ["created", "updated", "last_used"]
 IMPORT_MAX_ROWS = 50_000
 
 
@@ -42,12 +46,12 @@ class EntriesIO:
         if errors:
             raise InvalidInput(f"{len(errors)} bad row(s), nothing imported; first: {errors[0]}")
         added = updated = 0
-        for name, first, last, phone, state in rows:
+        for name, first, last, phone, state, window in rows:
             if (name, phone) in existing:
-                self.update_entry(t, name, phone, first_name=first, last_name=last, state=state)
+                self.update_entry(t, name, phone, first_name=first, last_name=last, state=state, **window)
                 updated += 1
             else:
-                self.add_entry(t, name, first, last, phone, state, create_list=create_lists)
+                self.add_entry(t, name, first, last, phone, state, create_list=create_lists, **window)
                 added += 1
         return {"added": added, "updated": updated}
 
@@ -62,12 +66,15 @@ class EntriesIO:
         first, last = row.get("first_name") or "", row.get("last_name") or ""
         valid_name("list", name)
         entry_row(name, first, last, phone, state)
+        window = {k: (row.get(k) or "").strip() for k in WINDOW_FIELDS if k in row}
+        if any(window.values()):
+            self.window(t, window.get("valid_from"), window.get("valid_until"))
         if (name, phone) in seen:
             raise InvalidInput(f"{phone} appears twice for list {name!r}")
         seen.add((name, phone))
         if (name, phone) in existing and not replace:
             raise InvalidInput(f"{phone} is already on list {name!r} (use --replace)")
-        return name, first, last, phone, state
+        return name, first, last, phone, state, window
 
     def export_entries(self, t: str, list_name: str | None = None) -> str:
         buf = io.StringIO()
@@ -89,6 +96,27 @@ class EntriesIO:
             if (used and used < cutoff) or (not used and created < cutoff):
                 stale.append(row)
         return stale
+
+
+    def expiring_entries(self, t: str, days: int | str = 14, list_name: str | None = None) -> list[dict[str, str]]:
+        """Entries whose window ends within `days` days, or has ended (seed 000,
+        practices 1 and 3: renew them or let them go), soonest first."""
+        if not (str(days).isdigit() and 0 <= int(days) <= 3650):
+            raise InvalidInput(f"days {days!r}: use 0 to 3650")
+        horizon = time.time() + int(days) * 86400
+        ending = [(epoch(row["valid_until"]), row) for row in self.entries(t, list_name) if row.get("valid_until")]
+        return [row for end, row in sorted(ending, key=lambda x: x[0]) if end <= horizon]
+
+
+def local_time(stored: str) -> str:
+    """An entry's stored instant (ISO 8601 with its offset) as the tenant's local time, to the minute."""
+    return (stored or "")[:16].replace("T", " ")
+
+
+def window_text(row: dict[str, str]) -> str:
+    """An entry's window for people ('' when it always holds)."""
+    start, end = (local_time(row.get(k, "")) for k in WINDOW_FIELDS)
+    return " ".join(x for x in (start and f"from {start}", end and f"until {end}") if x)
 
 
 def csv_cell(value: str) -> str:

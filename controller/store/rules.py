@@ -23,13 +23,15 @@ class RulesAdmin:
     def add_rule(self, t: str, name: str, action: str, classes: Sequence[str] = (),
                  prefixes: Sequence[str] = (), lists: Sequence[str] = (), pin: bool = False,
                  position: int | None = None, enabled: bool = True, unattended: bool = False,
-                 schedule: dict | None = None) -> Rule:
+                 schedule: dict | None = None, regions: Sequence[str] = (),
+                 except_regions: Sequence[str] = ()) -> Rule:
         current = list(self.rules(t))
         # As given: the rule's typed reading refuses a string where a list or a
         # boolean belongs (list("international") would be eleven letters).
         rule = self._checked_rule(t, {"name": name, "action": action, "classes": classes,
                                       "prefixes": prefixes, "lists": lists, "pin": pin,
-                                      "enabled": enabled, "unattended": unattended, "schedule": schedule})
+                                      "enabled": enabled, "unattended": unattended, "schedule": schedule,
+                                      "regions": regions, "except_regions": except_regions})
         if any(r.name == rule.name for r in current):
             raise AlreadyExists(f"rule {rule.name!r} already exists in tenant {t!r}")
         pos = len(current) if position is None else _position(position, len(current) + 1)
@@ -132,7 +134,8 @@ class RulesAdmin:
         self._log(t, "override.remove", prefix, before=before)
 
 
-RULE_FIELDS = ("name", "action", "classes", "prefixes", "lists", "pin", "enabled", "unattended", "schedule")
+RULE_FIELDS = ("name", "action", "classes", "prefixes", "lists", "pin", "enabled", "unattended", "schedule",
+               "regions", "except_regions")
 
 
 def schedule_from(days: str = "", hours: str = "", holidays: str = "") -> dict | None:
@@ -145,6 +148,12 @@ def schedule_from(days: str = "", hours: str = "", holidays: str = "") -> dict |
         return parse_schedule(days, hours, holidays).to_json()
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def regions_text(rule: Rule) -> str:
+    """A rule's destination regions for people: "EU,CH", "all except CU", "*"."""
+    out = ",".join(rule.regions) or ("all" if rule.except_regions else "*")
+    return f"{out} except {','.join(rule.except_regions)}" if rule.except_regions else out
 
 
 def _position(position: int, limit: int) -> int:

@@ -15,7 +15,15 @@ from policies.classes import RULE_CLASSES
 T = "/tenants/<tenant>"
 ENTRY_BODY = {"list": NAME, "first_name": TEXT, "last_name": TEXT,
               "phone": {"type": "string", "description": "as people type it; stored as E.164"},
-              "state": {"type": "string", "enum": ["enabled", "disabled"]}}
+              "state": {"type": "string", "enum": ["enabled", "disabled"]},
+              "valid_from": {"type": "string", "example": "2026-06-01",
+                             "description": "a time-limited authorization holds from then on: a date, a local "
+                                            "date and time (the tenant's zone) or ISO 8601 with an offset; "
+                                            "'' for no bound; kept as ISO 8601 with the offset"},
+              "valid_until": {"type": "string", "example": "2026-06-30",
+                              "description": "... and until then (a date: through that day)"}}
+WINDOW = ("valid_from", "valid_until")
+EDITABLE = ("first_name", "last_name", "state", *WINDOW)
 
 
 @endpoint("GET", T + "/lists", "Authorized lists and their sizes", tag="lists")
@@ -50,7 +58,9 @@ def add_entry(tenant):
     d = body()
     row = store_as_me().admin.add_entry(tenant_or_404(tenant), field(d, "list", required=True),
                                         field(d, "first_name", default=""), field(d, "last_name", default=""),
-                                        field(d, "phone", required=True), field(d, "state", default="enabled"))
+                                        field(d, "phone", required=True), field(d, "state", default="enabled"),
+                                        valid_from=field(d, "valid_from", default=""),
+                                        valid_until=field(d, "valid_until", default=""))
     return jsonify(row), 201
 
 
@@ -62,17 +72,16 @@ def get_entry(tenant, name, phone):
     return jsonify(store_as_me().admin.get_entry(tenant_or_404(tenant), name, phone))
 
 
-@endpoint("PATCH", EN, "Edit, enable or disable an authorized number", tag="entries",
-          body={k: v for k, v in ENTRY_BODY.items() if k in ("first_name", "last_name", "state")})
+@endpoint("PATCH", EN, "Edit, enable or disable an authorized number, or change its window", tag="entries",
+          body={k: v for k, v in ENTRY_BODY.items() if k in EDITABLE})
 def update_entry(tenant, name, phone):
     tenant_or_404(tenant)
     d = body()
-    unknown = set(d) - {"first_name", "last_name", "state"}
+    unknown = set(d) - set(EDITABLE)
     if unknown:
         raise InvalidInput(f"an entry's {sorted(unknown)[0]!r} cannot be changed (remove and add it instead)")
-    return jsonify(store_as_me().admin.update_entry(
-        tenant_or_404(tenant), name, phone, first_name=field(d, "first_name"), last_name=field(d, "last_name"),
-        state=field(d, "state")))
+    return jsonify(store_as_me().admin.update_entry(tenant_or_404(tenant), name, phone,
+                                                    **{k: field(d, k) for k in EDITABLE}))
 
 
 @endpoint("DELETE", EN, "Remove an authorized number", tag="entries")
@@ -81,7 +90,8 @@ def remove_entry(tenant, name, phone):
     return jsonify({"removed": phone, "list": name})
 
 
-@endpoint("POST", T + "/entries/import", "Import a CSV (list,first_name,last_name,phone,state); one bad row, "
+@endpoint("POST", T + "/entries/import", "Import a CSV (list,first_name,last_name,phone,state; optional "
+          "valid_from,valid_until); one bad row, "
           "nothing imported", tag="entries", raw_body="text/csv",
           query={"create_lists": {"type": "boolean"}, "replace": {"type": "boolean"}})
 def import_entries(tenant):
@@ -113,6 +123,13 @@ def stale(tenant):
                                                      request.args.get("list") or None))
 
 
+@endpoint("GET", T + "/entries/expiring", "Entries whose window ends within `days` days (default 14) or has "
+          "ended, soonest first", tag="entries", query={"days": {"type": "integer"}, "list": {"type": "string"}})
+def expiring(tenant):
+    return jsonify(store_as_me().admin.expiring_entries(tenant_or_404(tenant), request.args.get("days", "14"),
+                                                        request.args.get("list") or None))
+
+
 # -- rules ----------------------------------------------------------------------
 RULE_BODY = {"name": NAME, "action": {"type": "string", "enum": ["allow", "deny"]},
              "classes": {"type": "array", "items": {"type": "string", "enum": [c.value for c in RULE_CLASSES]}},
@@ -121,7 +138,12 @@ RULE_BODY = {"name": NAME, "action": {"type": "string", "enum": ["allow", "deny"
              "enabled": {"type": "boolean"}, "unattended": {"type": "boolean"},
              "position": {"type": "integer"}, "days": {"type": "string", "example": "mon-fri"},
              "hours": {"type": "string", "example": "08:00-18:00"},
-             "holidays": {"type": "string", "example": "2026-12-25"}}
+             "holidays": {"type": "string", "example": "2026-12-25"},
+             "regions": {"type": "array", "items": {"type": "string"}, "example": ["EU", "CH"],
+                         "description": "only numbers of these destination regions: ISO 3166 codes, groups "
+                                        "(EU, EEA), 001 for non-geographic codes"},
+             "except_regions": {"type": "array", "items": {"type": "string"}, "example": ["CU"],
+                                "description": "only numbers of other regions than these"}}
 
 
 def rule_json(rule, position: int) -> dict:
@@ -145,7 +167,8 @@ def add_rule(tenant):
     d = body()
     rule = store_as_me().admin.add_rule(
         tenant_or_404(tenant), d.get("name"), d.get("action"), d.get("classes", []), d.get("prefixes", []), d.get("lists", []), d.get("pin", False), d.get("position"),
-        d.get("enabled", True), unattended=d.get("unattended", False), schedule=_schedule(d))
+        d.get("enabled", True), unattended=d.get("unattended", False), schedule=_schedule(d),
+        regions=d.get("regions", []), except_regions=d.get("except_regions", []))
     return jsonify(rule.to_json()), 201
 
 

@@ -14,7 +14,10 @@ from policies.model import LANGUAGES, TENANT_PARSERS
 T = "/tenants/<tenant>"
 SETTINGS_BODY = {"settings": {"type": "object", "additionalProperties": False,
                               "properties": {name: {"type": ["string", "boolean", "integer"]} for name in TENANT_PARSERS},
-                              "description": "SPEC §9 settings as strings, e.g. {\"country\": \"DE\"}"}}
+                              "description": "SPEC §9 settings as strings, e.g. {\"country\": \"DE\"}; "
+                                             "high_risk: E.164 prefixes and regions whose calls need a PIN "
+                                             "or are refused (high_risk_action: pin | deny), default "
+                                             "\"+870,+881,+882,+883\""}}
 
 
 def _settings(data: dict, key: str = "settings") -> dict[str, str]:

@@ -16,9 +16,11 @@ from flask_wtf.csrf import CSRFError
 
 from controller.errors import AlreadyExists, InvalidInput, NotFound, TollgateError
 from controller.store.accounts import PROVIDER_SETTINGS, LoginRefused, check_settings_allowed
+from controller.store.entries_io import local_time
 from controller.web import api, auth, i18n
 from controller.web.auth import me, store_as_me, tenant_or_404
 from policies.classes import RULE_CLASSES
+from policies.validity import epoch
 
 bp = Blueprint("pages", __name__)
 
@@ -88,6 +90,18 @@ def when_filter(ts) -> str:
     except (TypeError, ValueError):
         return ""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else ""
+
+
+bp.add_app_template_filter(local_time, "instant")
+
+
+@bp.app_template_filter("epoch")
+def epoch_filter(value: str) -> float:
+    """An entry's stored instant as epoch seconds (0 for none or a corrupt one)."""
+    try:
+        return float(epoch(value or ""))
+    except ValueError:
+        return 0.0
 
 
 @bp.app_context_processor

@@ -3,6 +3,8 @@ CSV import and export, stale entries), lists, and rules in order."""
 
 from __future__ import annotations
 
+import time
+
 from flask import Response, flash, redirect, render_template, request, url_for
 
 from controller.errors import InvalidInput
@@ -22,14 +24,18 @@ def numbers(tenant):
     if request.method == "POST":
         f = request.form
         attempt(lambda: a.add_entry(tenant, f.get("list", ""), f.get("first_name", ""), f.get("last_name", ""),
-                                    f.get("phone", ""), f.get("state", "enabled")))
+                                    f.get("phone", ""), f.get("state", "enabled"),
+                                    valid_from=f.get("valid_from", ""), valid_until=f.get("valid_until", "")))
         return redirect(url_for("pages.numbers", tenant=tenant, list=request.args.get("list", "")))
     lst, q, days = request.args.get("list", ""), request.args.get("q", ""), request.args.get("stale", "")
+    expiring = request.args.get("expiring", "")
     known = a.lists(tenant)
     if lst and lst not in known:
         rows = []
     elif days:
         rows = queries.search_entries(a.stale_entries(tenant, 90, lst or None), q)
+    elif expiring:
+        rows = queries.search_entries(a.expiring_entries(tenant, 14, lst or None), q)
     else:
         rows = queries.search_entries(a.entries(tenant, lst or None), q, request.args.get("state", ""))
     raw_page = request.args.get("page", "1")
@@ -38,7 +44,8 @@ def numbers(tenant):
     page = min(page, pages)
     return render_template("numbers.html", tenant=tenant, rows=rows[(page - 1) * PAGE:page * PAGE], total=len(rows),
                            page=page, pages=pages, lists=known, current_list=lst, q=q,
-                           stale=bool(days), link_args={k: v for k, v in request.args.items() if k != "page"})
+                           stale=bool(days), expiring=bool(expiring), now=time.time(),
+                           link_args={k: v for k, v in request.args.items() if k != "page"})
 
 
 @bp.route("/t/<tenant>/numbers/state", methods=["POST"])
@@ -100,6 +107,11 @@ def lists(tenant):
     return render_template("lists.html", tenant=tenant, lists=store().admin.lists(tenant))
 
 
+def _words(text: str) -> list[str]:
+    """A comma-separated field of a form: its items, trimmed."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
 @bp.route("/t/<tenant>/rules", methods=["GET", "POST"])
 @tenant_page
 def rules(tenant):
@@ -108,8 +120,9 @@ def rules(tenant):
         f = request.form
         op, name = f.get("op", "add"), f.get("name", "")
         fields = {"name": name.strip(), "action": f.get("action", ""), "classes": f.getlist("classes"),
-                  "prefixes": [p.strip() for p in f.get("prefixes", "").split(",") if p.strip()],
-                  "lists": f.getlist("lists"), "pin": bool(f.get("pin")), "unattended": bool(f.get("unattended"))}
+                  "prefixes": _words(f.get("prefixes", "")),
+                  "lists": f.getlist("lists"), "pin": bool(f.get("pin")), "unattended": bool(f.get("unattended")),
+                  "regions": _words(f.get("regions", "")), "except_regions": _words(f.get("except_regions", ""))}
         if op in ("add", "edit"):
             def save():
                 schedule = schedule_from(f.get("days", "").strip(), f.get("hours", "").strip(),
