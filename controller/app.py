@@ -219,12 +219,18 @@ class Controller:
             return None
         # Someone alive already has it: through Redis (tollgate_owner, set with
         # the verdict) or through FreeSWITCH (the claim of a controller without Redis).
-        for owner in (var("tollgate_owner"), conn.api(commands.fs_claim_owner(uuid)).strip()):
+        for where, owner in (("redis", var("tollgate_owner")),
+                             ("freeswitch", conn.api(commands.fs_claim_owner(uuid)).strip())):
             if not owner or owner.startswith("-ERR"):
                 continue
             if owner == self.id or owner == commands.fs_owner_id(self.id):
                 return None  # ours: in progress, or finished and leaving
-            if earlier_life(owner, self.id) or earlier_life(owner, commands.fs_owner_id(self.id)):
+            if earlier_life(owner, commands.fs_owner_id(self.id)) and where == "freeswitch":
+                # Decided by our previous life without Redis: its verdict waits in
+                # the spool file, not in Redis, so a new decision would be a second
+                # one. Left to finish as it is (park_timeout bounds it).
+                return None
+            if earlier_life(owner, self.id):
                 continue  # ours before a restart: that process is gone
             try:
                 if self.store.calls.alive(owner):

@@ -58,8 +58,10 @@ def test_a_deny_rule_may_name_the_regions_it_spares():
 
 
 def test_region_names_are_checked_and_groups_kept_as_written():
-    rule = Rule.from_json({"name": "r", "action": "allow", "regions": ["eu", " ch"], "except_regions": "FR"})
+    rule = Rule.from_json({"name": "r", "action": "allow", "regions": ["eu", " ch"], "except_regions": ["FR"]})
     assert (rule.regions, rule.except_regions) == (("EU", "CH"), ("FR",))
+    with pytest.raises(ValueError, match="must be a list of strings"):  # one typed reading (issue 30)
+        Rule.from_json({"name": "r", "action": "allow", "except_regions": "FR"})
     assert Rule.from_json(rule.to_json()) == rule
     for bad in (["XX"], ["EUROPE"], ["+33"]):
         with pytest.raises(ValueError, match="unknown region"):
