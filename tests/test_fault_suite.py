@@ -221,10 +221,12 @@ def test_a_controller_killed_while_redis_is_down_loses_no_verdict(redis_server, 
         plan = {int(KILL_CALLS * 0.2): "redis_kill", int(KILL_CALLS * 0.5): "kill_A",
                 int(KILL_CALLS * 0.55): "start_A", int(KILL_CALLS * 0.8): "redis_start"}
         calls, faults, _ = place_calls(rig, KILL_CALLS, KILL_RATE, random.Random(2611), plan, act)
-        # What the killed controller held undecided, the restarted one (same id)
-        # takes for its own and leaves parked: the dialplan's park_timeout ends
-        # it on a real FreeSWITCH, which the simulator does not model. Wait
-        # until only such calls are left, for six recovery scans in a row.
+        # What the killed controller had claimed on FreeSWITCH (Redis down:
+        # mod_hash arbitrates) but not decided yet stays parked: the claim is its
+        # previous life's, which the restarted one leaves alone (that life may
+        # have decided, with the verdict in the spool file). The dialplan's
+        # park_timeout ends those calls on a real FreeSWITCH; the simulator
+        # places them without it. Wait until only such calls are left.
         idle_since = [time.monotonic()]
 
         def settled():
