@@ -153,7 +153,11 @@ class Phones:
             self.cdrs += 1
             self.leaks += [(k, v) for k, v in headers.items()
                            if k.startswith("variable_") and any(p in v for p in self.secrets)]
-        call.events.append({k: v for k, v in headers.items() if k in KEPT or k.startswith("variable_tollgate_")})
+        kept = {k: v for k, v in headers.items() if k in KEPT or k.startswith("variable_tollgate_")}
+        # When it reached us: FreeSWITCH's own Event-Date-Timestamp moves in 20 ms
+        # steps without its 1 ms timer (runtime.microseconds_per_tick).
+        kept["_received"] = time.monotonic()
+        call.events.append(kept)
         if headers.get("Event-Name") == "CHANNEL_EXECUTE" and headers.get("Application") == "play_and_get_digits" \
                 and headers.get("Channel-Name", "").startswith("sofia/internal/"):
             call.prompts += 1

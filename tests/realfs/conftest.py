@@ -76,7 +76,8 @@ class ControllerProcess:
         pepper = self.log_path.with_suffix(".pepper")
         pepper.write_bytes(PEPPER)
         env = {**os.environ, "TOLLGATE_REDIS_URL": self.redis_url, "TOLLGATE_PEPPER_FILE": str(pepper),
-               "PYTHONUNBUFFERED": "1"}
+               # its audit spool file, kept across a restart under the same name
+               "TOLLGATE_STATE_DIR": str(self.log_path.parent / "state"), "PYTHONUNBUFFERED": "1"}
         mode_args = (["--mode", "socket", "--listen", f"127.0.0.1:{self.fs.ports.socket}"]
                      if self.fs.mode == "socket" else
                      ["--esl-port", str(self.fs.ports.esl), "--esl-password", self.fs.esl_password])
