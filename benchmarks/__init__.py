@@ -1,1 +1,1 @@
-"""Tollgate's benchmark: `python -m benchmarks.run` (see README, Performance)."""
+"""Tollgate's benchmark: `python -m benchmarks.run` (see docs/performance.md)."""

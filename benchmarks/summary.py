@@ -1,4 +1,4 @@
-"""Print a benchmark report as the README's markdown table:
+"""Print a benchmark report as the markdown table of docs/performance.md:
 `python -m benchmarks.summary [benchmarks/results/latest.json]`."""
 
 import json

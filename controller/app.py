@@ -19,20 +19,22 @@ from dataclasses import dataclass
 import gevent
 import gevent.event
 
-from controller import commands, logs
-from controller.callflow import CallFlow
-from controller.services import FlowConfig, Services
-from controller.dispatcher import Dispatcher
+from controller.freeswitch import commands
+
+from controller.ops import logs
+from controller.call.callflow import CallFlow
+from controller.call.services import FlowConfig, Services
+from controller.call.dispatcher import Dispatcher
 from controller.errors import CommandFailed
-from controller.ends import EndsFeed
-from controller.esl import InboundConnection
-from controller.esl_socket import SocketServer, SocketSession
-from controller.supervisor import Supervisor
-from controller.events import Disconnected, MalformedEvent, channel_data, parse
-from controller.metrics import HealthServer, Metrics
-from controller.prompt_catalog import Catalog
-from controller.session import CallSession
-from controller.alerts import AlertService
+from controller.call.ends import EndsFeed
+from controller.freeswitch.esl import InboundConnection
+from controller.freeswitch.esl_socket import SocketServer, SocketSession
+from controller.freeswitch.supervisor import Supervisor
+from controller.freeswitch.events import Disconnected, MalformedEvent, channel_data, parse
+from controller.ops.metrics import HealthServer, Metrics
+from controller.ops.prompt_catalog import Catalog
+from controller.call.session import CallSession
+from controller.ops.alerts import AlertService
 from controller.store import Store
 from controller.store.calls import earlier_life
 from controller.store.spool_file import SpoolFile
@@ -354,7 +356,7 @@ class Controller:
             found["nodes"] = {f"{h}:{p}": s.up.is_set() for (h, p), s in zip(self.cfg.nodes, self.supervisors)}
         if self.feeds:
             # Reported, not required: without it calls are still decided; places
-            # lapse by themselves and minutes go uncounted (controller.ends).
+            # lapse by themselves and minutes go uncounted (controller.call.ends).
             found["ends_connections"] = {f.node: f.up.is_set() for f in self.feeds}
         return found
 

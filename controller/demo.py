@@ -11,7 +11,7 @@ import time
 
 import gevent
 
-from controller import logs
+from controller.ops import logs
 from controller.app import Config, Controller
 from controller.simulator import Caller, Simulator
 from controller.store import Store

@@ -27,6 +27,7 @@ from typing import Mapping
 
 from policies.classes import CHARGEABLE, CallClass, parse_class
 from policies.identity import Identity, IdentityKind
+from policies.names import check_name
 
 KINDS = ("velocity", "duration", "concurrency", "budget", "alert")
 # How long a concurrency place is held when the end of a call is never seen (a
@@ -86,8 +87,6 @@ class Limit:
 
     @classmethod
     def from_json(cls, data: Mapping) -> "Limit":
-        from policies.model import check_name
-
         if not isinstance(data, Mapping):
             raise ValueError("a limit must be a JSON object")
         try:

@@ -17,26 +17,16 @@ from typing import Mapping
 from policies.classes import CallClass, parse_class
 from policies.identity import UNKNOWN_CALLER, Identity
 from policies.limits import Limit
+from policies.names import NAME_RE, check_name  # noqa: F401 (the model's checks, with check_text below)
 from policies.patterns import check_pattern
 from policies.regions import DEFAULT_HIGH_RISK, Destinations, check_region, describe, destinations, expand
 from policies.schedule import Schedule, check_zone
 from policies.validity import Grant
 
 LANGUAGES = ("en", "fr", "de")
-# Matched whole (fullmatch): with match() and '$', "acme\n" passed.
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # Characters that change how the text around them is shown: bidirectional
 # embeddings, overrides and isolates, and the direction marks.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
-
-
-def check_name(kind: str, value: object) -> str:
-    """Names of tenants, lists and rules end up in Redis keys and channel variables."""
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-        raise ValueError(
-            f"invalid {kind} name {value!r}: use 1-64 letters, digits, '_', '.', '-'"
-        )
-    return value
 
 
 def check_text(kind: str, value: object, longest: int = 80) -> str:

@@ -33,6 +33,7 @@ def check_pattern(value: object) -> str:
         re2.compile(value, options=_OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        reason = " ".join(reason.splitlines())  # RE2 quotes the pattern, line breaks and all: one line
         raise ValueError(f"invalid regular expression {value!r} (RE2 syntax, no backreferences "
                          f"or lookaround): {reason}") from None
     return value

@@ -60,7 +60,7 @@ def memory_redis():
 def ha_redis():
     """TOLLGATE_TEST_REDIS=cluster|sentinel runs every test that takes `redis_url`
     (and does not kill its server) on a Redis Cluster or behind Sentinels."""
-    from controller.testing_ha import ClusterSet, SentinelSet
+    from controller.testing.ha import ClusterSet, SentinelSet
 
     which = os.environ.get("TOLLGATE_TEST_REDIS", "")
     setup = {"cluster": ClusterSet, "sentinel": SentinelSet}[which]().start()

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from controller.errors import NotConnected
-from controller.esl import InboundConnection
+from controller.freeswitch.esl import InboundConnection
 from controller.simulator import Simulator
 from controller.store.lane import Lane
 from tests.rig import RoundTrips

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from controller.flow_degraded import degraded
+from controller.call.flow_degraded import degraded
 from policies.classes import CallClass as C
 from policies.decide import decide
 from policies.identity import Identity, IdentityKind

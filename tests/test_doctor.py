@@ -4,8 +4,8 @@ and each broken one is named in the output, with what to fix."""
 import pytest
 
 from controller.cli import main
-from controller.doctor import analyse_context
-from controller.prompt_catalog import PACKAGED_ROOT
+from controller.ops.doctor import analyse_context
+from controller.ops.prompt_catalog import PACKAGED_ROOT
 from controller.simulator import Simulator
 from controller.simulator.node import INBOUND_DIALPLAN, MODULES, SOCKET_DIALPLAN, NodeConfig
 from controller.testing import free_port

@@ -230,7 +230,7 @@ def test_a_burst_of_international_calls_suspends_the_tenant_and_is_sent_signed(r
     import hmac
     import json
 
-    from controller import alerts as alerts_module
+    from controller.ops import alerts as alerts_module
 
     monkeypatch.setattr(alerts_module, "BACKOFF", 0.05)
     receiver = Receiver(fail_first=2)  # the first two deliveries fail: retried

@@ -1,4 +1,4 @@
-"""The ends of counted calls on their own Event Socket connection (controller.ends):
+"""The ends of counted calls on their own Event Socket connection (controller.call.ends):
 read in batches, the ends before a close still counted, a refused or dropped
 connection made again while the controller keeps deciding calls."""
 
@@ -7,7 +7,7 @@ import logging
 import gevent
 import pytest
 
-from controller.ends import EndsFeed
+from controller.call.ends import EndsFeed
 from controller.simulator import Caller
 from controller.simulator.wire import disconnect_notice, event_plain
 from tests.rig import Rig, wait
@@ -87,7 +87,7 @@ def test_the_ends_connection_comes_back_after_a_drop_and_places_are_given_back(r
 
 
 def test_the_ends_connection_asks_freeswitch_for_its_owners_ends_only():
-    from controller import commands
+    from controller.freeswitch import commands
 
     assert commands.subscribe_ends() == "event plain CHANNEL_HANGUP_COMPLETE"
     assert commands.filter_ends("pbx-1:4242") == "filter variable_tollgate_managed ended-pbx-1:4242"

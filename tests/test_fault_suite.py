@@ -5,7 +5,7 @@ redis-server. During the run Redis is killed and restarted, the Event Socket
 is cut twice, and one controller is SIGKILLed. Callers hang up at every step
 of the flow. Afterwards: no channel left, no unhandled exception, one audit
 verdict per call, no PIN digits anywhere, every emergency call bridged.
-The figures are printed (and quoted in the README). Every decided call has
+The figures are printed (and quoted in docs/reliability.md). Every decided call has
 its verdict: the controller writes it before it acts, and a survivor carries
 out (never decides again) a verdict its dead owner recorded.
 """

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from controller import commands
-from controller.esl import InboundConnection
-from controller.framing import FrameReader, decode_frame
+from controller.freeswitch import commands
+from controller.freeswitch.esl import InboundConnection
+from controller.freeswitch.framing import FrameReader, decode_frame
 from controller.simulator import Caller, Simulator
 from tests.rig import wait
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from controller import events
-from controller.framing import FrameReader, FramingError, parse_event_body, parse_header_block
+from controller.freeswitch import events
+from controller.freeswitch.framing import FrameReader, FramingError, parse_event_body, parse_header_block
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "esl"
 # The shared captures when they are beside the checkout, else the copy kept here.
@@ -200,7 +200,7 @@ def test_extension_comes_from_what_freeswitch_authenticated():
 def test_the_fast_unquote_is_urllibs(parts):
     from urllib.parse import unquote
 
-    from controller.framing import unquote_value
+    from controller.freeswitch.framing import unquote_value
 
     value = "".join(parts)
     assert unquote_value(value) == unquote(value)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.doctor import ends_hunt_without_route
+from controller.ops.doctor import ends_hunt_without_route
 
 CONF = Path(__file__).resolve().parent.parent / "freeswitch-conf"
 XML_FILES = sorted(CONF.rglob("*.xml"))

@@ -39,7 +39,7 @@ RATE = 50.0
 
 @pytest.fixture(scope="module")
 def cluster():
-    from controller.testing_ha import ClusterSet
+    from controller.testing.ha import ClusterSet
 
     _need("redis-cli")
     setup = ClusterSet().start()
@@ -49,7 +49,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def sentinels():
-    from controller.testing_ha import SentinelSet
+    from controller.testing.ha import SentinelSet
 
     _need("redis-sentinel")
     setup = SentinelSet().start()

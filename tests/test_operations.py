@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from controller.cli import main
-from controller.logs import JsonFormatter
+from controller.ops.logs import JsonFormatter
 from controller.simulator import Caller
 from controller.store import keys
 from tests.rig import PINS, wait
@@ -123,7 +123,7 @@ def test_audit_filters(rig, capsys, monkeypatch):
 
 
 def test_json_log_lines_carry_the_call_id():
-    from controller.services import CallLog
+    from controller.call.services import CallLog
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -4,7 +4,7 @@ import wave
 
 import pytest
 
-from controller.prompt_catalog import LANGUAGES, PACKAGED_ROOT, PROMPT_IDS, Catalog
+from controller.ops.prompt_catalog import LANGUAGES, PACKAGED_ROOT, PROMPT_IDS, Catalog
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

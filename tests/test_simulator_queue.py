@@ -11,8 +11,8 @@ from __future__ import annotations
 import gevent
 import pytest
 
-from controller import commands
-from controller.esl import InboundConnection
+from controller.freeswitch import commands
+from controller.freeswitch.esl import InboundConnection
 from controller.simulator import Caller, Simulator
 from tests.rig import wait
 
@@ -95,7 +95,7 @@ class SocketController:
     def __init__(self, sim, linger: str | None):
         import gevent.socket as socket
 
-        from controller.esl_socket import SocketSession
+        from controller.freeswitch.esl_socket import SocketSession
 
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
@@ -107,7 +107,7 @@ class SocketController:
         self.address = self.listener.getsockname()
 
     def _accept(self):
-        from controller.esl_socket import SocketSession
+        from controller.freeswitch.esl_socket import SocketSession
 
         while True:
             sock, _ = self.listener.accept()

@@ -8,8 +8,8 @@ import gevent.socket as socket
 import pytest
 
 from controller.errors import NotConnected
-from controller.esl_socket import SocketSession
-from controller.session import CallSession
+from controller.freeswitch.esl_socket import SocketSession
+from controller.call.session import CallSession
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "esl"
 FIXTURES = SHARED if SHARED.is_dir() else Path(__file__).resolve().parent / "fixtures" / "esl"

@@ -4,7 +4,7 @@ a new administrator does what the two product documents describe, and after
 each step the verdict is the one the documents promise.
 
 TOLLGATE_SCREENSHOTS=<dir> keeps a screenshot of each main page there (the
-README's come from docs/screenshots, made this way)."""
+ones in docs/operations.md come from docs/screenshots, made this way)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def doctor(esl_nodes, esl_password, mode, context, sound_root, call_bound):
     Exits 1 when something must be fixed."""
     import logging
 
-    from controller.doctor import diagnose
+    from controller.ops.doctor import diagnose
 
     esl_log = logging.getLogger("tollgate.esl")
     level = esl_log.level

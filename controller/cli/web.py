@@ -36,7 +36,7 @@ def _secret(path: str | None) -> bytes | None:
 @pass_ctx
 def web(c: Ctx, listen, secret_file, insecure_cookies, trust_proxy, log_level, web_redis_url):
     """Serve the web administration and the HTTP API until SIGTERM/SIGINT."""
-    from controller import logs
+    from controller.ops import logs
     from controller.store import Store
     from controller.web import create_app
     from controller.web.server import serve, serve_until_signalled

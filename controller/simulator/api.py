@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import gevent
 
 if TYPE_CHECKING:
-    from controller.simulator.server import Simulator
+    from controller.simulator.roles import Switch
 
 
-def run(sim: "Simulator", line: str) -> str:
+def run(sim: "Switch", line: str) -> str:
     parts = line.split()
     if not parts:
         return "-ERR no command\n"
@@ -70,7 +70,7 @@ def run(sim: "Simulator", line: str) -> str:
     return f"-ERR {cmd} Command not found!\n"
 
 
-def _hash(sim: "Simulator", spec: str) -> str:
+def _hash(sim: "Switch", spec: str) -> str:
     """mod_hash's api: insert / insert_ifempty / select / delete on realm/key[/value]."""
     op, _, rest = spec.partition("/")
     realm, _, rest = rest.partition("/")
@@ -91,7 +91,7 @@ def _hash(sim: "Simulator", spec: str) -> str:
     return "-ERR Usage: hash [insert|insert_ifempty|select|delete]/realm/key[/value]\n"
 
 
-def _show_channels(sim: "Simulator", args: list[str]) -> str:
+def _show_channels(sim: "Switch", args: list[str]) -> str:
     rows = [{
         "uuid": c.uuid, "direction": "inbound", "created": time.strftime("%Y-%m-%d %H:%M:%S",
                                                                           time.localtime(c.created)),

@@ -14,10 +14,10 @@ import gevent
 from controller.simulator.errors import Hungup
 
 if TYPE_CHECKING:
-    from controller.simulator.channel import Channel
+    from controller.simulator.roles import AppChannel
 
 
-def _answer(ch: "Channel", _arg: str) -> str:
+def _answer(ch: "AppChannel", _arg: str) -> str:
     if ch.state != "answered":
         ch.state = "answered"
         ch.answered_at = time.monotonic()
@@ -25,14 +25,14 @@ def _answer(ch: "Channel", _arg: str) -> str:
     return "_none_"
 
 
-def _pre_answer(ch: "Channel", _arg: str) -> str:
+def _pre_answer(ch: "AppChannel", _arg: str) -> str:
     if ch.state == "ringing":
         ch.state = "early"
         ch.emit("CHANNEL_PROGRESS_MEDIA")
     return "_none_"
 
 
-def _set(ch: "Channel", arg: str) -> str:
+def _set(ch: "AppChannel", arg: str) -> str:
     name, _, value = arg.partition("=")
     if value:
         ch.vars[name] = value
@@ -41,7 +41,7 @@ def _set(ch: "Channel", arg: str) -> str:
     return "_none_"
 
 
-def _multiset(ch: "Channel", arg: str) -> str:
+def _multiset(ch: "AppChannel", arg: str) -> str:
     delim = " "
     if arg.startswith("^^") and len(arg) > 2:
         delim, arg = arg[2], arg[3:]
@@ -51,12 +51,12 @@ def _multiset(ch: "Channel", arg: str) -> str:
     return "_none_"
 
 
-def _unset(ch: "Channel", arg: str) -> str:
+def _unset(ch: "AppChannel", arg: str) -> str:
     ch.vars.pop(arg.strip(), None)
     return "_none_"
 
 
-def _playback(ch: "Channel", arg: str) -> str:
+def _playback(ch: "AppChannel", arg: str) -> str:
     path = arg.strip()
     if not (path.startswith("tone_stream://") or path.startswith("silence_stream://") or os.path.isfile(path)):
         return "FILE NOT FOUND"
@@ -68,7 +68,7 @@ def _playback(ch: "Channel", arg: str) -> str:
     return "FILE PLAYED"
 
 
-def _play_and_get_digits(ch: "Channel", arg: str) -> str:
+def _play_and_get_digits(ch: "AppChannel", arg: str) -> str:
     parts = arg.split()
     if len(parts) < 10:
         return "-ERR invalid arguments"
@@ -99,7 +99,7 @@ def _play_and_get_digits(ch: "Channel", arg: str) -> str:
     return "_none_"
 
 
-def _execute_on(ch: "Channel", prefix: str) -> None:
+def _execute_on(ch: "AppChannel", prefix: str) -> None:
     """switch_channel_execute_on: every variable whose name starts with `prefix`
     holds an application and its argument (after the first space or lone
     colon), run there and then on the channel (switch_channel_execute_on_value;
@@ -115,7 +115,7 @@ def _execute_on(ch: "Channel", prefix: str) -> None:
             APPS[app](ch, arg)
 
 
-def _bridge(ch: "Channel", arg: str) -> str:
+def _bridge(ch: "AppChannel", arg: str) -> str:
     _execute_on(ch, "execute_on_pre_originate")  # switch_ivr_originate, before the other leg is called
     ch.sim.bridges.append((ch.uuid, arg))
     caller = ch.caller
@@ -146,7 +146,7 @@ def _bridge(ch: "Channel", arg: str) -> str:
     return "_none_"  # back to park: the call stays up (fixture 02)
 
 
-def _transfer(ch: "Channel", arg: str) -> str:
+def _transfer(ch: "AppChannel", arg: str) -> str:
     ch.sim.transfers.append((ch.uuid, arg))
     ch.outcome = "transferred"
     ch.parked = False
@@ -154,12 +154,12 @@ def _transfer(ch: "Channel", arg: str) -> str:
     return "_none_"
 
 
-def _hangup(ch: "Channel", arg: str) -> str:
+def _hangup(ch: "AppChannel", arg: str) -> str:
     ch.hangup(arg.strip() or "NORMAL_CLEARING")
     raise Hungup()
 
 
-def _sched_hangup(ch: "Channel", arg: str) -> str:
+def _sched_hangup(ch: "AppChannel", arg: str) -> str:
     """mod_dptools' `sched_hangup +SECONDS [CAUSE]`: the core's scheduler hangs the
     channel up then, whatever runs on it and whoever controls it."""
     when, _, cause = arg.strip().partition(" ")
@@ -176,7 +176,7 @@ def _sched_hangup(ch: "Channel", arg: str) -> str:
     return "_none_"
 
 
-def _sleep(ch: "Channel", arg: str) -> str:
+def _sleep(ch: "AppChannel", arg: str) -> str:
     ch.pause(int(arg or "0") / 1000)
     return "_none_"
 

@@ -17,7 +17,7 @@ from controller.simulator import wire
 from controller.simulator.channel import Channel
 
 if TYPE_CHECKING:
-    from controller.simulator.server import Simulator
+    from controller.simulator.roles import Switch
 
 log = logging.getLogger("tollgate.simulator")
 
@@ -70,7 +70,7 @@ class Connection:
 
     ids = itertools.count(1)
 
-    def __init__(self, sim: "Simulator", sock, channel: Channel | None = None):
+    def __init__(self, sim: "Switch", sock, channel: Channel | None = None):
         self.sim = sim
         self.sock = sock
         # as mod_event_socket does: replies and events go out at once

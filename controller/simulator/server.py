@@ -115,7 +115,7 @@ class Simulator:
                    if c.channel is None and c.authed and (c.all_events or "CHANNEL_PARK" in c.events))
 
     def ends_clients(self) -> int:
-        """Inbound clients subscribed to CHANNEL_HANGUP_COMPLETE only (controller.ends)."""
+        """Inbound clients subscribed to CHANNEL_HANGUP_COMPLETE only (controller.call.ends)."""
         return sum(1 for c in self.connections
                    if c.channel is None and c.authed and c.events == {"CHANNEL_HANGUP_COMPLETE"})
 

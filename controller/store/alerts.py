@@ -1,6 +1,6 @@
 """Alerts (issue 12): a tenant crossing a threshold is recorded, audited and,
 if it chose so, suspended. The webhook and the metrics are the controller's
-(controller/alerts.py); this is the state, shared by every controller.
+(controller/ops/alerts.py); this is the state, shared by every controller.
 """
 
 from __future__ import annotations

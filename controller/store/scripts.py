@@ -5,7 +5,7 @@ Redis Cluster too; key names come from `keys`, passed in KEYS.
 The counts under the tenant's limits are read by the second one only, where
 they are checked and taken at once: an allowed call needs them nowhere else,
 and reading them in the load as well cost Redis 35 us per call with five
-limits (most of the controls' cost in the benchmark, see the README).
+limits (most of the controls' cost in the benchmark, see docs/performance.md).
 """
 
 from controller.store.counting import PLACES_SWEEP

@@ -63,8 +63,4 @@ def create_app(store, pepper: bytes, *, secret_key: bytes | None = None, secure_
     return app
 
 
-def language() -> str:
-    chosen = request.cookies.get("tg_lang", "")
-    if chosen in i18n.LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(i18n.LANGUAGES) or "en"
+language = i18n.language  # the request's language (kept here for its callers)

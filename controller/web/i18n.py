@@ -222,3 +222,13 @@ def translate(text: str, lang: str) -> str:
 
 def missing(keys) -> list[str]:
     return [k for k in keys if k not in _T]
+
+
+def language() -> str:
+    """The language of the current request: the tg_lang cookie, else the browser's."""
+    from flask import request
+
+    chosen = request.cookies.get("tg_lang", "")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "en"

@@ -30,9 +30,7 @@ def store():
 
 
 def words(text: str) -> str:
-    from controller.web import language
-
-    return i18n.translate(text, language())
+    return i18n.translate(text, i18n.language())
 
 
 def attempt(fn, ok: str = "Saved.") -> bool:

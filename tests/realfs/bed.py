@@ -32,7 +32,7 @@ from pathlib import Path
 
 import gevent
 
-from controller.esl import InboundConnection
+from controller.freeswitch.esl import InboundConnection
 from tests.conftest import free_port
 from tests.rig import stop_processes
 

@@ -143,7 +143,7 @@ class Phones:
         self.conn.close()
 
     def _event(self, headers: dict) -> None:
-        # The connection's reader: only route, never block (see controller.esl).
+        # The connection's reader: only route, never block (see controller.freeswitch.esl).
         call = self.calls.get(headers.get(TAG, ""))
         if call is None:
             if headers.get("Event-Name") != "BACKGROUND_JOB":

@@ -22,8 +22,8 @@ from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 
-from controller import commands  # noqa: E402
-from controller.framing import FrameReader, decode_frame  # noqa: E402
+from controller.freeswitch import commands  # noqa: E402
+from controller.freeswitch.framing import FrameReader, decode_frame  # noqa: E402
 from tests.realfs import bed  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "fixtures" / "esl"

@@ -32,10 +32,10 @@ import gevent
 import gevent.event
 import gevent.socket
 
-from controller import commands
-from controller.events import CallEnded, hangup_complete_counted
-from controller.framing import FrameReader, FramingError, decode_frame, set_nodelay
-from controller.supervisor import keep_connected
+from controller.freeswitch import commands
+from controller.freeswitch.events import CallEnded, hangup_complete_counted
+from controller.freeswitch.framing import FrameReader, FramingError, decode_frame, set_nodelay
+from controller.freeswitch.supervisor import keep_connected
 
 log = logging.getLogger("tollgate.esl")
 

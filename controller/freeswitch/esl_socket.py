@@ -14,9 +14,9 @@ from typing import Callable
 import gevent
 from gevent.server import StreamServer
 
-from controller import commands
+from controller.freeswitch import commands
 from controller.errors import CommandFailed, NotConnected
-from controller.framing import FrameReader, FramingError, decode_frame, set_nodelay
+from controller.freeswitch.framing import FrameReader, FramingError, decode_frame, set_nodelay
 
 log = logging.getLogger("tollgate.esl")
 

@@ -24,15 +24,15 @@ from dataclasses import replace
 import gevent
 import redis
 
-from controller import commands
+from controller.freeswitch import commands
 from controller.errors import ChannelGone, CommandFailed, CorruptValue
-from controller.events import PIN_VARIABLE, ChannelPark
-from controller.flow_actions import Plan, carry_out, plan
-from controller.flow_degraded import claim_on_freeswitch, degraded
-from controller.flow_pin import challenge
-from controller.session import CallSession, EslLost, StepTimeout
-from controller.services import CallLog, Services, Watchdog, one_line, valid_tenant
-from controller.flow_record import record
+from controller.freeswitch.events import PIN_VARIABLE, ChannelPark
+from controller.call.flow_actions import Plan, carry_out, plan
+from controller.call.flow_degraded import claim_on_freeswitch, degraded
+from controller.call.flow_pin import challenge
+from controller.call.session import CallSession, EslLost, StepTimeout
+from controller.call.services import CallLog, Services, Watchdog, one_line, valid_tenant
+from controller.call.flow_record import record
 from controller.store.counting import counted_spec
 from policies.classes import CallClass
 from policies.decide import decide, needs_counts
@@ -151,7 +151,7 @@ class CallFlow:
                     return  # another controller's call
                 if decision.verdict is Verdict.CHALLENGE:
                     decision = challenge(self, decision)
-                self._settle(decision)
+                self.settle(decision)
         if self.recorded_outcome is None:
             record(self)
         carry_out(self, self.decision, self.plan)
@@ -250,7 +250,7 @@ class CallFlow:
             self.log.warning("taking over a call whose controller is gone")
         return won
 
-    def _settle(self, decision: Decision) -> None:
+    def settle(self, decision: Decision) -> None:
         self.decision = decision
         self.decided_at = time.monotonic()
         self.plan = plan(self, decision)
@@ -291,7 +291,7 @@ class CallFlow:
     def _release_claim(self) -> None:
         self.store_quietly(self.svc.store.calls.release_claim, self.park.tenant, self.park.uuid)
 
-    def _fields(self, outcome: str) -> dict[str, str]:
+    def fields(self, outcome: str) -> dict[str, str]:
         d, p = self.decision, self.park
         decided = (self.decided_at - self.t0) * 1000 if self.decided_at else None
         return {
@@ -319,12 +319,12 @@ class CallFlow:
             "controller": self.svc.cfg.controller_name or self.svc.cfg.controller_id,
         }
 
-    def _audit_tenant(self) -> str:
+    def audit_tenant(self) -> str:
         """Where a call without a usable tenant is audited (and counted)."""
         return self.park.tenant if valid_tenant(self.park.tenant) else "_invalid"
 
     def _write(self, record: dict[str, str], kind: str = "verdict") -> None:
-        tenant = self._audit_tenant()
+        tenant = self.audit_tenant()
         first = kind == "verdict"  # a correction follows a record that did the rest
         try:
             self.svc.store.calls.finish(tenant, self.park.uuid, record, kind=kind,
@@ -337,8 +337,8 @@ class CallFlow:
         """At the end of the call: metrics, observers, the log line, and the audit
         of whatever the recorded verdict did not already say."""
         p = self.park
-        record = self._fields(self.outcome)
-        tenant = self._audit_tenant()
+        record = self.fields(self.outcome)
+        tenant = self.audit_tenant()
         self.svc.metrics.observe_call(tenant, record,
                                       (self.decided_at - self.t0) if self.decided_at else None, self.pin_tries > 0)
         for observer in self.svc.observers:

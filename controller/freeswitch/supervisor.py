@@ -9,7 +9,7 @@ from typing import Callable
 import gevent.event
 
 from controller.errors import CommandFailed, ConfigError
-from controller.esl import InboundConnection
+from controller.freeswitch.esl import InboundConnection
 
 log = logging.getLogger("tollgate.esl")
 

@@ -20,9 +20,9 @@ import socket
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from controller import commands
+from controller.freeswitch import commands
 from controller.errors import CommandFailed, ConfigError
-from controller.prompt_catalog import LANGUAGES, Catalog
+from controller.ops.prompt_catalog import LANGUAGES, Catalog
 
 # Why each module: the applications the flow runs, the claim two controllers
 # share when Redis is down, the prompts' file format.
@@ -179,7 +179,7 @@ def ends_hunt_without_route(extensions) -> list[str]:
 
 # -- the node, over the Event Socket -----------------------------------------------------
 def check_node(conn, *, mode: str, context: str, sound_root: str | None, call_bound: float) -> list[Finding]:
-    """Every check, over an open connection (controller.esl.InboundConnection)."""
+    """Every check, over an open connection (controller.freeswitch.esl.InboundConnection)."""
     found = []
     text = conn.api(commands.version()).strip()
     m = re.search(r"Version (\d+)\.(\d+)\.(\d+)", text)
@@ -240,7 +240,7 @@ def _reachable(target: str) -> Finding:
 
 def diagnose(host: str, port: int, password: str, *, mode: str = "inbound", context: str = "default",
              sound_root: str | None = None, call_bound: float = 120.0, timeout: float = 5.0) -> list[Finding]:
-    from controller.esl import InboundConnection
+    from controller.freeswitch.esl import InboundConnection
 
     where = f"Event Socket {host}:{port}"
     conn = InboundConnection(host, port, password, lambda _headers: None, timeout=timeout, subscribe_filter=False)

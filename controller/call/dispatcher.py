@@ -14,12 +14,12 @@ from typing import Callable
 import gevent
 import gevent.pool
 
-from controller import commands
-from controller.callflow import CallFlow
-from controller.services import Services
+from controller.freeswitch import commands
+from controller.call.callflow import CallFlow
+from controller.call.services import Services
 from controller.errors import CommandFailed
-from controller.events import ChannelPark, Disconnected, MalformedEvent, parse
-from controller.session import CallSession, Transport
+from controller.freeswitch.events import ChannelPark, Disconnected, MalformedEvent, parse
+from controller.call.session import CallSession, Transport
 
 log = logging.getLogger("tollgate.dispatch")
 

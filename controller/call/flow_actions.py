@@ -2,25 +2,26 @@
 
 `plan()` says what will be done before anything is sent, so that the verdict
 and its intended outcome are recorded first (CallFlow.record); `carry_out()`
-then does it. Runs in the call's greenlet as part of `CallFlow`.
+then does it. Runs in the call's greenlet as part of `CallFlow` (through `FlowState`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-from controller import commands
+from controller.freeswitch import commands
 from controller.errors import ChannelGone
-from controller.session import StepTimeout
-from controller.events import HANDED_OVER, MANAGED_VARIABLE, Bridge, ExecuteComplete
+from controller.call.flow_state import Plan
+from controller.call.session import StepTimeout
+from controller.freeswitch.events import HANDED_OVER, MANAGED_VARIABLE, Bridge, ExecuteComplete
 from policies.classes import CallClass
 from policies.limits import PLACE_BOUND
 from policies.model import ROUTE_FIELDS, Decision, Verdict
 from policies.numbers import clean, national_form
 
 if TYPE_CHECKING:
-    from controller.callflow import CallFlow
+    from controller.call.flow_state import FlowState
 
 REFUSED = "OUTGOING_CALL_BARRED"
 # reason -> (announcement, Q.850 cause name)
@@ -31,13 +32,7 @@ DENY_ACTIONS = {
 DEFAULT_DENY = ("not_authorized", REFUSED)
 
 
-class Plan(NamedTuple):
-    action: str  # bridge | transfer | refuse
-    route: str  # dial string or transfer target ('' for refuse)
-    outcome: str  # what the audit says once FreeSWITCH accepted it
-
-
-def plan(flow: "CallFlow", d: Decision) -> Plan:
+def plan(flow: "FlowState", d: Decision) -> Plan:
     if d.verdict is not Verdict.ALLOW:
         return Plan("refuse", "", "refused")
     route = _route(flow, d)
@@ -48,7 +43,7 @@ def plan(flow: "CallFlow", d: Decision) -> Plan:
     return Plan("bridge", route, "bridge_sent" if flow.s.channel is not None else "bridging")
 
 
-def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
+def carry_out(flow: "FlowState", d: Decision, p: Plan) -> None:
     cdr = {
         "tollgate_owner": flow.svc.cfg.controller_id,
         "tollgate_verdict": d.verdict.value,
@@ -76,7 +71,7 @@ def carry_out(flow: "CallFlow", d: Decision, p: Plan) -> None:
     {"bridge": _bridge, "transfer": _transfer, "refuse": _refuse}[p.action](flow, d, p.route, first)
 
 
-def _transfer(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -> None:
+def _transfer(flow: "FlowState", d: Decision, route: str, first: tuple[str, str]) -> None:
     # A duration limit goes in front of the transfer it bounds (a bridge's is
     # in its multiset: commands.time_limit_at_bridge).
     steps = [first, commands.time_limit(d.max_seconds)] if d.max_seconds else [first]
@@ -86,7 +81,7 @@ def _transfer(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str])
     flow.s.wait_done(event_uuid, flow.svc.cfg.step_timeout, what="transfer")
 
 
-def _bridge(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -> None:
+def _bridge(flow: "FlowState", d: Decision, route: str, first: tuple[str, str]) -> None:
     """The bridge and what ends the call whatever the bridge does, queued in one
     write: once FreeSWITCH accepts them the call no longer needs us."""
     # Refused (the caller left first): ChannelGone with no outcome, "abandoned".
@@ -123,7 +118,7 @@ def _bridge(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -
     flow.log.warning("bridge failed (%s)", ev.originate_disposition[:40] or "no disposition")
 
 
-def _refuse(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -> None:
+def _refuse(flow: "FlowState", d: Decision, route: str, first: tuple[str, str]) -> None:
     prompt, cause = DENY_ACTIONS.get(d.reason, DEFAULT_DENY)
     flow.outcome = "refused"
     s, step = flow.s, flow.svc.cfg.step_timeout
@@ -140,7 +135,7 @@ def _refuse(flow: "CallFlow", d: Decision, route: str, first: tuple[str, str]) -
         pass  # our own hangup, or the caller's during the announcement: either way it is over
 
 
-def _route(flow: "CallFlow", d: Decision) -> str:
+def _route(flow: "FlowState", d: Decision) -> str:
     st = flow.settings
     if st is None:
         template = flow.svc.cfg.fallback_route

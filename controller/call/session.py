@@ -18,9 +18,9 @@ import collections
 import gevent
 import gevent.event
 
-from controller import commands
+from controller.freeswitch import commands
 from controller.errors import ChannelGone, CommandFailed, NotConnected
-from controller.events import Disconnected, Event, ExecuteComplete, Hangup
+from controller.freeswitch.events import Disconnected, Event, ExecuteComplete, Hangup
 
 
 class Transport(Protocol):

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import redis
 
-from controller.events import CallEnded
-from controller.metrics import Metrics
-from controller.prompt_catalog import Catalog
+from controller.freeswitch.events import CallEnded
+from controller.ops.metrics import Metrics
+from controller.ops.prompt_catalog import Catalog
 from controller.store import Store
 from policies.model import TenantSettings, check_name
 
@@ -45,14 +45,14 @@ class Services:
     settings_cache: dict[str, TenantSettings] = field(default_factory=dict)
     observers: list = field(default_factory=list)  # callables(record: dict)
     metrics: Metrics = field(default_factory=Metrics)
-    alerts: object = None  # controller.alerts.AlertService
+    alerts: object = None  # controller.ops.alerts.AlertService
 
     def alert(self, tenant: str, name: str, window: int, detail: str, count: int, suspend: bool) -> None:
         if self.alerts is not None:
             self.alerts.threshold(tenant, name, window, detail, count, suspend)
 
     def calls_ended(self, ends: list[CallEnded]) -> None:
-        """Counted calls are over (a batch read by controller.ends): give their
+        """Counted calls are over (a batch read by controller.call.ends): give their
         places back, add their minutes, in one Redis write."""
         try:
             self.store.calls.calls_ended([(e.tenant, e.uuid, e.counted, e.billsec) for e in ends

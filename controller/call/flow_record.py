@@ -1,4 +1,4 @@
-"""The verdict's record, written before it is carried out (part of `CallFlow`).
+"""The verdict's record, written before it is carried out (a step of `CallFlow`, through `FlowState`).
 
 One round trip: the audit entry, the intent a survivor would carry out, and
 the call's admission under the tenant's limits, checked and taken in the same
@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from controller.services import one_line
+from controller.call.services import one_line
 from controller.store.counting import tenant_day
 from policies.decide import alert_at_admission, full_at_admission
 from policies.limits import PLACE_BOUND, window_text
 from policies.model import Verdict
 
 if TYPE_CHECKING:
-    from controller.callflow import CallFlow
+    from controller.call.flow_state import FlowState
     from controller.store.admission import Admission
 
 # What a recorded verdict keeps for whoever has to carry it out instead of us.
@@ -32,17 +32,17 @@ INTENT_FIELDS = ("verdict", "class", "e164", "reason", "rule", "detail", "author
                  "pin_holder", "identity", "region", "outcome", "controller", "max_seconds")
 
 
-def record(flow: "CallFlow") -> None:
+def record(flow: "FlowState") -> None:
     if flow.degraded:
         # Decided without Redis: the record goes straight to the spool, on disk
         # before the call is carried out, so a controller killed now keeps it.
         flow.recorded_outcome = flow.plan.outcome
-        flow.svc.store.calls.spool(flow._audit_tenant(), flow._fields(flow.plan.outcome))
+        flow.svc.store.calls.spool(flow.audit_tenant(), flow.fields(flow.plan.outcome))
         return
     try:
         admission = _write_record(flow)
         if admission.full:
-            flow._settle(full_at_admission(flow.decision, *admission.full))
+            flow.settle(full_at_admission(flow.decision, *admission.full))
             _write_record(flow)
         elif flow.decision.verdict is Verdict.ALLOW:
             # An alert limit that applies is among the admissions: its count is here.
@@ -54,11 +54,11 @@ def record(flow: "CallFlow") -> None:
         flow.log.error("verdict write failed, spooled: %s", one_line(exc))
 
 
-def _write_record(flow: "CallFlow") -> "Admission":
+def _write_record(flow: "FlowState") -> "Admission":
     flow.recorded_outcome = flow.plan.outcome
     now, st = time.time(), flow.settings
     flow.day = tenant_day(now, st.timezone if st else "", st.country if st else flow.svc.cfg.default_country)
-    fields = flow._fields(flow.plan.outcome)
+    fields = flow.fields(flow.plan.outcome)
     intent = {k: fields[k] for k in INTENT_FIELDS if fields.get(k)}
     p, d = flow.park, flow.decision
     return flow.svc.store.calls.record_verdict(
@@ -67,7 +67,7 @@ def _write_record(flow: "CallFlow") -> "Admission":
         span=(d.max_seconds or PLACE_BOUND) + 300, day=flow.day)
 
 
-def _alert(flow: "CallFlow", name: str, count: int) -> None:
+def _alert(flow: "FlowState", name: str, count: int) -> None:
     """This call brought an alert limit to its threshold."""
     lim = next((x for x in flow.snapshot.limits if x.name == name), None)
     if lim is None:

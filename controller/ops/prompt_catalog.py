@@ -18,7 +18,7 @@ PROMPT_IDS = ("enter_pin", "invalid_pin", "pin_accepted", "not_authorized", "loc
 LANGUAGES = ("en", "fr", "de")
 FALLBACK = "en"
 
-PACKAGED_ROOT = Path(__file__).resolve().parent.parent / "prompts"
+PACKAGED_ROOT = Path(__file__).resolve().parents[2] / "prompts"
 
 
 class Catalog:

@@ -20,7 +20,7 @@ import gevent
 import gevent.queue
 import redis
 
-from controller.metrics import Metrics
+from controller.ops.metrics import Metrics
 from controller.store import Store
 
 log = logging.getLogger("tollgate.alerts")

@@ -11,8 +11,8 @@ import re
 import uuid as uuidlib
 from functools import lru_cache
 
-from controller.events import ENDED, PIN_VARIABLE, SUBSCRIBED
-from controller.events import MANAGED_VARIABLE as MANAGED
+from controller.freeswitch.events import ENDED, PIN_VARIABLE, SUBSCRIBED
+from controller.freeswitch.events import MANAGED_VARIABLE as MANAGED
 
 _UUID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _VAR = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -66,7 +66,7 @@ def filter_managed() -> str:
 
 
 def subscribe_ends() -> str:
-    """The ends connection (controller.ends) takes this event only."""
+    """The ends connection (controller.call.ends) takes this event only."""
     return "event plain CHANNEL_HANGUP_COMPLETE"
 
 
@@ -214,7 +214,7 @@ def uuid_kill(channel: str, cause: str) -> str:
 # means -1, forever: mod_event_socket then keeps the session, its thread and
 # the channel (in CS_DESTROY, still counted by `show channels count`) until the
 # client closes the socket. We close it ourselves once the last event is read
-# (controller.esl_socket); this is only the backstop for when we cannot.
+# (controller.freeswitch.esl_socket); this is only the backstop for when we cannot.
 LINGER_SECONDS = 10
 
 

@@ -1,6 +1,6 @@
 """Deciding without Redis (SPEC §6): FreeSWITCH arbitrates the claim, emergency
 and toll-free numbers pass, the rest fails closed (or open, by the tenant's
-choice cached while Redis was readable). Part of `CallFlow`."""
+choice cached while Redis was readable). Part of `CallFlow` (through `FlowState`)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ from typing import TYPE_CHECKING
 
 import gevent
 
-from controller import commands
+from controller.freeswitch import commands
 from controller.errors import CommandFailed
 from policies.classes import CallClass
 from policies.model import Decision, Verdict
 from policies.numbers import classify, clean, is_emergency
 
 if TYPE_CHECKING:
-    from controller.callflow import CallFlow
+    from controller.call.flow_state import FlowState
 
 DEGRADED_GRACE = 0.25  # seconds a controller without Redis waits before acting
 
 
-def claim_on_freeswitch(flow: "CallFlow") -> bool:
+def claim_on_freeswitch(flow: "FlowState") -> bool:
     """Without Redis, FreeSWITCH itself arbitrates (mod_hash), so that two
     controllers never both act on one call."""
     s, me = flow.s, flow.svc.cfg.controller_id
@@ -46,7 +46,7 @@ def claim_on_freeswitch(flow: "CallFlow") -> bool:
     return True
 
 
-def degraded(flow: "CallFlow", reason: str) -> Decision:
+def degraded(flow: "FlowState", reason: str) -> Decision:
     """Redis unreachable or unusable: emergency and toll-free pass, the rest fails closed
     (or open, if the tenant chose so while Redis was still readable)."""
     p = flow.park

@@ -1,6 +1,6 @@
 """The PIN dialog of a CHALLENGE (SPEC §1.4, §4): prompt, collect, check, lock.
 
-Runs in the call's greenlet as part of `CallFlow`. The keyed digits live only
+Runs in the call's greenlet as part of `CallFlow` (through `FlowState`). The keyed digits live only
 in a `Secret` until they are checked: the channel variable is unset before
 anything else can read it, the CDR's `digits_dialed` is masked by
 `digits_dialed_filter`, and no log line, audit entry or error names them.
@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING
 
 import gevent
 
-from controller import commands
-from controller.events import PIN_VARIABLE
+from controller.freeswitch import commands
+from controller.freeswitch.events import PIN_VARIABLE
 from policies.limits import window_text
 from policies.model import Decision, Verdict
 from policies.pin import match_holder
 
 if TYPE_CHECKING:
-    from controller.callflow import CallFlow
+    from controller.call.flow_state import FlowState
 
 
-def challenge(flow: "CallFlow", decision: Decision) -> Decision:
+def challenge(flow: "FlowState", decision: Decision) -> Decision:
     """ALLOW with the holder whose PIN was keyed, or DENY (bad_pin, locked)."""
     st, ext, snap = flow.settings, flow.snapshot.extension, flow.snapshot
     svc, s = flow.svc, flow.s

@@ -4,7 +4,7 @@ greenswitch 0.0.19 has pitfalls this module designs around (see STYLE.md):
 - its reader parses line by line, strips values, mangles bodies, and spins
   forever (100% CPU) when the connection ends inside a body: our subclasses
   keep its connection, authentication, handler registry and reply queue, but
-  read with `controller.framing` (tested on the captured streams, fuzzed);
+  read with `controller.freeswitch.framing` (tested on the captured streams, fuzzed);
 - `send()` has no timeout and does not serialize writers: we send under our
   own lock and wait for the reply with a timeout; a command that gets no reply
   in time means the connection cannot be trusted (replies are matched by
@@ -16,8 +16,8 @@ greenswitch 0.0.19 has pitfalls this module designs around (see STYLE.md):
   headers to a callback that must not block (the dispatcher's route).
 
 Socket mode (one connection per call) does not use greenswitch: see
-controller.esl_socket. The supervisor that keeps a connection up is in
-controller.supervisor; the wire format in controller.framing.
+controller.freeswitch.esl_socket. The supervisor that keeps a connection up is in
+controller.freeswitch.supervisor; the wire format in controller.freeswitch.framing.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ import gevent.lock
 import greenswitch
 from greenswitch.esl import ESLEvent, NotConnectedError
 
-from controller import commands
+from controller.freeswitch import commands
 from controller.errors import CommandFailed, ConfigError, NotConnected
-from controller.events import SUBSCRIBED
-from controller.framing import FrameReader, FramingError, decode_frame, set_nodelay
+from controller.freeswitch.events import SUBSCRIBED
+from controller.freeswitch.framing import FrameReader, FramingError, decode_frame, set_nodelay
 
 log = logging.getLogger("tollgate.esl")
 
