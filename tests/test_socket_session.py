@@ -120,7 +120,28 @@ def test_the_captured_session_from_connect_to_disconnect():
     sock.close()
     assert sock.closed and len(lost) == 1
     assert seen[0] == "CHANNEL_PARK" and seen.count("DTMF") == 5
-    assert seen[-2:] == ["CHANNEL_HANGUP_COMPLETE", "text/disconnect-notice"]
+    # The linger notice is noted, not passed on as a loss (the last events follow it).
+    assert seen[-1] == "CHANNEL_HANGUP_COMPLETE" and sock.down_at is not None
+    fs.close()
+
+
+HANGUP = b"Content-Length: 58\nContent-Type: text/event-plain\n\nEvent-Name: CHANNEL_HANGUP\nUnique-ID: u1\nHangup-Cause: X\n\n"
+COMPLETE = (b"Content-Length: 101\nContent-Type: text/event-plain\n\nEvent-Name: CHANNEL_HANGUP_COMPLETE\n"
+            b"Unique-ID: u1\nHangup-Cause: NORMAL_CLEARING\nvariable_billsec: 7\n\n")
+
+
+def test_the_linger_notice_before_the_last_event_does_not_cut_the_wait_for_it():
+    """On the real switch the linger notice comes at the hangup, before
+    CHANNEL_HANGUP_COMPLETE (fixture 12): a counted call waits for that event's
+    billed seconds, and must get them, not an estimate."""
+    from controller.freeswitch.events import parse
+
+    fs, sock, _ = session([], close_at_end=False)
+    call = CallSession("u1", sock, None, pump=sock.pump)
+    sock._on_event = lambda h: (lambda e: e is not None and call.deliver(e))(parse(h))
+    fs.fs.sendall(HANGUP + LINGER_NOTICE + COMPLETE)
+    end = call.wait_hangup_complete(2.0)
+    assert end is not None and end.billsec == 7
     fs.close()
 
 

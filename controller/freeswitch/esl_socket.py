@@ -164,23 +164,29 @@ class SocketSession:
     def _frame(self, headers: dict, body: bytes) -> None:
         kind, headers, text = decode_frame(headers, body)
         self.last_read = time.monotonic()
-        if kind == "event" and headers.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE":
-            self.complete = True
-        elif kind == "disconnect" and headers.get("Content-Disposition") == "linger":
-            self.down_at = self.last_read
         if kind == "reply":
             if self._awaiting <= 0:
                 log.warning("reply with no command waiting for it: ignored")
                 return
             self._awaiting -= 1
             self._replies.append((headers, text))
-        elif kind in ("event", "disconnect") and self._on_event is not None:
+            return
+        if kind == "disconnect" and headers.get("Content-Disposition") == "linger":
+            # No loss: FreeSWITCH sends it at the hangup, before the channel's last
+            # events (CHANNEL_HANGUP_COMPLETE, with billsec), and keeps the session
+            # for them (fixture 12). Passed on as a disconnect, it cut a counted
+            # call's wait for its billed seconds short.
+            self.down_at = self.last_read
+            return
+        if kind == "event" and headers.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE":
+            self.complete = True
+        if kind in ("event", "disconnect") and self._on_event is not None:
             try:
                 self._on_event(headers)
             except Exception as exc:  # noqa: BLE001 - the handler must not end the session
                 log.error("event handler failed: %s", type(exc).__name__)
-            if kind == "disconnect" and headers.get("Content-Disposition") != "linger":
-                self._lost("disconnect notice")
+        if kind == "disconnect":
+            self._lost("disconnect notice")
 
     def _lost(self, reason: str) -> None:
         if self.closed:
