@@ -218,21 +218,20 @@ class Channel:
         self.event_lock += lock
         try:
             self._app(app, arg, event_uuid, conn_id)
+            return
         except Hungup:
-            self.event_lock -= lock
-            lock = 0
-            self._zombies()
-            raise
+            pass
         finally:
             self.event_lock -= lock
+        self._zombies()  # with this application's lock released, as FreeSWITCH clears it
+        raise Hungup()
 
     def _zombies(self) -> None:
         """An application ended by a hangup returns into switch_ivr_parse_all_events,
         which goes on taking queued messages: those whose application may run on a
         hung-up channel (SAF_ZOMBIE_EXEC: set, unset, multiset, export) run, the
         others are refused ("does not have the zombie_exec flag")."""
-        while not self.queue.empty() and self.queue.peek() is not None and not self.event_lock:
-            item = self.queue.get_nowait()
+        while (item := self._next_nested()) is not None:
             if item[0] == "execute" and item[1] in ZOMBIE_EXEC:
                 try:
                     self._app(*item[1:5])
