@@ -304,10 +304,17 @@ class Controller:
             sock.close()
             return
         self.dispatcher.calls[park.uuid] = session
+        flow = CallFlow(session, park, self.svc)
         try:
-            CallFlow(session, park, self.svc).run()
+            flow.run()
         finally:
             self.dispatcher.calls.pop(park.uuid, None)
+        if sock.sync and flow.outcome == "transferred":
+            # A static session runs inside the socket application: the transfer
+            # (switch_ivr_session_transfer, state CS_ROUTING) takes effect only
+            # once that application returns, which it does when we close.
+            sock.close()
+            return
         why = sock.drain(park.uuid, SOCKET_LINGER_BOUND)
         log.debug("[%s] socket session closed by us: %s", park.uuid, why)
         sock.close()

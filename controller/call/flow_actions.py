@@ -38,9 +38,17 @@ def plan(flow: "FlowState", d: Decision) -> Plan:
     route = _route(flow, d)
     if _is_transfer(route):
         return Plan("transfer", route, "transferred")
-    # Inbound mode hands the call to FreeSWITCH with the bridge (its events stop);
+    # Inbound mode, and a static socket session with a call it does not count,
+    # hand the call to FreeSWITCH with the bridge (its events stop); otherwise
     # socket mode follows the bridge and corrects the outcome when it knows.
-    return Plan("bridge", route, "bridge_sent" if flow.s.channel is not None else "bridging")
+    return Plan("bridge", route, "bridging" if _follows(flow, d) else "bridge_sent")
+
+
+def _follows(flow: "FlowState", d: Decision) -> bool:
+    """Whether the flow reads the bridge's events: a socket session's bridge,
+    except a static session's of a call it does not count (it would hear of the
+    bridge only when the bridge returns, at the end of the call)."""
+    return flow.s.channel is None and not (flow.s.sync and not d.counted)
 
 
 def carry_out(flow: "FlowState", d: Decision, p: Plan) -> None:
@@ -75,7 +83,7 @@ def _transfer(flow: "FlowState", d: Decision, route: str, first: tuple[str, str]
     # A duration limit goes in front of the transfer it bounds (a bridge's is
     # in its multiset: commands.time_limit_at_bridge).
     steps = [first, commands.time_limit(d.max_seconds)] if d.max_seconds else [first]
-    event_uuid = flow.s.start_many([*steps, commands.transfer(route)])[-1]
+    event_uuid = flow.s.start_many([*steps, commands.transfer(route)], lead=_handover(flow))[-1]
     flow.final_sent = True
     flow.outcome = "transferred"
     flow.s.wait_done(event_uuid, flow.svc.cfg.step_timeout, what="transfer")
@@ -86,18 +94,26 @@ def _bridge(flow: "FlowState", d: Decision, route: str, first: tuple[str, str]) 
     write: once FreeSWITCH accepts them the call no longer needs us."""
     # Refused (the caller left first): ChannelGone with no outcome, "abandoned".
     s = flow.s
-    event_uuid = s.start_many([first, commands.bridge(route), commands.hangup_if_bridge_fails()])[-2]
+    # A static socket session need not follow a call it does not count: without
+    # events or linger, FreeSWITCH closes the session itself when the call ends.
+    follows = _follows(flow, d)
+    event_uuid = s.start_many([first, commands.bridge(route), commands.hangup_if_bridge_fails()],
+                              lead=_handover(flow), follow=follows or s.channel is not None)[-2]
     flow.final_sent = True
     flow.outcome = "bridging"
-    if s.channel is not None:
-        # Inbound mode: its events stop here (tollgate_managed=done). How the
-        # bridge went is FreeSWITCH's CDR's to say, next to our variables.
+    if not follows:
+        # Inbound mode: its events stop here (tollgate_managed=done). A static
+        # socket session says nothing until the bridge returns, at the end of the
+        # call. How the bridge went is FreeSWITCH's CDR's to say, next to our
+        # variables.
         flow.outcome = "bridge_sent"
         return
     # Socket mode: the session gets the call's events anyway; follow the bridge.
+    # A static session sends them when the bridge returns: the whole call.
+    wait = flow.svc.cfg.bridge_timeout + ((d.max_seconds or PLACE_BOUND) if s.sync else 0)
     ev = s.wait_for(lambda e: isinstance(e, Bridge) or
                     (isinstance(e, ExecuteComplete) and e.app_uuid == event_uuid),
-                    flow.svc.cfg.bridge_timeout, what="bridge")
+                    wait, what="bridge")
     if isinstance(ev, Bridge):
         flow.outcome = "bridged"
         if d.counted:
@@ -108,7 +124,9 @@ def _bridge(flow: "FlowState", d: Decision, route: str, first: tuple[str, str]) 
                 s.wait_for(lambda e: False, d.max_seconds or PLACE_BOUND, what="end of a counted call")
             except (ChannelGone, StepTimeout):
                 pass
-            end = s.wait_hangup_complete(5.0)
+            # A static session's channel reports (CHANNEL_HANGUP_COMPLETE) only once
+            # the session is over: its CHANNEL_HANGUP says what will be billed.
+            end = s.gone if s.sync else s.wait_hangup_complete(5.0)
             flow.talked = end.billsec if end else int(time.monotonic() - since)
             flow.followed = True
         return
@@ -116,6 +134,14 @@ def _bridge(flow: "FlowState", d: Decision, route: str, first: tuple[str, str]) 
     # (fixture 09), with the queued hangup when answered.
     flow.outcome = "bridge_failed"
     flow.log.warning("bridge failed (%s)", ev.originate_disposition[:40] or "no disposition")
+
+
+def _handover(flow: "FlowState") -> tuple[str, ...]:
+    """Socket mode: what goes first in the handover's write. Its dialplan bounds
+    the call with a scheduled uuid_kill (a static session does not park, so
+    park_timeout has nothing to bound); a bridged or transferred call must not be
+    cut by it."""
+    return (commands.cancel_bound(flow.park.uuid),) if flow.s.channel is None else ()
 
 
 def _refuse(flow: "FlowState", d: Decision, route: str, first: tuple[str, str]) -> None:

@@ -111,12 +111,26 @@ class CallSession:
         """Send an application; return its Event-UUID without waiting for it to end."""
         return self.start_many([(app, arg)])[0]
 
-    def start_many(self, steps: list[tuple[str, str | None]]) -> list[str]:
-        """Queue several applications in one write; FreeSWITCH runs them in order."""
+    @property
+    def sync(self) -> bool:
+        """A static socket session (the socket application without `async`): each
+        application runs as soon as it is read, and nothing else is read or sent
+        on the session until it returns."""
+        return getattr(self.transport, "sync", False)
+
+    def start_many(self, steps: list[tuple[str, str | None]], lead: tuple[str, ...] = (),
+                   follow: bool = True) -> list[str]:
+        """Queue several applications in one write; FreeSWITCH runs them in order.
+        `lead`: api commands written first in the same write. `follow`: the flow
+        will read the call's events (a socket session subscribes first); False
+        for a last handover nobody follows (a session that was subscribed stops)."""
         if self.gone:
             raise ChannelGone(self.gone.cause)
         uuids = [commands.new_event_uuid() for _ in steps]
-        msgs = [commands.execute(app, arg, u, self.channel) for (app, arg), u in zip(steps, uuids)]
+        subscription = getattr(self.transport, "follow_commands" if follow else "unfollow_commands", None)
+        lock = not self.sync  # a static session runs each application as it reads it: nothing to hold
+        msgs = [*(subscription() if subscription else ()), *lead,
+                *(commands.execute(app, arg, u, self.channel, lock) for (app, arg), u in zip(steps, uuids))]
         try:
             replies = self.transport.send_many(msgs)
         except NotConnected as exc:

@@ -83,7 +83,7 @@ def end_mark(owner: str) -> str:
     return f"{ENDED}-{fs_owner_id(owner)}"
 
 
-def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = None) -> str:
+def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = None, lock: bool = True) -> str:
     """`sendmsg` execute. channel=None in socket mode (the session's own channel).
 
     Every execute carries `event-lock: true`, in both modes, whatever the
@@ -108,12 +108,16 @@ def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = No
       a `sendmsg` call-command hangup. What must pre-empt does not queue: a
       hangup is `uuid_kill` (hangup_channel), a prompt is stopped with
       `uuid_break`, both `api` commands that act at once.
+    lock=False only for a static socket session (the socket application without
+    `async`): it runs each sendmsg as it reads it, never queued, and reads the
+    next one when that application returns.
     """
     head = f"sendmsg {_uuid(channel)}" if channel else "sendmsg"
     lines = [head, "call-command: execute", f"execute-app-name: {_line(app, 'application')}"]
     if arg:
         lines.append(f"execute-app-arg: {_line(arg, 'application argument')}")
-    lines.append("event-lock: true")
+    if lock:
+        lines.append("event-lock: true")
     lines.append(f"Event-UUID: {_uuid(event_uuid)}")
     return "\n".join(lines)
 
@@ -222,6 +226,49 @@ def linger(seconds: int = LINGER_SECONDS) -> str:
     if not 0 < int(seconds) <= 3600:
         raise UnsafeCommand(f"linger {seconds!r} out of range")
     return f"linger {int(seconds)}"
+
+
+# What `myevents` subscribes a socket session to (mod_event_socket's parse_command),
+# less what the call flow reads (SUBSCRIBED). FreeSWITCH serializes every event it
+# sends, about 150 headers each: a call runs a dozen applications, two events each.
+_MYEVENTS = ("CHANNEL_ANSWER", "CHANNEL_APPLICATION", "CHANNEL_BRIDGE", "CHANNEL_CREATE", "CHANNEL_DATA",
+             "CHANNEL_DESTROY", "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP",
+             "CHANNEL_HANGUP_COMPLETE", "CHANNEL_ORIGINATE", "CHANNEL_UUID", "CHANNEL_OUTGOING", "CHANNEL_PARK",
+             "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_STATE", "CHANNEL_UNBRIDGE", "CHANNEL_UNPARK",
+             "DETECTED_SPEECH", "DTMF", "NOTALK", "TALK")
+
+
+def session_events() -> list[str]:
+    """A socket session's subscription: its own channel's events (`myevents`),
+    then `nixevent` for those the flow does not read."""
+    # CHANNEL_PARK too: a session's call comes with `connect`'s answer, and in
+    # async mode the socket application's own park would be one more event.
+    dropped = [e for e in _MYEVENTS if e not in SUBSCRIBED or e == "CHANNEL_PARK"]
+    return ["myevents", "nixevent " + " ".join(dropped)]
+
+
+def bound_group(channel: str) -> str:
+    """The scheduler group of the bound socket mode's dialplan sets before the
+    `socket` application: `sched_api +180 tollgate-${uuid} uuid_kill ${uuid} ...`."""
+    return f"tollgate-{_uuid(channel)}"
+
+
+def cancel_bound(channel: str) -> str:
+    """Once FreeSWITCH has the call's outcome (bridge, transfer), the bound must not
+    cut it: mod_commands' `sched_del` removes the group's task, and only it (the
+    dialplan's own sched_hangup tasks are in the channel uuid's group)."""
+    return api("sched_del", bound_group(channel))
+
+
+def stop_events() -> list[str]:
+    """A static socket session handing over a call it need not follow: no more
+    events, and no linger, so FreeSWITCH closes the session itself once the
+    channel is down. Sent before the bridge (it runs inside the session): every
+    event FreeSWITCH fires is matched against every listener that takes events
+    (mod_event_socket's event_handler looks up Unique-ID in it for each `myevents`
+    session), so a session that keeps its subscription for the whole call costs
+    the switch a little on every other call's every event."""
+    return ["noevents", "nolinger"]
 
 
 def uuid_getvar(channel: str, name: str) -> str:

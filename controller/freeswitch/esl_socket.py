@@ -44,7 +44,13 @@ class SocketSession:
         self.closed = False
         self._frames = FrameReader()
         self._replies: collections.deque = collections.deque()
-        self._awaiting = 0  # replies owed to commands sent
+        # One flag per reply owed, in the order the commands went: True if a
+        # command waits for it, False if nobody does (a static session's executes,
+        # whose replies come when their application returns).
+        self._owed: collections.deque = collections.deque()
+        self.sync = False  # the socket application without `async` ("Socket-Mode: static")
+        self.following = False  # subscribed to the channel's events, lingering for the last ones
+        self._last_event = "CHANNEL_HANGUP_COMPLETE"  # the last one a session gets (see start)
         self._on_event: RawHandler | None = None
         self._on_lost: Callable[[str], None] | None = None
         self.down_at: float | None = None  # when FreeSWITCH said the channel hung up (linger notice)
@@ -52,19 +58,57 @@ class SocketSession:
         self.last_read = time.monotonic()
 
     def start(self, on_event: RawHandler, on_lost: Callable[[str], None]) -> dict:
-        """`connect` (answered by the whole channel as headers, which the caller
-        keeps only what it needs of), then `myevents` and a bounded `linger`
-        (commands.linger: plain `linger` would keep the channel in FreeSWITCH
-        until we close, and nothing else)."""
+        """`connect`, answered by the whole channel as headers (the caller keeps
+        only what it needs of them). Events are asked for only by a call that
+        will read them (follow_commands): an allowed call is handed over without
+        a single event, and FreeSWITCH reads every byte we send with a recv() of
+        its own (mod_event_socket's read_packet)."""
         self._on_event, self._on_lost = on_event, on_lost
         headers = self._exchange(["connect"])[0][0]
-        self.send_many(["myevents", commands.linger()])
+        if headers.get("Socket-Mode") == "static":
+            # The last event a static session gets is CHANNEL_HANGUP: the channel
+            # reports (CHANNEL_HANGUP_COMPLETE, its hangup time stamped, what it
+            # bills computed) only once the socket application has returned, which
+            # waits for us to close while it lingers. Without linger, the events
+            # still on their way when the channel goes down are dropped with the
+            # session (fixture 14): a followed call lingers, and is closed as soon
+            # as its CHANNEL_HANGUP is read.
+            self._last_event = "CHANNEL_HANGUP"
+        # static: listener_run runs in the channel's own thread and runs each
+        # sendmsg at once (switch_ivr_parse_event), answering when it returns;
+        # async: a thread of its own, every sendmsg queued for the park loop.
+        self.sync = headers.get("Socket-Mode") == "static"
         return dict(headers)
+
+    def follow_commands(self) -> list[str]:
+        """What to write before the first command of a call that reads its events:
+        `myevents`, narrowed to what the flow reads (commands.session_events), and
+        a bounded `linger` (commands.linger: plain `linger` would keep the channel
+        in FreeSWITCH until we close). Nothing once done."""
+        if self.following:
+            return []
+        self.following = True
+        return [*commands.session_events(), commands.linger()]
+
+    def unfollow_commands(self) -> list[str]:
+        """What to write before handing a followed call over for good (stop_events)."""
+        if not self.following:
+            return []
+        self.following = False
+        return commands.stop_events()
 
     def send(self, data: str, timeout: float | None = None) -> str:
         return self.send_many([data], timeout)[0]
 
     def send_many(self, commands_: list[str], timeout: float | None = None) -> list[str]:
+        if self.sync and any(c.startswith("sendmsg") for c in commands_):
+            # A static session answers an execute when its application returns: a
+            # bridge's "+OK" comes at the end of the call, and what follows it in
+            # the same write waits as long. Nobody waits for these replies (they
+            # are read and dropped as they come); what the flow waits for is the
+            # application's CHANNEL_EXECUTE_COMPLETE, as in async mode.
+            self._write(commands_, wanted=False)
+            return ["+OK"] * len(commands_)
         return [text for _headers, text in self._exchange(commands_, timeout)]
 
     def pump(self, timeout: float) -> bool:
@@ -116,6 +160,13 @@ class SocketSession:
                 if now - self.down_at >= after_down:
                     return "no final event"
                 wait = self.down_at + after_down - now
+            elif self.sync:
+                # A static session sends nothing while an application runs (a
+                # bridge: the whole call) and cannot be asked anything either: the
+                # question would wait behind the application. FreeSWITCH ends the
+                # session itself when the channel goes (the socket application
+                # returns), so only `bound` applies.
+                wait = deadline - now
             else:
                 wait = self.last_read + check_every - now
                 if wait <= 0:
@@ -141,15 +192,18 @@ class SocketSession:
             self._lost("session done")
 
     # -- internals ----------------------------------------------------------------
-    def _exchange(self, commands_: list[str], timeout: float | None = None) -> list[tuple[Mapping, str]]:
+    def _write(self, commands_: list[str], wanted: bool) -> None:
         if self.closed:
             raise NotConnected("socket session closed")
-        self._awaiting += len(commands_)
+        self._owed.extend([wanted] * len(commands_))
         try:
             self.sock.sendall("".join(c + "\n\n" for c in commands_).encode("utf-8"))
         except OSError as exc:
             self._lost(f"write failed: {exc}")
             raise NotConnected(f"socket session write failed: {exc}") from None
+
+    def _exchange(self, commands_: list[str], timeout: float | None = None) -> list[tuple[Mapping, str]]:
+        self._write(commands_, wanted=True)
         deadline = time.monotonic() + (timeout or self.timeout)
         while len(self._replies) < len(commands_):
             left = deadline - time.monotonic()
@@ -165,11 +219,13 @@ class SocketSession:
         kind, headers, text = decode_frame(headers, body)
         self.last_read = time.monotonic()
         if kind == "reply":
-            if self._awaiting <= 0:
+            if not self._owed:
                 log.warning("reply with no command waiting for it: ignored")
                 return
-            self._awaiting -= 1
-            self._replies.append((headers, text))
+            if self._owed.popleft():
+                self._replies.append((headers, text))
+            elif text.startswith("-ERR"):
+                log.warning("an application was refused: %s", text[:80])
             return
         if kind == "disconnect" and headers.get("Content-Disposition") == "linger":
             # No loss: FreeSWITCH sends it at the hangup, before the channel's last
@@ -178,7 +234,7 @@ class SocketSession:
             # call's wait for its billed seconds short.
             self.down_at = self.last_read
             return
-        if kind == "event" and headers.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE":
+        if kind == "event" and headers.get("Event-Name") == self._last_event:
             self.complete = True
         if kind in ("event", "disconnect") and self._on_event is not None:
             try:

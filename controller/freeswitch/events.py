@@ -96,7 +96,9 @@ class Bridge(Event):
 class Hangup(Event):
     cause: str
     complete: bool = False  # CHANNEL_HANGUP_COMPLETE (the channel's variables are final)
-    billsec: int = 0  # on CHANNEL_HANGUP_COMPLETE: seconds billed from the answer
+    # Seconds billed from the answer: FreeSWITCH's on CHANNEL_HANGUP_COMPLETE; on
+    # CHANNEL_HANGUP, the same computed as of the hangup (_billsec_at_hangup).
+    billsec: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,12 +230,32 @@ def _complete(uuid: str, h: Mapping[str, str]) -> ExecuteComplete:
     )
 
 
+def _billsec_at_hangup(h: Mapping[str, str]) -> int:
+    """What FreeSWITCH will bill, computed from CHANNEL_HANGUP the way
+    switch_channel_set_timestamps does (whole epoch seconds: hung up minus
+    answered), with the event's own time as the hangup's. A static socket
+    session never gets CHANNEL_HANGUP_COMPLETE: the channel reports only once
+    the socket application has returned. FreeSWITCH stamps the hangup when it
+    processes it (switch_core_session_hangup_state), a few milliseconds later,
+    on the same clock of 20 ms steps: a second apart only when a second starts
+    in between."""
+    try:
+        answered = int(_get(h, "Caller-Channel-Answered-Time") or 0)
+        now = int(_get(h, "Event-Date-Timestamp") or 0)
+    except ValueError:
+        return 0
+    if answered <= 0 or now <= 0:
+        return 0
+    return max(0, now // 1_000_000 - answered // 1_000_000)
+
+
 _PARSERS = {
     "CHANNEL_PARK": _park,
     "CHANNEL_EXECUTE_COMPLETE": _complete,
     "CHANNEL_ANSWER": lambda u, h: Answer(u),
     "CHANNEL_BRIDGE": lambda u, h: Bridge(u),
-    "CHANNEL_HANGUP": lambda u, h: Hangup(u, _get(h, "Hangup-Cause") or "NORMAL_CLEARING"),
+    "CHANNEL_HANGUP": lambda u, h: Hangup(u, _get(h, "Hangup-Cause") or "NORMAL_CLEARING",
+                                          billsec=_billsec_at_hangup(h)),
     "CHANNEL_HANGUP_COMPLETE": lambda u, h: Hangup(u, _get(h, "Hangup-Cause") or "NORMAL_CLEARING", True,
                                                    _billsec(h)),
 }

@@ -128,7 +128,7 @@ class Phones:
     variables) is searched for them as it arrives, and what is found is kept in
     `leaks`."""
 
-    def __init__(self, fs: FreeSwitch, secrets: tuple[str, ...] = ()):
+    def __init__(self, fs: FreeSwitch, secrets: tuple[str, ...] = (), watched: tuple[str, ...] = WATCHED):
         self.fs = fs
         self.secrets = secrets
         self.leaks: list[tuple[str, str]] = []
@@ -136,7 +136,7 @@ class Phones:
         self.calls: dict[str, Call] = {}
         self.others: list[dict] = []  # events of channels no test call placed
         self.pending: list[gevent.Greenlet] = []  # a caller's later actions
-        self.conn = fs.connect(self._event, events=WATCHED)
+        self.conn = fs.connect(self._event, events=watched)
 
     def close(self) -> None:
         gevent.killall(self.pending)

@@ -1,6 +1,7 @@
 """A controller that stops answering, or dies: FreeSWITCH itself ends its calls
-within the dialplan's bound (park_timeout), in both modes (issue 31: socket mode
-had none)."""
+within the dialplan's bound, in both modes (issue 31: socket mode had none):
+park_timeout in inbound mode, a scheduled uuid_kill before the static socket
+application in socket mode (issue 32: no park there)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ def freeswitch(request, tmp_path_factory):
     fs.configure()
     path = fs.conf / "dialplan" / "default" / "90_tollgate.xml"
     text = path.read_text()
-    assert text.count("park_timeout=180:RECOVERY_ON_TIMER_EXPIRE") == 1
-    path.write_text(text.replace("park_timeout=180:", f"park_timeout={BOUND}:"))
+    # inbound: park_timeout; socket (a static session, no park): a scheduled uuid_kill
+    bound = "park_timeout=180:" if request.param == "inbound" else "sched_api(+180 "
+    assert text.count(bound) == 1
+    path.write_text(text.replace(bound, bound.replace("180", str(BOUND))))
     fs.start()
     yield fs
     fs.stop()
