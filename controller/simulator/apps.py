@@ -176,6 +176,17 @@ def _sched_hangup(ch: "AppChannel", arg: str) -> str:
     return "_none_"
 
 
+def _sched_cancel(ch: "AppChannel", arg: str) -> str:
+    """mod_dptools' `sched_cancel [GROUP]`: switch_scheduler_del_task_group, the
+    channel's own group (its uuid: sched_hangup's tasks) when none is given."""
+    group = arg.strip() or ch.uuid
+    if group == ch.uuid:
+        for timer in ch.timers:
+            timer.close()
+        ch.timers.clear()
+    return "_none_"
+
+
 def _sleep(ch: "AppChannel", arg: str) -> str:
     ch.pause(int(arg or "0") / 1000)
     return "_none_"
@@ -185,4 +196,5 @@ APPS = {
     "answer": _answer, "pre_answer": _pre_answer, "set": _set, "multiset": _multiset, "unset": _unset, "playback": _playback,
     "play_and_get_digits": _play_and_get_digits, "bridge": _bridge, "transfer": _transfer,
     "hangup": _hangup, "sleep": _sleep, "sched_hangup": _sched_hangup,
+    "sched_cancel": _sched_cancel,
 }
