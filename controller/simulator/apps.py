@@ -57,6 +57,7 @@ def _unset(ch: "AppChannel", arg: str) -> str:
 
 
 def _playback(ch: "AppChannel", arg: str) -> str:
+    _pre_answer(ch, "")  # switch_ivr_play_file pre-answers first (media: park's read_frame, not its 20 ms sleep)
     path = arg.strip()
     if not (path.startswith("tone_stream://") or path.startswith("silence_stream://") or os.path.isfile(path)):
         return "FILE NOT FOUND"
@@ -73,6 +74,7 @@ def _play_and_get_digits(ch: "AppChannel", arg: str) -> str:
     if len(parts) < 10:
         return "-ERR invalid arguments"
     min_d, max_d, tries, timeout_ms = int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])
+    _pre_answer(ch, "")  # switch_ivr_read pre-answers first
     prompt, invalid, var, regex = parts[5], parts[6], parts[7], parts[8]
     ch.vars.pop(var, None)
     ch.vars["read_result"] = "failure"
