@@ -193,6 +193,9 @@ class Connection:
         self.sim.connections.discard(self)
         self.sim.inbound.discard(self)
 
+    def goodbye(self) -> bytes:
+        return wire.disconnect_notice(GOODBYE, self.channel.uuid if self.channel is not None else None)
+
     def _close_socket(self) -> None:
         self.closed = True
         self.sim.connections.discard(self)
@@ -258,7 +261,7 @@ class Connection:
                 self.send(wire.command_reply("+OK accepted"))
             elif verb == "auth":
                 self.send(wire.command_reply("-ERR invalid"))
-                self.close(wire.disconnect_notice(GOODBYE))
+                self.close(self.goodbye())
             else:
                 self.send(wire.command_reply("-ERR command not found"))
             return
@@ -300,7 +303,7 @@ class Connection:
             self.send(wire.command_reply("+OK will not linger"))
         elif verb in ("exit", "quit"):
             self.send(wire.command_reply("+OK bye"))
-            self.close(wire.disconnect_notice(GOODBYE))
+            self.close(self.goodbye())
         elif verb == "noevents":
             self.events.clear()
             self.all_events = False

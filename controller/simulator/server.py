@@ -17,7 +17,7 @@ from gevent.server import StreamServer
 from controller.simulator import api, wire
 from controller.simulator.callers import Caller
 from controller.simulator.channel import Channel
-from controller.simulator.connection import GOODBYE, Connection, connect_to
+from controller.simulator.connection import Connection, connect_to
 from controller.simulator.node import NodeConfig
 
 log = logging.getLogger("tollgate.simulator")
@@ -388,7 +388,7 @@ class Simulator:
         finally:
             ch.listener_inbox = None
             reading.kill(block=False)
-            conn.close(wire.disconnect_notice(GOODBYE))  # listener_run's end: send_disconnect
+            conn.close(conn.goodbye())  # listener_run's end: send_disconnect
             self.connections.discard(conn)
 
     def _serve_socket(self, conn: Connection, reader, ch: Channel) -> None:
@@ -407,7 +407,7 @@ class Simulator:
         if not conn or conn.closed:
             return
         if conn.linger is None:
-            conn.close(wire.disconnect_notice(GOODBYE))
+            conn.close(conn.goodbye())
             return
         # At the listener's next wake, behind the events it has queued (read_packet
         # sends its event queue, then sees the channel down).
@@ -418,4 +418,4 @@ class Simulator:
 
     def _linger_over(self, conn: Connection, ch: Channel) -> None:
         self.lingering.pop(ch.uuid, None)
-        conn.close(wire.disconnect_notice(GOODBYE))
+        conn.close(conn.goodbye())
