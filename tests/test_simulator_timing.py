@@ -368,3 +368,27 @@ def test_sched_cancel_cancels_sched_hangup(sim):
         assert ch.hangup_cause == "ALLOTTED_TIMEOUT"
     finally:
         esl.close()
+
+
+def test_the_modelled_setup_delay_is_measured_apart_from_the_controllers_time(sim):
+    """benchmarks.load: latency_ms from CHANNEL_PARK written to the bridge command
+    read (the controller's time); setup_ms from the park's start to the bridge
+    running (what the caller waits, the switch's paces included)."""
+    bridged = []
+    esl = InboundConnection("127.0.0.1", sim.port, "ClueCon", lambda h: bridged.append(h.get("Unique-ID"))
+                            if h.get("Event-Name") == "CHANNEL_PARK" else None)
+    esl.open()
+    try:
+        ch = sim.place_call("0140000000", caller=Caller(talk_seconds=0.1))
+        wait(lambda: ch.uuid in bridged, message="the park, read")
+        esl.send(commands.execute("bridge", "sofia/gateway/carrier/+33140000000", commands.new_event_uuid(), ch.uuid))
+        wait(lambda: ch.t_bridge_run, message="the bridge")
+    finally:
+        esl.close()
+    response = ch.t_bridge - ch.t_park
+    setup = ch.t_bridge_run - ch.t_park_start
+    # The park went out on the listener's tick and the bridge ran on the park loop's
+    # (never before its first, a tick after the park's start): the caller waits
+    # those on top of the controller's response.
+    assert ch.t_park >= ch.t_park_start and ch.t_bridge_run >= ch.t_bridge
+    assert setup >= response and setup >= PACE - 0.002
