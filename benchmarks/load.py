@@ -2,7 +2,12 @@
 
 Reads one JSON command per line on stdin, answers one JSON line on stdout.
 Latency is measured here, on the FreeSWITCH side: from the moment CHANNEL_PARK
-is written to the moment the bridge command arrives.
+is written to the controller's socket to the moment the bridge command arrives
+(the controller's response time). The simulator keeps the real switch's clocks
+(its listener sends events on a 20 ms tick, its park loop takes a queued
+message on one): those are not the controller's, so they are reported apart,
+as setup_ms, from the park's start to the bridge running (socket mode: from the
+hand-over).
 """
 
 from gevent import monkey
@@ -75,10 +80,13 @@ class Load:
             while sum(c.application == "play_and_get_digits" for c in chans) < count and time.perf_counter() < deadline:
                 gevent.sleep(0.05)
         lat = [(c.t_bridge - c.t_park) * 1000 for c in chans if c.t_bridge and c.t_park]
+        setup = [(c.t_bridge_run - c.t_park_start) * 1000 for c in chans if c.t_bridge_run and c.t_park_start]
         return {"placed": count, "placed_s": round(placed_s, 3), "offered_rate": rate,
                 "achieved_rate": round(count / placed_s, 1), "bridged": sum(c.bridged for c in chans),
                 "bridge_commands": len(lat), "in_prompt": sum(c.application == "play_and_get_digits" for c in chans),
                 "ended": sum(c.state == "hangup" for c in chans), "latency_ms": percentiles(lat),
+                # What a caller waits, the switch's modelled paces included.
+                "setup_ms": percentiles(setup),
                 # Event Socket events the controller received per call (the cost of following calls).
                 "events_per_call": round(sum(len(c.delivered) for c in chans) / max(1, count), 2),
                 # Event Socket bytes per call, both ways (in socket mode, each call's own connection).

@@ -334,6 +334,9 @@ def main() -> int:
         | {"p99_ms": inbound["offered_1000"]["latency_ms"].get("p99"),
            "controller_cores": round(inbound["offered_1000"]["cpu_s_per_call"] * inbound["offered_1000"]["achieved_rate"], 2)},
         "p99_ms_at_200_per_s": inbound["fixed_200"]["latency_ms"].get("p99"),
+        # Park start to bridge running, the simulator's modelled 20 ms paces included.
+        "setup_p50_ms_at_200_per_s": inbound["fixed_200"]["setup_ms"].get("p50"),
+        "socket_mode_setup_p50_ms_at_200_per_s": report["socket"]["fixed_200"]["setup_ms"].get("p50"),
         "redis_round_trips_per_no_pin_call": inbound["fixed_200"]["redis_round_trips_per_call"],
         "redis_commands_per_no_pin_call": inbound["fixed_200"]["redis_commands_per_call"],
         "kib_per_pin_dialog": inbound["pin_dialogs"]["kib_per_dialog"],

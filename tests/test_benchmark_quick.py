@@ -26,7 +26,8 @@ def test_quick_benchmark_runs_and_reports(tmp_path):
         assert report[mode]["pin_dialogs"]["in_prompt"] == report[mode]["pin_dialogs"]["placed"]
         assert report[mode]["pin_dialogs_with_noise"]["in_prompt"] > 0
     summary = report["summary"]
-    for key in ("p99_ms_at_200_per_s", "redis_round_trips_per_no_pin_call", "kib_per_pin_dialog",
+    for key in ("p99_ms_at_200_per_s", "setup_p50_ms_at_200_per_s", "socket_mode_setup_p50_ms_at_200_per_s",
+                "redis_round_trips_per_no_pin_call", "kib_per_pin_dialog",
                 "cpu_ratio_to_floor", "max_no_pin_calls_per_s_p99_under_10ms"):
         assert summary[key] is not None, key
     ab = report["inbound"]["controls_ab"]

@@ -57,6 +57,7 @@ def _unset(ch: "AppChannel", arg: str) -> str:
 
 
 def _playback(ch: "AppChannel", arg: str) -> str:
+    _pre_answer(ch, "")  # switch_ivr_play_file pre-answers first (media: park's read_frame, not its 20 ms sleep)
     path = arg.strip()
     if not (path.startswith("tone_stream://") or path.startswith("silence_stream://") or os.path.isfile(path)):
         return "FILE NOT FOUND"
@@ -73,6 +74,7 @@ def _play_and_get_digits(ch: "AppChannel", arg: str) -> str:
     if len(parts) < 10:
         return "-ERR invalid arguments"
     min_d, max_d, tries, timeout_ms = int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])
+    _pre_answer(ch, "")  # switch_ivr_read pre-answers first
     prompt, invalid, var, regex = parts[5], parts[6], parts[7], parts[8]
     ch.vars.pop(var, None)
     ch.vars["read_result"] = "failure"
@@ -176,6 +178,17 @@ def _sched_hangup(ch: "AppChannel", arg: str) -> str:
     return "_none_"
 
 
+def _sched_cancel(ch: "AppChannel", arg: str) -> str:
+    """mod_dptools' `sched_cancel [GROUP]`: switch_scheduler_del_task_group, the
+    channel's own group (its uuid: sched_hangup's tasks) when none is given."""
+    group = arg.strip() or ch.uuid
+    if group == ch.uuid:
+        for timer in ch.timers:
+            timer.close()
+        ch.timers.clear()
+    return "_none_"
+
+
 def _sleep(ch: "AppChannel", arg: str) -> str:
     ch.pause(int(arg or "0") / 1000)
     return "_none_"
@@ -185,4 +198,5 @@ APPS = {
     "answer": _answer, "pre_answer": _pre_answer, "set": _set, "multiset": _multiset, "unset": _unset, "playback": _playback,
     "play_and_get_digits": _play_and_get_digits, "bridge": _bridge, "transfer": _transfer,
     "hangup": _hangup, "sleep": _sleep, "sched_hangup": _sched_hangup,
+    "sched_cancel": _sched_cancel,
 }

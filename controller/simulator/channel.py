@@ -51,7 +51,8 @@ _CALLING = {
 
 class Channel:
     def __init__(self, sim, *, dialed: str, caller_id: str, caller_name: str, context: str,
-                 variables: dict[str, str], caller: Caller, mode: str, socket_address=None):
+                 variables: dict[str, str], caller: Caller, mode: str, socket_address=None,
+                 socket_args: str = "async full"):
         self.sim = sim
         self.uuid = str(uuidlib.uuid4())
         self.name = f"sofia/internal/{caller_id}@pbx.example"
@@ -59,6 +60,8 @@ class Channel:
         self.caller = caller
         self.mode = mode
         self.socket_address = socket_address
+        self.socket_args = socket_args  # the socket application's arguments after the address
+        self.listener_inbox = None  # a static socket session's listener, run by this channel
         self.created = time.time()
         self.created_us = str(int(self.created * 1_000_000))
         self.vars: dict[str, str] = {
@@ -95,6 +98,8 @@ class Channel:
         self.ended_at: float | None = None
         self.t_park: float | None = None  # perf_counter when CHANNEL_PARK went out
         self.t_bridge: float | None = None  # ... and when the bridge command came in
+        self.t_park_start: float | None = None  # perf_counter when the park loop began
+        self.t_bridge_run: float | None = None  # ... and when bridge began to run (the modelled setup delay)
         self.greenlet: gevent.Greenlet | None = None
         self.answered_at: float | None = None  # monotonic, for billsec
         self._profile: list[tuple[str, str]] | None = None
@@ -142,9 +147,12 @@ class Channel:
 
     def emit(self, name: str, extra=(), with_vars: bool = True) -> None:
         self.events.append(name)
-        if name == "CHANNEL_PARK":
-            self.t_park = time.perf_counter()
         self.sim.publish(self, name, extra, with_vars)
+
+    def park_written(self) -> None:
+        """CHANNEL_PARK has been written to a client's socket (the first one)."""
+        if self.t_park is None:
+            self.t_park = time.perf_counter()
 
     # -- the dialplan --------------------------------------------------------------
     def run(self) -> None:
@@ -172,11 +180,25 @@ class Channel:
                 self._finish()
 
     def _serve_queue(self) -> None:
-        """switch_ivr_park's loop: run what the private queue holds, one message
-        at a time, until the call ends, the controller lets go (None), or the
-        park_timeout the dialplan set passes (checked between applications, as
-        FreeSWITCH does: it never cuts one short)."""
+        """switch_ivr_park's loop: run what the private queue holds until the call
+        ends, the controller lets go (None), or the park_timeout the dialplan set
+        passes (checked between applications, as FreeSWITCH does: it never cuts
+        one short).
+
+        Its pace (Simulator.park_pace, real seconds): without media the loop
+        sleeps (`switch_yield(20000)`), then dequeues ONE message and runs it
+        (switch_ivr_parse_event), then runs the rest of the queue in the same
+        turn (switch_ivr_parse_all_events, unless an event-locked application
+        holds it). So a message sent to a parked channel runs at the loop's next
+        20 ms tick, counted from the park's start (or from the end of what the
+        loop ran last), never before; messages sent together run at that same
+        tick. With media (after pre_answer or answer: park's `rate`) the loop
+        blocks in switch_core_session_read_frame, which a queued message breaks
+        at once (switch_core_session_queue_private_event -> SWITCH_SIG_BREAK)."""
         expires, cause = self._park_timeout()
+        pace = self.sim.park_pace
+        self.t_park_start = time.perf_counter()
+        base = time.monotonic()  # when the loop's last switch_yield began
         while self.state != "hangup":
             left = None if expires is None else max(expires - time.monotonic(), 0.0)
             try:
@@ -185,13 +207,23 @@ class Channel:
                 item = ()
             if item is None or self.state == "hangup":
                 return  # the loop ends with the call: what is still queued is dropped
+            if item and pace > 0 and self.state == "ringing":
+                # No media: the loop looks at its queue only on its ticks.
+                now = time.monotonic()
+                gevent.sleep(base + (int((now - base) / pace) + 1) * pace - now)
+                if self.state == "hangup":
+                    return
             if item:
                 self._run(item)
+                # switch_ivr_parse_all_events: the rest of the queue, same turn.
+                while (more := self._next_nested()) is not None:
+                    self._run(more)
             if expires is not None and time.monotonic() >= expires and self.state != "hangup":
                 self.hangup(cause)
                 return
             if self.parked and self.state != "hangup":
                 self.application, self.application_data = "park", ""
+            base = time.monotonic()
 
     def _park_timeout(self) -> tuple[float | None, str]:
         """`park_timeout=SECONDS[:CAUSE]`, read (and unset) when the park starts
@@ -246,24 +278,47 @@ class Channel:
         return self.queue.get_nowait()
 
     def _socket(self) -> None:
-        self.application, self.application_data = "socket", f"{self.socket_address[0]}:{self.socket_address[1]} async full"
+        host, port = self.socket_address[0], self.socket_address[1]
+        self.application, self.application_data = "socket", f"{host}:{port} {self.socket_args}".strip()
         self.vars["current_application"] = "socket"
-        self.vars["socket_host"] = self.socket_address[0]
+        self.vars["socket_host"] = host
         self.emit("CHANNEL_EXECUTE", [("Application", "socket"), ("Application-Data", self.application_data),
                                       ("Application-UUID", app_uuid())])
+        static = "async" not in self.socket_args.lower().split()
         connected = self.sim.connect_socket(self)
         if connected is None:
             # Nobody listening: the socket application returns at once and the
             # dialplan's next action is `hangup` (fail closed).
             self.hangup("NORMAL_TEMPORARY_FAILURE")
             return
-        # Connected (or accepted by a controller that never said `connect`:
-        # "Socket Error!" after mod_event_socket's wait): socket_function parks
-        # the call either way, with the dialplan's park_timeout.
-        self._serve_queue()
-        if self.state != "hangup":
+        if static:
+            # listener_run in this thread; no `connect` (False): it returns at once.
+            if connected:
+                self.sim.serve_static(self)
+        else:
+            # Connected (or accepted by a controller that never said `connect`:
+            # "Socket Error!" after mod_event_socket's wait): socket_function parks
+            # the call either way, with the dialplan's park_timeout.
+            self._serve_queue()
+        if self.state != "hangup" and self.outcome != "transferred":
             # the controller went away: the dialplan continues with `hangup`
             self.hangup("NORMAL_TEMPORARY_FAILURE")
+
+    def execute_now(self, app: str, arg: str, event_uuid: str, conn_id: int, lock: bool = False) -> None:
+        """switch_ivr_parse_event called by a static socket session's listener, in
+        this channel's thread: the application runs now, not queued. On a channel
+        that hung up (the session lingers) only the SAF_ZOMBIE_EXEC ones run."""
+        if self.state == "hangup":
+            if app in ZOMBIE_EXEC:
+                try:
+                    self._app(app, arg, event_uuid, conn_id)
+                except Hungup:
+                    pass
+            return
+        try:
+            self._run(("execute", app, arg, event_uuid, conn_id, int(lock)))
+        except Hungup:
+            pass
 
     def enqueue(self, app: str, arg: str, event_uuid: str, conn_id: int, lock: bool = False) -> bool:
         if self.state == "hangup":
@@ -285,6 +340,8 @@ class Channel:
         if "${" in arg:  # switch_core_session_execute_application expands channel variables
             arg = _VARIABLE.sub(lambda m: self.vars.get(m.group(1), ""), arg)
         self.executed.append((app, arg, conn_id))
+        if app == "bridge" and self.t_bridge_run is None:
+            self.t_bridge_run = time.perf_counter()
         self.runs.append((app, self.depth))
         outer = (self.application, self.application_data)  # an application this one runs inside
         tag = [("Application", app)] + ([("Application-Data", arg)] if arg else []) + \
@@ -341,6 +398,9 @@ class Channel:
         self.emit("CHANNEL_HANGUP")
         self.interrupt.set()
         self.queue.put(None)  # the park loop ends; the channel's greenlet finishes the hangup
+        if self.listener_inbox is not None:
+            # A static session's listener sees it at its next wake.
+            self.socket_conn.wake_later(self.listener_inbox)
         if self.greenlet is None or self.greenlet.dead:
             self._finish()
 

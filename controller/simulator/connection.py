@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 import logging
+import time
 import uuid as uuidlib
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,20 @@ class Connection:
         self.linger: int | None = None  # seconds asked with `linger` (-1: forever), None: not asked
         self.out: Queue = Queue()
         self.closed = False
+        # The listener's event queue (mod_event_socket's listener->event_queue):
+        # events wait here until the listener's thread wakes (read_packet), at
+        # the next tick of its `switch_poll(..., 20000)` or once a command from
+        # the client has been handled; `hold` > 0 while that thread is busy
+        # (the static socket application's listener running an application).
+        self.held: list[bytes] = []
+        self.held_hooks: list = []  # called once their event is written (the benchmark's stamps)
+        self.hold = 0
+        self.t0 = time.monotonic()  # the listener's free-running 20 ms tick
+        self.tick_pending = False
+        self.sent_hooks: list = []
+        self.static = False  # a socket session without `async` (set by the socket application)
+        self.full = False
+        self.reader = None
         self.writer = gevent.spawn(self._write)
 
     def _write(self) -> None:
@@ -98,26 +113,88 @@ class Connection:
                 while not out.empty() and out.peek() is not None:
                     parts.append(out.get())
                 data = b"".join(parts)
+            hooks, self.sent_hooks = self.sent_hooks, []  # those of what was just taken
             try:
                 self.sock.sendall(data)
             except OSError:
                 break
             self.sim.bytes_sent += len(data)
+            for hook in hooks:
+                hook()
         self._close_socket()
 
     def send(self, data: bytes) -> None:
+        """A command reply (or a notice): written at once, as the listener writes
+        the reply right after parsing the command."""
         if not self.closed:
             self.out.put(data)
+
+    def send_event(self, data: bytes, on_sent=None) -> None:
+        """An event for this client: into the listener's event queue, written at
+        its next wake (Simulator.event_pace; at once when that is 0 and nothing
+        holds the listener). on_sent is called once it is written."""
+        if self.closed:
+            return
+        if self.sim.event_pace <= 0 and not self.hold:
+            self.out.put(data)
+            if on_sent is not None:
+                self.sent_hooks.append(on_sent)
+            return
+        self.held.append(data)
+        if on_sent is not None:
+            self.held_hooks.append(on_sent)
+        self._tick_later()
+
+    def _tick_later(self) -> None:
+        """The listener's poll times out every event_pace seconds, counted from
+        its start: what is held then goes out (not while it is busy)."""
+        pace = self.sim.event_pace
+        if self.tick_pending or pace <= 0:
+            return
+        self.tick_pending = True
+        now = time.monotonic()
+        gevent.spawn_later(self.t0 + (int((now - self.t0) / pace) + 1) * pace - now, self._tick)
+
+    def wake_later(self, inbox) -> None:
+        """Wake a static session's listener at its next tick (at once without a pace)."""
+        pace = self.sim.event_pace
+        if pace <= 0:
+            inbox.put("wake")
+            return
+        now = time.monotonic()
+        gevent.spawn_later(self.t0 + (int((now - self.t0) / pace) + 1) * pace - now, inbox.put, "wake")
+
+    def _tick(self) -> None:
+        self.tick_pending = False
+        if self.hold:
+            return  # the command being handled flushes when it is done
+        self.flush()
+
+    def flush(self) -> None:
+        """read_packet with no input pending: the whole event queue goes out."""
+        if not self.held or self.closed:
+            self.held.clear()
+            self.held_hooks.clear()
+            return
+        self.out.put(b"".join(self.held))
+        self.held.clear()
+        if self.held_hooks:
+            self.sent_hooks.extend(self.held_hooks)
+            self.held_hooks.clear()
 
     def close(self, notice: bytes | None = None) -> None:
         if self.closed:
             return
+        self.flush()  # read_packet sends the queued events before it sees the end
         if notice:
             self.out.put(notice)
         self.closed = True
         self.out.put(None)
         self.sim.connections.discard(self)
         self.sim.inbound.discard(self)
+
+    def goodbye(self) -> bytes:
+        return wire.disconnect_notice(GOODBYE, self.channel.uuid if self.channel is not None else None)
 
     def _close_socket(self) -> None:
         self.closed = True
@@ -162,11 +239,19 @@ class Connection:
                 cmd = None
             if cmd is None:
                 break
-            if self.sim.record:
-                self.sim.commands.append((self.id, cmd[0]))
-            line, headers, body = cmd
-            self.sim.bytes_received += len(line) + len(body) + sum(len(k) + len(v) + 3 for k, v in headers.items()) + 2
-            self.handle(*cmd)
+            self.take(cmd)
+            # The listener's next read_packet: nothing more to read yet (the next
+            # command, if one is buffered, is read without a pause), so the event
+            # queue goes out behind the reply.
+            self.flush()
+
+    def take(self, cmd: tuple[str, dict, str]) -> None:
+        """One command read from the client: counted, then handled."""
+        if self.sim.record:
+            self.sim.commands.append((self.id, cmd[0]))
+        line, headers, body = cmd
+        self.sim.bytes_received += len(line) + len(body) + sum(len(k) + len(v) + 3 for k, v in headers.items()) + 2
+        self.handle(*cmd)
 
     def handle(self, line: str, headers: dict, body: str) -> None:
         verb, _, rest = line.partition(" ")
@@ -176,7 +261,7 @@ class Connection:
                 self.send(wire.command_reply("+OK accepted"))
             elif verb == "auth":
                 self.send(wire.command_reply("-ERR invalid"))
-                self.close(wire.disconnect_notice(GOODBYE))
+                self.close(self.goodbye())
             else:
                 self.send(wire.command_reply("-ERR command not found"))
             return
@@ -199,7 +284,7 @@ class Connection:
             self.send(wire.command_reply(f"+OK Job-UUID: {job}"))
             result = self.sim.api(rest)
             if self.all_events or "BACKGROUND_JOB" in self.events:
-                self.send(wire.event_plain(self.sim.base_headers(
+                self.send_event(wire.event_plain(self.sim.base_headers(
                     "BACKGROUND_JOB", "mod_event_socket.c", "api_exec", "1572") +
                     [("Job-UUID", job), ("Job-Command", rest.partition(" ")[0]), ("Job-Result", result)]))
         elif verb == "sendmsg":
@@ -218,7 +303,7 @@ class Connection:
             self.send(wire.command_reply("+OK will not linger"))
         elif verb in ("exit", "quit"):
             self.send(wire.command_reply("+OK bye"))
-            self.close(wire.disconnect_notice(GOODBYE))
+            self.close(self.goodbye())
         elif verb == "noevents":
             self.events.clear()
             self.all_events = False

@@ -26,6 +26,7 @@ class Switch(Protocol):
     hash_db: dict[tuple[str, str], str]
     bytes_sent: int
     bytes_received: int
+    event_pace: float
 
     def base_headers(self, name: str, f: str, fn: str, line: str) -> list[tuple[str, str]]: ...
 

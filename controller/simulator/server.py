@@ -11,12 +11,13 @@ import uuid as uuidlib
 
 import gevent
 import gevent.socket
+from gevent.queue import Queue
 from gevent.server import StreamServer
 
 from controller.simulator import api, wire
 from controller.simulator.callers import Caller
 from controller.simulator.channel import Channel
-from controller.simulator.connection import GOODBYE, Connection, connect_to
+from controller.simulator.connection import Connection, connect_to
 from controller.simulator.node import NodeConfig
 
 log = logging.getLogger("tollgate.simulator")
@@ -32,10 +33,18 @@ def switch_true(value: str) -> bool:
 
 class Simulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, password: str = "ClueCon",
-                 scale: float = 0.01, record: bool = True, node: NodeConfig | None = None):
+                 scale: float = 0.01, record: bool = True, node: NodeConfig | None = None,
+                 park_pace: float = 0.020, event_pace: float = 0.020):
         self.host, self.port, self.password = host, port, password
         self.node = node or NodeConfig()  # what `tollgate doctor` asks about
         self.scale = scale  # simulated seconds -> real seconds (prompts, timeouts, ringing)
+        # The real switch's own clocks, in real seconds (never scaled; 0: off):
+        # park_pace, the park loop's switch_yield(20000) on a channel without
+        # media (a queued message waits for its next tick); event_pace,
+        # mod_event_socket's read_packet poll (20 ms): a client's events go out
+        # on that tick, or once a command of its has been handled.
+        self.park_pace = park_pace
+        self.event_pace = event_pace
         self.connect_wait = 25.0  # real seconds a socket session waits for `connect` (mod_event_socket)
         self.record = record
         self.channels: dict[str, Channel] = {}
@@ -124,6 +133,7 @@ class Simulator:
                    tenant: str = "acme", extension: str | None = None, user: str | None = None,
                    source: str = "", unattended: str = "", caller: Caller | None = None,
                    managed: bool = True, mode: str = "inbound", socket_address=None,
+                   socket_args: str = "async full",
                    variables: dict[str, str] | None = None) -> Channel:
         """A call leaving the PBX, as freeswitch-conf's dialplan hands it over.
 
@@ -132,7 +142,11 @@ class Simulator:
         channel nobody authenticated (a public profile, a trunk). caller_id is
         what the caller presents, whatever it is. extension: what the dialplan
         puts in tollgate_extension, if not `${user_name}`. source: the trusted
-        gateway name the dialplan sets for calls from a trunk.
+        gateway name the dialplan sets for calls from a trunk. socket_args:
+        the `socket` application's arguments after the address, in socket mode:
+        "async full" (the session's commands are queued, the call parks) or
+        "full" (static: the listener runs in the channel's thread and runs
+        each command there and then).
         """
         user = caller_id if user is None else user
         channel_vars = {"domain_name": tenant, "sip_from_user": caller_id, "sip_from_host": tenant}
@@ -158,7 +172,8 @@ class Simulator:
             # lets no event of this channel through before it.
             dialplan["tollgate_managed"] = dialplan.pop("tollgate_managed", "true")
         ch = Channel(self, dialed=dialed, caller_id=caller_id, caller_name=caller_name, context="tollgate",
-                     variables=dialplan, caller=caller or Caller(), mode=mode, socket_address=socket_address)
+                     variables=dialplan, caller=caller or Caller(), mode=mode, socket_address=socket_address,
+                     socket_args=socket_args)
         if unattended == "transfer":
             # switch_ivr_session_transfer: "<epoch>:<uuid>:bl_xfer:<dest>/<context>/<dialplan>"
             channel_vars["transfer_source"] = f"{int(time.time())}:{ch.uuid}:bl_xfer:{dialed}/default/XML"
@@ -204,6 +219,10 @@ class Simulator:
 
     def publish(self, channel: Channel, name: str, extra=(), with_vars: bool = True) -> None:
         frame = None
+        # The benchmark's latency starts when CHANNEL_PARK is written to the
+        # socket, not when it is queued for the listener: the pace is the
+        # switch's, not the controller's.
+        hook = channel.park_written if name == "CHANNEL_PARK" else None
         # Inbound clients, and this channel's own socket session: a socket session
         # (myevents) never wants another channel's events. (Nothing here yields,
         # so the set cannot change while it is walked.)
@@ -211,19 +230,21 @@ class Simulator:
             if conn.authed and not conn.closed and conn.wants(name, channel):
                 if frame is None:
                     frame = wire.event_plain(channel.headers(name, extra, with_vars))
-                conn.send(frame)
+                conn.send_event(frame, hook)
                 channel.delivered.append(name)
         conn = channel.socket_conn
         if conn is not None and conn.authed and not conn.closed and conn.wants(name, channel):
-            conn.send(frame or wire.event_plain(channel.headers(name, extra, with_vars)))
+            conn.send_event(frame or wire.event_plain(channel.headers(name, extra, with_vars)), hook)
             channel.delivered.append(name)
 
     # -- commands ----------------------------------------------------------------------
     def sendmsg(self, conn: Connection, target: str, headers: dict, body: str) -> str:
         ch = conn.channel if not target and conn.channel else self.channels.get(target)
+        command = headers.get("call-command", "")
+        if ch is not None and ch is conn.channel and conn.static and not switch_true(headers.get("async", "")):
+            return self._sendmsg_static(ch, conn, command, headers, body)
         if ch is None or ch.state == "hangup":
             return f"-ERR invalid session id [{target}]"
-        command = headers.get("call-command", "")
         if command == "execute":
             app = headers.get("execute-app-name", "")
             if app == "bridge" and ch.t_bridge is None:
@@ -240,15 +261,36 @@ class Simulator:
             return "+OK"
         return "-ERR unknown call-command"
 
+    def _sendmsg_static(self, ch: Channel, conn: Connection, command: str, headers: dict, body: str) -> str:
+        """A static socket session's own sendmsg (mod_event_socket's parse_command
+        without LFLAG_ASYNC nor an `async: true` header): switch_ivr_parse_event
+        there and then, in the channel's thread; the +OK goes out when the
+        application returns. No queue, no park: park_timeout plays no part."""
+        if command == "execute":
+            app = headers.get("execute-app-name", "")
+            if app == "bridge" and ch.t_bridge is None:
+                ch.t_bridge = time.perf_counter()
+            arg = headers.get("execute-app-arg", "") or body.strip()
+            ch.execute_now(app, arg, headers.get("event-uuid", str(uuidlib.uuid4())), conn.id,
+                           lock=switch_true(headers.get("event-lock", "")))
+            return "+OK"
+        if command == "hangup":
+            ch.hangup(headers.get("hangup-cause", "NORMAL_CLEARING"))
+            return "+OK"
+        return "-ERR unknown call-command"
+
     def api(self, line: str) -> str:
         return api.run(self, line)
 
     # -- the socket application ------------------------------------------------------------
     def connect_socket(self, ch: Channel) -> bool | None:
-        """What `socket HOST:PORT async full` does: connect, then take commands for
-        this channel. None: nobody listens. False: connected, but no `connect` came
-        within mod_event_socket's wait (read_packet's 25 s): "Socket Error!", and
-        the caller parks the channel anyway, as socket_function does."""
+        """What `socket HOST:PORT [async] [full]` does: connect, then take commands
+        for this channel. None: nobody listens. False: connected, but no `connect`
+        came within mod_event_socket's wait (read_packet's 25 s): "Socket Error!",
+        and the caller parks the channel anyway (async, as socket_function does)
+        or goes on with the dialplan (static). Async, the session is served by a
+        listener of its own (here, a greenlet); static, the caller serves it
+        itself (serve_static), in the channel's own thread."""
         try:
             sock = connect_to(ch.socket_address, timeout=2)
         except OSError as exc:
@@ -256,6 +298,9 @@ class Simulator:
             return None
         sock.settimeout(self.connect_wait)
         conn = Connection(self, sock, channel=ch)
+        args = ch.socket_args.lower().split()
+        conn.static = "async" not in args
+        conn.full = "full" in args
         self.connections.add(conn)
         ch.socket_conn = conn
         reader = wire.CommandReader(sock.makefile("rb"))
@@ -272,15 +317,79 @@ class Simulator:
         # The connect reply is the whole channel as headers (fixture 07), no body.
         data = [(k, wire.fs_encode(v)) for k, v in ch.headers("CHANNEL_DATA")]
         ch.t_park = time.perf_counter()  # socket mode's "park": the call is handed over
-        conn.send(self._connect_reply(data))
-        gevent.spawn(self._serve_socket, conn, reader, ch)
+        conn.send(self._connect_reply(data, conn))
+        if conn.static:
+            ch.t_park_start = ch.t_park  # no park: the call is the controller's from here
+            conn.reader = reader
+        else:
+            gevent.spawn(self._serve_socket, conn, reader, ch)
         return True
 
     @staticmethod
-    def _connect_reply(data) -> bytes:
+    def _connect_reply(data, conn: Connection) -> bytes:
         lines = [f"{k}: {v}" for k, v in data]
-        lines += ["Content-Type: command/reply", "Reply-Text: %2BOK%0A", "Socket-Mode: async", "Control: full"]
+        lines += ["Content-Type: command/reply", "Reply-Text: %2BOK%0A",
+                  f"Socket-Mode: {'static' if conn.static else 'async'}",
+                  f"Control: {'full' if conn.full else 'single-channel'}"]
         return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+    def serve_static(self, ch: Channel) -> None:
+        """listener_run in the channel's own thread (the socket application
+        without `async`): read a command, handle it (an execute runs there and
+        then, its +OK after it returns), then, with no input pending, send the
+        event queue; while a command is handled nothing is read (later commands,
+        api included, wait behind it) and no event goes out. The channel's
+        hangup is seen at the listener's next wake: the linger notice and, with
+        `linger`, the session stays until the client closes or the linger time
+        passes; without it, goodbye. Returns when the session ends: the socket
+        application returns and the dialplan goes on."""
+        conn = ch.socket_conn
+        reader = conn.reader
+        inbox: Queue = Queue()  # what the listener's read_packet would find: commands, wakes, the end
+        ch.listener_inbox = inbox
+
+        def read() -> None:
+            while True:
+                try:
+                    cmd = reader.read()
+                except OSError:
+                    cmd = None
+                inbox.put(cmd)
+                if cmd is None:
+                    return
+
+        reading = gevent.spawn(read)
+        disco = False
+        try:
+            while not conn.closed:
+                item = inbox.get()
+                if item is None:
+                    break  # the client closed the socket
+                if item == "linger over":
+                    break
+                if item != "wake":
+                    conn.hold += 1
+                    try:
+                        conn.take(item)
+                    finally:
+                        conn.hold -= 1
+                    if conn.closed:
+                        break  # exit
+                if inbox.empty():
+                    conn.flush()
+                if ch.state == "hangup" and not disco:
+                    disco = True
+                    if conn.linger is None:
+                        break
+                    conn.flush()
+                    conn.send(wire.linger_notice(ch.uuid, ch.name, conn.linger))
+                    if conn.linger > 0:
+                        gevent.spawn_later(conn.linger, inbox.put, "linger over")
+        finally:
+            ch.listener_inbox = None
+            reading.kill(block=False)
+            conn.close(conn.goodbye())  # listener_run's end: send_disconnect
+            self.connections.discard(conn)
 
     def _serve_socket(self, conn: Connection, reader, ch: Channel) -> None:
         conn.command_loop(reader)
@@ -298,13 +407,15 @@ class Simulator:
         if not conn or conn.closed:
             return
         if conn.linger is None:
-            conn.close(wire.disconnect_notice(GOODBYE))
+            conn.close(conn.goodbye())
             return
-        conn.send(wire.linger_notice(ch.uuid, ch.name, conn.linger))
+        # At the listener's next wake, behind the events it has queued (read_packet
+        # sends its event queue, then sees the channel down).
+        conn.send_event(wire.linger_notice(ch.uuid, ch.name, conn.linger))
         self.lingering[ch.uuid] = ch
         if conn.linger > 0:
             gevent.spawn_later(conn.linger, self._linger_over, conn, ch)
 
     def _linger_over(self, conn: Connection, ch: Channel) -> None:
         self.lingering.pop(ch.uuid, None)
-        conn.close(wire.disconnect_notice(GOODBYE))
+        conn.close(conn.goodbye())

@@ -67,8 +67,13 @@ def auth_request() -> bytes:
     return b"Content-Type: auth/request\n\n"
 
 
-def disconnect_notice(text: str) -> bytes:
+def disconnect_notice(text: str, session_uuid: str | None = None) -> bytes:
+    """mod_event_socket's send_disconnect: a socket application's session (one
+    with a channel) says which, and that this is the disconnect (not a linger)."""
     raw = text.encode("utf-8")
+    if session_uuid:
+        return (b"Content-Type: text/disconnect-notice\nControlled-Session-UUID: %s\n"
+                b"Content-Disposition: disconnect\nContent-Length: %d\n\n" % (session_uuid.encode(), len(raw)) + raw)
     return b"Content-Type: text/disconnect-notice\nContent-Length: %d\n\n" % len(raw) + raw
 
 

@@ -7,7 +7,13 @@ with what the client wrote (`>>> SENT`) and what each recv() returned
 (`<<< N bytes`). Scenarios: a bridge with a queued hangup without and with
 event-lock, a playback followed by a queued command without and with it, and a
 socket-mode session (connect, myevents, linger 10, an event-locked execute,
-the hangup by uuid_kill, the linger notice, our close).
+the hangup by uuid_kill, the linger notice, our close), and a static (sync)
+socket session (`socket HOST:PORT full`, no `async`: three sendmsg in one
+write, each run by the listener in the channel's own thread), with the time
+each recv() came at.
+
+`python -m tests.realfs.capture 14` captures only the static session (short:
+one FreeSWITCH, one call).
 """
 
 from gevent import monkey
@@ -32,16 +38,21 @@ OUT = Path(__file__).resolve().parents[1] / "fixtures" / "esl"
 class Recorder:
     """A raw Event Socket client that keeps every byte and every write."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, timed: bool = False):
         self.sock = sock
+        self.timed = timed  # the transcript says when each write and recv() happened
+        self.t0 = time.monotonic()
         self.rx = bytearray()
         self.transcript: list[str] = []
         self.frames = FrameReader()
         self.events: list[dict] = []
         self.replies: list[str] = []
 
+    def at(self) -> str:
+        return f" at +{(time.monotonic() - self.t0) * 1000:.1f} ms" if self.timed else ""
+
     def send(self, text: str) -> None:
-        self.transcript.append(">>> SENT\n" + text + "\n")
+        self.transcript.append(f">>> SENT{self.at()}\n" + text + "\n")
         self.sock.sendall((text + "\n\n").encode())
 
     def read_until(self, predicate, timeout: float = 10.0) -> bool:
@@ -57,7 +68,7 @@ class Recorder:
             if not data:
                 return predicate()
             self.rx += data
-            self.transcript.append(f"<<< {len(data)} bytes\n" + data.decode("utf-8", "replace"))
+            self.transcript.append(f"<<< {len(data)} bytes{self.at()}\n" + data.decode("utf-8", "replace"))
             for headers, body in self.frames.feed(data):
                 kind, h, text = decode_frame(headers, body)
                 if kind == "event":
@@ -147,11 +158,67 @@ def socket_session(fs: bed.FreeSwitch) -> None:
     r.save("12-socket-session-linger-10-uuid-kill")
 
 
+STATIC = "14-static-socket-session-three-sendmsg-one-write"
+
+
+def static_socket_session(fs: bed.FreeSwitch) -> None:
+    """`socket HOST:PORT full` without `async`: mod_event_socket's listener_run
+    runs in the channel's thread and each sendmsg is run at once
+    (switch_ivr_parse_event), its +OK sent when the application returns."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", fs.ports.socket))
+    listener.listen(1)
+    place(fs, "0140000000")
+    sock, _ = listener.accept()
+    r = Recorder(sock, timed=True)
+    r.send("connect")
+    r.read_until(lambda: b"Content-Type: command/reply" in r.rx)
+    uuid = FrameReader().feed(bytes(r.rx))[0][0]["Unique-ID"]
+    r.send("myevents")
+    r.send(commands.linger())
+    r.read_until(lambda: len(r.replies) >= 2)
+    msgs = [commands.execute("multiset", "tollgate_verdict=allow tollgate_static=yes", commands.new_event_uuid()),
+            commands.execute("playback", "tone_stream://%(500,0,440)", commands.new_event_uuid()),
+            commands.execute("hangup", "NORMAL_CLEARING", commands.new_event_uuid())]
+    msgs = [m.replace("event-lock: true\n", "") for m in msgs]
+    r.transcript.append(f">>> SENT{r.at()}\n" + "\n\n".join(msgs) + "\n")
+    r.sock.sendall("".join(m + "\n\n" for m in msgs).encode())
+    r.read_until(lambda: any(e.get("Content-Disposition") == "linger" for e in r.events), 10)
+    # Does CHANNEL_HANGUP_COMPLETE come while the session lingers? (The channel's
+    # thread is the listener's: its hangup state waits for the socket application.)
+    r.read_until(done(r, uuid), 1.5)
+    r.send("exit")
+    r.read_until(lambda: False, 1)
+    sock.close()
+    listener.close()
+    r.save(STATIC)
+
+
+def static_only(work: Path) -> None:
+    fs = bed.FreeSwitch(work / "static", "socket")
+    (work / "static").mkdir()
+    fs.configure()
+    # The bed's socket-mode dialplan, made static: the same file without `async`.
+    plan = fs.conf / "dialplan" / "default" / "90_tollgate.xml"
+    text = plan.read_text()
+    assert " async full\"" in text
+    plan.write_text(text.replace(" async full\"", " full\""))
+    fs.start()
+    try:
+        static_socket_session(fs)
+    finally:
+        fs.stop()
+
+
 def main() -> int:
     why = bed.why_not_runnable()
     if why:
         print(f"capture: {why}", file=sys.stderr)
         return 2
+    if sys.argv[1:] == ["14"]:
+        static_only(Path(tempfile.mkdtemp(prefix="tollgate-capture-")))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="tollgate-capture-"))
     fs = bed.FreeSwitch(work / "inbound", "inbound")
     (work / "inbound").mkdir()
@@ -176,6 +243,7 @@ def main() -> int:
         socket_session(sock_fs)
     finally:
         sock_fs.stop()
+    static_only(work)
     return 0
 
 
