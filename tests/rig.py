@@ -33,6 +33,7 @@ class Rig:
     def __init__(self, redis_url: str, mode: str = "inbound", scale: float = 0.01):
         self.redis_url = redis_url
         self.mode = mode
+        self.socket_args = "full"  # the socket application's, as freeswitch-conf's dialplan runs it
         self.sim = Simulator(scale=scale).start()
         self.store = Store.open(redis_url, actor="test")
         self.controllers: list[Controller] = []
@@ -78,13 +79,16 @@ class Rig:
         if self.mode == "socket" and kw.get("managed", True):
             kw.setdefault("mode", "socket")
             kw.setdefault("socket_address", ("127.0.0.1", self.controllers[0].server.bound_port))
+            kw.setdefault("socket_args", self.socket_args)
         ch = self.sim.place_call(dialed, caller_id=caller_id, caller=caller, **kw)
         self.calls.append(ch)
         return ch
 
     def finish(self, *channels, timeout: float = 10.0):
         targets = channels or tuple(self.calls)
-        wait(lambda: all(c.state == "hangup" for c in targets), timeout, "calls to end")
+        # Ended and reported (CHANNEL_HANGUP_COMPLETE, the CDR): a static socket
+        # session's channel reports only once its session is over.
+        wait(lambda: all(c.state == "hangup" and c.ended_at is not None for c in targets), timeout, "calls to end")
         return targets[0] if len(targets) == 1 else targets
 
     def verdicts(self) -> list[dict]:
@@ -92,9 +96,11 @@ class Rig:
 
     @property
     def bridge_outcome(self) -> str:
-        """The audit's outcome of a bridge that connected: inbound mode stops
-        following a call once FreeSWITCH has its bridge; socket mode sees it."""
-        return "bridge_sent" if self.mode == "inbound" else "bridged"
+        """The audit's outcome of a bridge that connected, for a call nobody counts:
+        inbound mode stops following a call once FreeSWITCH has its bridge, and so
+        does a static socket session (freeswitch-conf's; it would hear of the
+        bridge only when the bridge returns); an async one sees it."""
+        return "bridged" if self.mode == "socket" and self.socket_args == "async full" else "bridge_sent"
 
     def verdict_of(self, ch) -> dict:
         # "bridging" is what socket mode records before the bridge; the outcome

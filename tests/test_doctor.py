@@ -122,10 +122,33 @@ def test_a_condition_that_ends_the_hunt_with_no_route_fails():
     assert not [f.text for f in found if f.level == "FAIL"]
 
 
+BOUND_ACTION = ('<action application="eval" data="${sched_api(+180 tollgate-${uuid} uuid_kill ${uuid} '
+                'RECOVERY_ON_TIMER_EXPIRE)}"/>')
+
+
 def test_socket_mode_without_a_bound_before_the_socket_fails():
     shipped = SOCKET_DIALPLAN.read_text()
+    assert BOUND_ACTION in shipped
     found, _ = analyse_context(_context(shipped), "default", "socket", 120)
-    assert [f.text for f in found if f.level == "ok" and "the socket is bounded by park_timeout" in f.text]
-    unbounded = shipped.replace('<action application="set" data="park_timeout=180:RECOVERY_ON_TIMER_EXPIRE"/>', "")
-    found, _ = analyse_context(_context(unbounded), "default", "socket", 120)
+    assert [f.text for f in found if f.level == "ok" and "bounded by a scheduled uuid_kill after 180 s" in f.text]
+    assert not [f.text for f in found if f.level in ("FAIL", "warn")]
+    found, _ = analyse_context(_context(shipped.replace(BOUND_ACTION, "")), "default", "socket", 120)
+    assert [f.text for f in found if f.level == "FAIL" and "no bound before the socket application" in f.text]
+    short = shipped.replace("sched_api(+180 ", "sched_api(+60 ")
+    found, _ = analyse_context(_context(short), "default", "socket", 120)
+    assert [f.text for f in found if f.level == "FAIL" and "(+60 s) must be longer" in f.text]
+
+
+def test_an_async_socket_application_is_named_slow_and_needs_park_timeout():
+    """`socket ... async full` still works (socket_function parks the call, and
+    park_timeout bounds it), at the park loop's pace: doctor says so."""
+    shipped = SOCKET_DIALPLAN.read_text()
+    old = shipped.replace(BOUND_ACTION, "").replace(' full"/>', ' async full"/>')
+    found, _ = analyse_context(_context(old), "default", "socket", 120)
+    assert [f.text for f in found if f.level == "warn" and "is async" in f.text and "20 ms" in f.text]
     assert [f.text for f in found if f.level == "FAIL" and "no park_timeout before the socket" in f.text]
+    bounded = old.replace('<action application="socket"',
+                          '<action application="set" data="park_timeout=180:RECOVERY_ON_TIMER_EXPIRE"/>'
+                          '<action application="socket"')
+    found, _ = analyse_context(_context(bounded), "default", "socket", 120)
+    assert [f.text for f in found if f.level == "ok" and "bounded by park_timeout" in f.text]

@@ -151,10 +151,12 @@ def test_dialplan_sends_only_outside_calls_to_tollgate(path, last_app):
         assert sets["tollgate_extension"] == "${user_name}"  # the authenticated user, never a caller ID
         assert actions[-1][0] == last_app
         if last_app == "hangup":
-            assert actions[-2] == ("socket", "127.0.0.1:8084 async full")
-            # socket ... async parks the call: FreeSWITCH bounds it as in inbound mode,
-            # whatever the controller does (socket_function -> switch_ivr_park).
-            assert actions[-3] == ("set", "park_timeout=180:RECOVERY_ON_TIMER_EXPIRE")
+            # Static (no `async`): each command runs as it is read, no park (issue 32).
+            assert actions[-2] == ("socket", "127.0.0.1:8084 full")
+            # With no park, FreeSWITCH's scheduler bounds the call whatever the
+            # controller does; the handover cancels the group (commands.cancel_bound).
+            assert actions[-3] == ("eval", "${sched_api(+180 tollgate-${uuid} uuid_kill ${uuid} "
+                                           "RECOVERY_ON_TIMER_EXPIRE)}")
         else:
             assert "park_timeout" in sets
             # The mark right before the park: the controller's filter lets every

@@ -160,26 +160,30 @@ def test_a_lingering_socket_session_keeps_its_channel_until_the_client_closes(si
         client.stop()
 
 
-def _socket_dialplan_variables() -> dict[str, str]:
-    """What freeswitch-conf's socket-mode dialplan sets before `socket`."""
+def _socket_dialplan_bound() -> list[tuple[str, str]]:
+    """The applications freeswitch-conf's socket-mode dialplan runs right before
+    `socket`, other than `set` (the simulator's place_call sets those): the bound."""
     import xml.etree.ElementTree as ET
     from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "freeswitch-conf/socket-mode/dialplan/default/90_tollgate.xml"
-    found = {}
+    found = []
     for action in ET.parse(path).getroot().iter("action"):
         if action.get("application") == "socket":
             break
-        if action.get("application") == "set" and action.get("data", "").startswith("park_timeout="):
-            found["park_timeout"] = action.get("data").split("=", 1)[1]
+        if action.get("application") not in ("set", "multiset", "bridge", "hangup"):
+            found.append((action.get("application"), action.get("data", "")))
     return found
 
 
 @pytest.mark.parametrize("controller", ["silent", "speechless", "gone"])
 def test_socket_mode_has_a_bound_freeswitch_keeps_whatever_the_controller_does(sim, controller):
     """Issue 31: a controller that stopped (accepts, never speaks), that connected
-    and then went quiet, or that died mid-call: the dialplan's park_timeout ends
-    the call, with the cause inbound mode gives."""
+    and then went quiet, or that died mid-call: FreeSWITCH ends the call. The
+    static socket application gives up on a controller that never says `connect`
+    (mod_event_socket's 25 s) and the dialplan hangs up; one that connected and
+    went quiet meets the dialplan's bound (issue 32: a scheduled uuid_kill, no
+    park in a static session), with the cause inbound mode's park_timeout gives."""
     import gevent.socket as socket
 
     sim.connect_wait = 0.3
@@ -200,10 +204,10 @@ def test_socket_mode_has_a_bound_freeswitch_keeps_whatever_the_controller_does(s
     g = gevent.spawn(serve)
     try:
         ch = sim.place_call("0140000000", mode="socket", socket_address=listener.getsockname(),
-                            variables=_socket_dialplan_variables())
+                            before_socket=_socket_dialplan_bound())
         wait(lambda: ch.state == "hangup", timeout=180 * sim.scale + 3, message="FreeSWITCH's own bound")
-        expected = "NORMAL_TEMPORARY_FAILURE" if controller == "gone" else "RECOVERY_ON_TIMER_EXPIRE"
-        assert ch.hangup_cause == expected  # gone: the session ended, the dialplan's `hangup` ran
+        expected = "RECOVERY_ON_TIMER_EXPIRE" if controller == "speechless" else "NORMAL_TEMPORARY_FAILURE"
+        assert ch.hangup_cause == expected  # otherwise the session ended and the dialplan's `hangup` ran
     finally:
         g.kill()
         listener.close()

@@ -95,7 +95,12 @@ def session(frames=(OK,), timeout: float = 1.0, **fs_options):
     return fs, sock, lost
 
 
-def test_the_captured_session_from_connect_to_disconnect():
+def test_the_captured_session_from_connect_to_disconnect(monkeypatch):
+    from controller.freeswitch import commands
+
+    # The capture (an async session) predates the subscription's `nixevent`: the
+    # replay answers each command with the captured reply in its position.
+    monkeypatch.setattr(commands, "session_events", lambda: ["myevents"])
     fs = FreeSwitchSide(raw_frames(CAPTURE.read_bytes()))
     sock = SocketSession(fs.controller_side, timeout=2)
     seen, lost = [], []
@@ -103,7 +108,12 @@ def test_the_captured_session_from_connect_to_disconnect():
     channel = sock.start(lambda h: (seen.append(h.get("Event-Name") or h.get("Content-Type")),
                                     session.deliver(h)), lost.append)
     assert channel["Unique-ID"] and channel["Channel-Caller-ID-Number"] == "1005"
+    assert fs.commands == ["connect"] and not sock.sync  # the capture's session is async
+    # A call that will read its events subscribes first (an allowed call nobody
+    # counts, in a static session, never does).
+    sock.send_many(sock.follow_commands())
     assert fs.commands == ["connect", "myevents", "linger 10"]  # bounded: never plain `linger` (-1)
+    assert sock.follow_commands() == []  # once
     assert sock.send("sendmsg\ncall-command: execute\nexecute-app-name: answer") == "+OK"
     # Waiting for an event reads the socket: the mailbox pumps it.
     while True:

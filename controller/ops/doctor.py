@@ -108,17 +108,24 @@ def analyse_context(xml_text: str, context: str, mode: str, call_bound: float) -
     if mode == "inbound":
         found += _park_checks(name, actions, apps, call_bound)
     else:
-        if "socket" in apps:
-            found += _bound_check(name, actions[:apps.index("socket")], call_bound, "socket")
         found_socket = [data for _, app, data in actions if app == "socket"]
         if not found_socket:
             found.append(fail(f"{name} has no socket application: socket mode needs "
-                              "'socket HOST:PORT async full' after the mark"))
+                              "'socket HOST:PORT full' after the mark"))
         else:
             target, *flags = found_socket[0].split()
-            if "async" not in flags or "full" not in flags:
-                found.append(fail(f"{name}: 'socket {found_socket[0]}' must end with 'async full' "
-                                  "(Tollgate sends commands while events flow, and uses api)"))
+            before = actions[:apps.index("socket")]
+            if "full" not in flags:
+                found.append(fail(f"{name}: 'socket {found_socket[0]}' must end with 'full' "
+                                  "(Tollgate uses api commands on the session)"))
+            if "async" in flags:
+                # Still works, and is bounded by park_timeout: socket_function parks the call.
+                found.append(warn(f"{name}: 'socket {found_socket[0]}' is async: the call is parked and each "
+                                  "command waits for the park loop's next 20 ms step (switch_ivr_park); "
+                                  "without 'async' it runs as soon as it is read"))
+                found += _bound_check(name, before, call_bound, "socket")
+            else:
+                found += _scheduled_bound_check(name, before, call_bound)
             if "hangup" not in apps[apps.index("socket"):]:
                 found.append(warn(f"{name}: nothing hangs up after the socket application: a call Tollgate "
                                   "did not take goes on in the dialplan"))
@@ -155,6 +162,26 @@ def _bound_check(name: str, before, call_bound: float, app: str) -> list[Finding
         return [fail(f"{name}: park_timeout={timeouts[-1]} must be longer than Tollgate's call bound "
                      f"({call_bound:.0f} s), or FreeSWITCH cuts PIN dialogs short")]
     return [ok(f"{name}: the {app} is bounded by park_timeout={timeouts[-1]} (call bound {call_bound:.0f} s)")]
+
+
+_SCHEDULED_BOUND = re.compile(r"\$\{sched_api\(\+(\d+) tollgate-\$\{uuid\} uuid_kill \$\{uuid\}(?: [A-Z_]+)?\)\}")
+
+
+def _scheduled_bound_check(name: str, before, call_bound: float) -> list[Finding]:
+    """A static socket session parks nothing, so park_timeout bounds nothing: the
+    dialplan schedules a uuid_kill in the group Tollgate cancels at the handover
+    (commands.cancel_bound), `eval ${sched_api(+180 tollgate-${uuid} uuid_kill ${uuid} ...)}`."""
+    found = [m for _, app, data in before if app == "eval" for m in [_SCHEDULED_BOUND.search(data)] if m]
+    if not found:
+        return [fail(f"{name}: no bound before the socket application: a call whose controller connected and "
+                     "then went quiet stays up forever (add eval ${sched_api(+180 tollgate-${uuid} uuid_kill "
+                     "${uuid} RECOVERY_ON_TIMER_EXPIRE)} before it)")]
+    seconds = int(found[-1].group(1))
+    if seconds <= call_bound:
+        return [fail(f"{name}: the scheduled bound (+{seconds} s) must be longer than Tollgate's call bound "
+                     f"({call_bound:.0f} s), or FreeSWITCH cuts PIN dialogs short")]
+    return [ok(f"{name}: the socket is bounded by a scheduled uuid_kill after {seconds} s "
+               f"(call bound {call_bound:.0f} s)")]
 
 
 def ends_hunt_without_route(extensions) -> list[str]:

@@ -65,6 +65,14 @@ def run(sim: "Switch", line: str) -> str:
             return "-Error bad args\n"
         found = sim.node.context_xml(args[3]) if args[:3] == ["dialplan", "context", "name"] else None
         return found if found is not None else "can't find anything\n"
+    if cmd == "sched_api":
+        return _sched_api(sim, args)
+    if cmd == "sched_del":
+        # mod_commands: a task id, or a group name (switch_scheduler_del_task_group)
+        timers = sim.sched_groups.pop(args[0], []) if args else []
+        for timer in timers:
+            timer.close()
+        return f"+OK Deleted: {len(timers)}\n"
     if cmd == "status":
         return f"UP 0 years\n{len(sim.live())} session(s)\n"
     return f"-ERR {cmd} Command not found!\n"
@@ -106,3 +114,26 @@ def _show_channels(sim: "Switch", args: list[str]) -> str:
     if not rows:
         return '{"row_count":0}'
     return json.dumps({"row_count": len(rows), "rows": rows})
+
+
+def _sched_api(sim: "Switch", args: list[str]) -> str:
+    """mod_commands' `sched_api +SECONDS GROUP COMMAND...`: the core's scheduler runs
+    the api command then (seconds scaled as the simulator's clock), unless the
+    group is deleted first (sched_del GROUP)."""
+    if len(args) < 3 or not args[0].startswith("+") or not args[0][1:].isdigit():
+        return "-ERR Invalid syntax. USAGE: [+@]<time> <group_name> <command_string>[&]\n"
+    seconds, group, command = int(args[0][1:]), args[1], " ".join(args[2:]).rstrip("&")
+    timer = gevent.get_hub().loop.timer(max(seconds * sim.scale, 0.0))
+
+    def fire():
+        timers = sim.sched_groups.get(group, [])
+        if timer in timers:
+            timers.remove(timer)
+        if not timers:
+            sim.sched_groups.pop(group, None)
+        sim.api(command)
+
+    # The loop's callback must not block: the command (events to write) gets a greenlet.
+    timer.start(gevent.spawn, fire)
+    sim.sched_groups.setdefault(group, []).append(timer)
+    return f"+OK Added: {next(sim.task_ids)}\n"

@@ -198,5 +198,5 @@ APPS = {
     "answer": _answer, "pre_answer": _pre_answer, "set": _set, "multiset": _multiset, "unset": _unset, "playback": _playback,
     "play_and_get_digits": _play_and_get_digits, "bridge": _bridge, "transfer": _transfer,
     "hangup": _hangup, "sleep": _sleep, "sched_hangup": _sched_hangup,
-    "sched_cancel": _sched_cancel,
+    "sched_cancel": _sched_cancel, "eval": lambda ch, arg: "_none_",  # mod_dptools' eval: only the expansion
 }

@@ -29,6 +29,7 @@ def app_uuid() -> str:
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+_API_CALL = re.compile(r"\$\{([a-z_]+)\(([^()]*)\)\}")
 ZOMBIE_EXEC = frozenset({"set", "unset", "multiset", "export"})  # mod_dptools' SAF_ZOMBIE_EXEC ones we use
 
 
@@ -52,7 +53,7 @@ _CALLING = {
 class Channel:
     def __init__(self, sim, *, dialed: str, caller_id: str, caller_name: str, context: str,
                  variables: dict[str, str], caller: Caller, mode: str, socket_address=None,
-                 socket_args: str = "async full"):
+                 socket_args: str = "full", before_socket: list[tuple[str, str]] | None = None):
         self.sim = sim
         self.uuid = str(uuidlib.uuid4())
         self.name = f"sofia/internal/{caller_id}@pbx.example"
@@ -70,6 +71,9 @@ class Channel:
             "call_uuid": self.uuid,
         }
         self.dialplan_vars = dict(variables)
+        # Socket mode: the applications the dialplan runs right before `socket`
+        # (freeswitch-conf's: eval ${sched_api(...)}, the bound).
+        self.before_socket = list(before_socket or [])
         self.state = "ringing"  # ringing | early | answered | hangup
         self.hangup_cause = ""
         self.application = ""
@@ -102,6 +106,8 @@ class Channel:
         self.t_bridge_run: float | None = None  # ... and when bridge began to run (the modelled setup delay)
         self.greenlet: gevent.Greenlet | None = None
         self.answered_at: float | None = None  # monotonic, for billsec
+        self.hungup_at: float | None = None  # monotonic
+        self.billsec = 0
         self._profile: list[tuple[str, str]] | None = None
         self.timers: list = []  # sched_hangup's loop timers, closed at the end
 
@@ -120,10 +126,26 @@ class Channel:
             h.append(("Hangup-Cause", self.hangup_cause))
         h += _CODEC
         if with_vars:
-            h += self.profile()
+            profile = self.profile()
+            if self.answered_at is not None:
+                # The answer's time in microseconds, on the event's clock with the
+                # simulator's time scale: the event's time minus the simulated
+                # seconds since the answer (what a static session computes the
+                # billed seconds from, controller.freeswitch.events).
+                now_us = int(next(v for k, v in h if k == "Event-Date-Timestamp"))
+                answered = str(now_us - int(self.since_answer() * 1_000_000))
+                profile = [(k, answered if k == "Caller-Channel-Answered-Time" else v) for k, v in profile]
+            h += profile
             h += [("variable_" + k, v) for k, v in self.vars.items()]
         h += list(extra)
         return h
+
+    def since_answer(self) -> float:
+        """Simulated seconds since the answer (0 before it; frozen at the hangup)."""
+        if self.answered_at is None:
+            return 0.0
+        end = self.hungup_at if self.hungup_at is not None else time.monotonic()
+        return (end - self.answered_at) / (self.sim.scale or 1)
 
     def profile(self) -> list[tuple[str, str]]:
         """The caller profile's headers: the same for every event of the channel, built once."""
@@ -162,6 +184,8 @@ class Channel:
             if self.caller.hangup_at == "park":
                 gevent.spawn_later(self.caller.hangup_delay, self.hangup, "NORMAL_CLEARING")
             if self.mode == "socket":
+                for app, data in self.before_socket:
+                    self._app(app, data, app_uuid(), conn_id=0)
                 self._socket()
                 return
             self.park_uuid = app_uuid()
@@ -336,9 +360,16 @@ class Channel:
         self.interrupt.set()
         return True
 
+    def expand(self, text: str) -> str:
+        """switch_channel_expand_variables: ${name} is a channel variable, and
+        ${api(args)} runs that api command (its arguments expanded first) and
+        stands for its output."""
+        text = _VARIABLE.sub(lambda m: self.vars.get(m.group(1), ""), text)
+        return _API_CALL.sub(lambda m: self.sim.api(f"{m.group(1)} {m.group(2)}").rstrip("\n"), text)
+
     def _app(self, app: str, arg: str, event_uuid: str, conn_id: int) -> None:
         if "${" in arg:  # switch_core_session_execute_application expands channel variables
-            arg = _VARIABLE.sub(lambda m: self.vars.get(m.group(1), ""), arg)
+            arg = self.expand(arg)
         self.executed.append((app, arg, conn_id))
         if app == "bridge" and self.t_bridge_run is None:
             self.t_bridge_run = time.perf_counter()
@@ -395,6 +426,12 @@ class Channel:
             return
         self.state = "hangup"
         self.hangup_cause = cause
+        self.hungup_at = time.monotonic()
+        # FreeSWITCH's billsec: whole epoch seconds, hung up minus answered
+        # (switch_channel_set_timestamps), the same sum a static session does
+        # with CHANNEL_HANGUP's headers.
+        now = time.time()
+        self.billsec = int(now) - int(now - self.since_answer()) if self.answered_at is not None else 0
         self.emit("CHANNEL_HANGUP")
         self.interrupt.set()
         self.queue.put(None)  # the park loop ends; the channel's greenlet finishes the hangup
@@ -418,8 +455,8 @@ class Channel:
             except re.error:
                 pass
         self.vars["digits_dialed"] = digits or "none"
-        if self.answered_at is not None:  # billed seconds, in the simulated clock
-            self.vars["billsec"] = str(int((time.monotonic() - self.answered_at) / (self.sim.scale or 1)))
+        if self.answered_at is not None:  # billed seconds, in the simulated clock, as of the hangup
+            self.vars["billsec"] = str(self.billsec)
         hook = self.vars.get("api_hangup_hook")
         if hook:
             self.sim.api(hook)  # hangup state: before CHANNEL_HANGUP_COMPLETE and the CDR

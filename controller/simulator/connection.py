@@ -83,6 +83,7 @@ class Connection:
         self.all_events = False
         self.filters: list[tuple[str, str]] = []
         self.myevents = False
+        self.nixed: set[str] = set()  # event types taken out with nixevent
         self.linger: int | None = None  # seconds asked with `linger` (-1: forever), None: not asked
         self.out: Queue = Queue()
         self.closed = False
@@ -214,7 +215,7 @@ class Connection:
     def wants(self, name: str, channel: Channel) -> bool:
         """Decided from the channel itself, so no header list is built for nobody."""
         if self.myevents:
-            return channel is self.channel
+            return channel is self.channel and name not in self.nixed
         if not (self.all_events or name in self.events):
             return False
         if not self.filters:
@@ -292,6 +293,16 @@ class Connection:
         elif verb == "myevents":
             self.myevents = True
             self.send(wire.command_reply("+OK Events Enabled"))
+        elif verb == "nixevent":
+            # mod_event_socket: takes the named types out of the subscription
+            # (myevents' list too), "-ERR no keywords supplied" without one.
+            names = rest.split()
+            if not names:
+                self.send(wire.command_reply("-ERR no keywords supplied"))
+                return
+            self.nixed.update(names)
+            self.events.difference_update(names)
+            self.send(wire.command_reply("+OK events nixed"))
         elif verb == "linger":
             # mod_event_socket: a number of seconds, or -1 (forever) without one.
             seconds = rest.strip()
@@ -307,6 +318,7 @@ class Connection:
         elif verb == "noevents":
             self.events.clear()
             self.all_events = False
+            self.myevents = False  # mod_event_socket clears LFLAG_EVENTS: nothing more is sent
             self.send(wire.command_reply("+OK no longer listening for events"))
         else:
             self.send(wire.command_reply("-ERR command not found"))

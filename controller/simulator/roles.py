@@ -6,7 +6,7 @@ channel -> apps -> roles."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Protocol
+from typing import Iterator, TYPE_CHECKING, Any, Iterable, Protocol
 
 if TYPE_CHECKING:
     from controller.simulator.callers import Caller
@@ -24,6 +24,8 @@ class Switch(Protocol):
     inbound: set[Any]  # event-socket clients (not socket-app sessions)
     commands: list[tuple[int, str]]
     hash_db: dict[tuple[str, str], str]
+    sched_groups: dict[str, list]
+    task_ids: Iterator[int]
     bytes_sent: int
     bytes_received: int
     event_pace: float

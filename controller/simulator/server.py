@@ -62,6 +62,8 @@ class Simulator:
         self.scheduled_hangups: list[tuple[str, float, str]] = []  # (uuid, seconds, cause)
         self.sequence = itertools.count(1000)
         self.hash_db: dict[tuple[str, str], str] = {}
+        self.sched_groups: dict[str, list] = {}  # sched_api's tasks by group (sched_del deletes a group)
+        self.task_ids = itertools.count(1)
         self.bytes_sent = 0  # Event Socket bytes to clients (events, replies): the benchmark's cost per call
         self.bytes_received = 0  # ... and commands from them (their text, headers and body)
         self._dates: tuple[int, str, str] = (-1, "", "")
@@ -133,7 +135,7 @@ class Simulator:
                    tenant: str = "acme", extension: str | None = None, user: str | None = None,
                    source: str = "", unattended: str = "", caller: Caller | None = None,
                    managed: bool = True, mode: str = "inbound", socket_address=None,
-                   socket_args: str = "async full",
+                   socket_args: str = "full", before_socket: list[tuple[str, str]] | None = None,
                    variables: dict[str, str] | None = None) -> Channel:
         """A call leaving the PBX, as freeswitch-conf's dialplan hands it over.
 
@@ -144,9 +146,10 @@ class Simulator:
         puts in tollgate_extension, if not `${user_name}`. source: the trusted
         gateway name the dialplan sets for calls from a trunk. socket_args:
         the `socket` application's arguments after the address, in socket mode:
-        "async full" (the session's commands are queued, the call parks) or
-        "full" (static: the listener runs in the channel's thread and runs
-        each command there and then).
+        "full" (static, freeswitch-conf's: the listener runs in the channel's
+        thread and runs each command there and then) or "async full" (the
+        session's commands are queued, the call parks). before_socket: the
+        applications the dialplan runs right before `socket` (its bound).
         """
         user = caller_id if user is None else user
         channel_vars = {"domain_name": tenant, "sip_from_user": caller_id, "sip_from_host": tenant}
@@ -173,7 +176,7 @@ class Simulator:
             dialplan["tollgate_managed"] = dialplan.pop("tollgate_managed", "true")
         ch = Channel(self, dialed=dialed, caller_id=caller_id, caller_name=caller_name, context="tollgate",
                      variables=dialplan, caller=caller or Caller(), mode=mode, socket_address=socket_address,
-                     socket_args=socket_args)
+                     socket_args=socket_args, before_socket=before_socket)
         if unattended == "transfer":
             # switch_ivr_session_transfer: "<epoch>:<uuid>:bl_xfer:<dest>/<context>/<dialplan>"
             channel_vars["transfer_source"] = f"{int(time.time())}:{ch.uuid}:bl_xfer:{dialed}/default/XML"

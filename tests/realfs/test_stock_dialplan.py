@@ -57,3 +57,19 @@ def test_with_the_bypass_off_emergency_goes_through_tollgate_and_the_rest_still_
         assert c.cause != "NO_ROUTE_DESTINATION" and not _tollgate_saw(c), c.applications()
     print(f"[{freeswitch.mode}] bypass off: 112 -> Tollgate {emergency.pbx.get('variable_tollgate_reason')}, "
           f"carrier got {emergency.carrier_got}; *98 -> {voicemail.cause}; 1001 -> {internal.cause}")
+
+
+def test_a_transfer_verdict_goes_on_in_the_dialplan(freeswitch, controller, phones, store):
+    """A route of the form 'DEST XML CONTEXT' is a transfer. In socket mode the
+    socket application runs static (issue 32): the transfer takes effect only once
+    the session ends, so the controller closes it right away; the bound it set
+    before the socket is cancelled first."""
+    store.admin.update_tenant("acme", {"internal_route": "{dialed} XML carrier"})
+    call = phones.place("1002", "3949")  # a service number: the tenant's internal route
+    assert phones.wait_all([call], timeout=20)
+    pbx = call.pbx or {}
+    # The bed's `carrier` context answers, sets carrier_got and hangs up after 1.5 s.
+    assert pbx.get("variable_carrier_got") == "3949", call.applications()
+    assert pbx.get("variable_tollgate_verdict") == "ALLOW" and call.cause == "NORMAL_CLEARING"
+    assert ("transfer", "3949 XML carrier") in call.applications()
+    print(f"[{freeswitch.mode}] 3949 -> transfer to 'carrier': {call.cause}")
