@@ -222,6 +222,15 @@ def uuid_kill(channel: str, cause: str) -> str:
 LINGER_SECONDS = 10
 
 
+# A static session (no `async`) runs in the channel's own thread: while it
+# lingers the channel's hangup waits (its BYE, CHANNEL_HANGUP_COMPLETE), so
+# linger only as long as it takes the last events to reach the session (they go
+# through FreeSWITCH's event threads; without linger the session would end, and
+# drop them, as soon as it sees the channel down). A controller that stopped
+# answering delays a caller's hangup by this much, not by LINGER_SECONDS.
+STATIC_LINGER_SECONDS = 1
+
+
 def linger(seconds: int = LINGER_SECONDS) -> str:
     if not 0 < int(seconds) <= 3600:
         raise UnsafeCommand(f"linger {seconds!r} out of range")

@@ -88,7 +88,8 @@ class SocketSession:
         if self.following:
             return []
         self.following = True
-        return [*commands.session_events(), commands.linger()]
+        seconds = commands.STATIC_LINGER_SECONDS if self.sync else commands.LINGER_SECONDS
+        return [*commands.session_events(), commands.linger(seconds)]
 
     def unfollow_commands(self) -> list[str]:
         """What to write before handing a followed call over for good (stop_events)."""
