@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from controller.freeswitch import events
-from controller.freeswitch.framing import FrameReader, FramingError, parse_event_body, parse_header_block
+from controller.freeswitch.framing import decode_frame, FrameReader, FramingError, parse_event_body, parse_header_block
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "esl"
 # The shared captures when they are beside the checkout, else the copy kept here.
@@ -84,7 +84,8 @@ def test_disconnect_notices_and_api_bodies():
     frames, _ = frames_of((FIXTURES / "07-outbound-socket-session.rx").read_bytes())
     connect = frames[0][0]
     assert connect["Content-Type"] == "command/reply" and connect["Event-Name"] == "CHANNEL_DATA"
-    decoded = parse_header_block("\n".join(f"{k}: {v}" for k, v in connect.items()), decode=True)
+    kind, decoded, text = decode_frame(*frames[0])  # the channel's values decoded as they are read
+    assert kind == "reply" and text == "+OK\n"
     assert decoded["Reply-Text"] == "+OK\n" and decoded["variable_socket_host"] == "127.0.0.1"
     assert events.channel_data(decoded).uuid == "d0260827-7bda-4b64-8775-90866c1edec7"
 
@@ -204,3 +205,20 @@ def test_the_fast_unquote_is_urllibs(parts):
 
     value = "".join(parts)
     assert unquote_value(value) == unquote(value)
+
+
+def test_a_big_block_is_indexed_once_and_reads_the_same():
+    """Socket mode's connect reply carries the whole channel (some 300 headers,
+    20 KB on the real switch): LazyHeaders indexes such a block once instead of
+    searching it per lookup; every value, present, empty or absent, reads as a
+    full decode gives it."""
+    from controller.freeswitch.framing import LazyHeaders
+
+    lines = [f"variable_x_{i}: v%20{i}%3A%40host%3B{i}" for i in range(400)] + ["Empty-One:", "Plain: as is"]
+    block = "Event-Name: CHANNEL_DATA\n" + "\n".join(lines)
+    assert len(block) > LazyHeaders.INDEX_FROM
+    lazy, full = LazyHeaders(block), parse_header_block(block, decode=True)
+    for key in ("Event-Name", "variable_x_0", "variable_x_399", "Empty-One", "Plain", "Not-There"):
+        assert lazy.get(key) == full.get(key), key
+    assert lazy["variable_x_7"] == "v 7:@host;7" and "Not-There" not in lazy
+    assert dict(lazy) == full

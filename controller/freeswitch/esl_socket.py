@@ -57,7 +57,7 @@ class SocketSession:
         self.complete = False  # CHANNEL_HANGUP_COMPLETE read: the channel's last event
         self.last_read = time.monotonic()
 
-    def start(self, on_event: RawHandler, on_lost: Callable[[str], None]) -> dict:
+    def start(self, on_event: RawHandler, on_lost: Callable[[str], None]) -> Mapping[str, str]:
         """`connect`, answered by the whole channel as headers (the caller keeps
         only what it needs of them). Events are asked for only by a call that
         will read them (follow_commands): an allowed call is handed over without
@@ -78,7 +78,7 @@ class SocketSession:
         # sendmsg at once (switch_ivr_parse_event), answering when it returns;
         # async: a thread of its own, every sendmsg queued for the park loop.
         self.sync = headers.get("Socket-Mode") == "static"
-        return dict(headers)
+        return headers
 
     def follow_commands(self) -> list[str]:
         """What to write before the first command of a call that reads its events:

@@ -69,15 +69,28 @@ class LazyHeaders(Mapping):
     decoding everything. Iterating decodes the whole block once.
     """
 
-    __slots__ = ("_text", "_all")
+    __slots__ = ("_text", "_all", "_raw")
+
+    # Above this size a block is indexed once (split into lines, values left
+    # encoded) rather than searched per lookup: socket mode's connect reply
+    # carries the whole channel, some 300 headers, and the call reads twenty.
+    INDEX_FROM = 8192
 
     def __init__(self, block: str):
         self._text = "\n" + block
         self._all: dict[str, str] | None = None
+        self._raw: dict[str, str] | None = None
 
     def get(self, key: str, default=None):
         if self._all is not None:
             return self._all.get(key, default)
+        if len(self._text) > self.INDEX_FROM:
+            if self._raw is None:
+                self._raw = parse_header_block(self._text[1:], decode=False)
+            value = self._raw.get(key, _MISSING)
+            if value is _MISSING:
+                return default
+            return unquote_value(value) if "%" in value else value
         text = self._text
         start = text.find("\n" + key + ": ")
         if start < 0:
@@ -151,7 +164,14 @@ class FrameReader:
                 pos = end + 2
                 if not block:
                     continue
-                headers = parse_header_block(block, decode=False)
+                if block.startswith("Event-Name: ") or "\nEvent-Name: " in block:
+                    # Socket mode's connect reply: the whole channel (about 300
+                    # URL-encoded headers) in the frame's own header block, of
+                    # which the call reads some twenty: looked up, and decoded,
+                    # when asked for (decode_frame).
+                    headers = LazyHeaders(block)
+                else:
+                    headers = parse_header_block(block, decode=False)
                 length = headers.get("Content-Length")
                 if length is None:
                     frames.append((headers, b""))
@@ -179,7 +199,9 @@ def decode_frame(headers: dict, body: bytes) -> tuple[str, Mapping, str]:
     if ctype == "text/event-plain":
         return "event", parse_event_body(body), ""
     if ctype == "command/reply":
-        if "Event-Name" in headers:  # socket mode's connect reply: the channel, URL-encoded
+        if "Event-Name" in headers and not isinstance(headers, LazyHeaders):
+            # socket mode's connect reply: the channel, URL-encoded (FrameReader
+            # keeps it as LazyHeaders, which decode what is read)
             headers = parse_header_block("\n".join(f"{k}: {v}" for k, v in headers.items()), decode=True)
         return "reply", headers, headers.get("Reply-Text", "")
     if ctype == "api/response":
