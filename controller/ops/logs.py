@@ -32,6 +32,9 @@ def setup(level: str = "info", fmt: str = "text", stream=None) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    # Nor the source file and line: without _srcfile logging skips findCaller's
+    # walk up the stack for every record.
+    logging._srcfile = None
     handler = logging.StreamHandler(stream or sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
