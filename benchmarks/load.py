@@ -119,7 +119,12 @@ class Load:
         for c in live:
             c.hangup("NORMAL_CLEARING")
         deadline = time.perf_counter() + 30
-        while any(c.state != "hangup" for c in live) and time.perf_counter() < deadline:
+        # Until every one has ended, not only begun to: with the switch's paces
+        # their ends reach the controller in 20 ms bursts (and a static session's
+        # channel reports only once the controller closed it), and a scenario
+        # measured meanwhile paid for the tear-down of 5,000 dialogs (a plateau
+        # of 0.4-1 s at p90 with noise, issue 32).
+        while any(c.ended_at is None for c in live) and time.perf_counter() < deadline:
             gevent.sleep(0.05)
         self.sim.finished.clear()
         return {"hung_up": len(live)}
