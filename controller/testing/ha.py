@@ -5,6 +5,7 @@ temporary directory, torn down after."""
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
@@ -45,9 +46,12 @@ def _free(port: int) -> bool:
 
 
 def _bus_port_pair() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    """A free port whose cluster bus port (port + 10000) is free and valid too.
+    Both below the kernel's ephemeral range (32768 and up on Linux): a port
+    found free there could be taken by any outgoing connection before the
+    server binds it ("redis-server did not start", once in a CI run)."""
     for _ in range(200):
-        port = random.randint(20000, 45000)
+        port = random.randint(20000, 22700)
         if _free(port) and _free(port + 10000):
             return port
     raise RuntimeError("no free pair of ports for a cluster node")
@@ -71,7 +75,18 @@ class ClusterSet:
 
     def start(self) -> "ClusterSet":
         for s in self.servers:
-            s.start()
+            for attempt in range(3):
+                try:
+                    s.start()
+                    break
+                except RuntimeError:
+                    if attempt == 2:
+                        raise
+                    s.stop()
+                    s.port = _bus_port_pair()  # taken meanwhile by someone else: another pair
+                    stale = os.path.join(s.dir, "nodes.conf")  # written for the old port, if at all
+                    if os.path.exists(stale):
+                        os.remove(stale)
         subprocess.run([shutil.which("redis-cli"), "--cluster", "create",
                         *[f"127.0.0.1:{s.port}" for s in self.servers],
                         "--cluster-replicas", str(self.replicas), "--cluster-yes"],
