@@ -214,6 +214,13 @@ def test_a_command_flushes_the_events_behind_its_reply(sim):
     assert first is replies[2]  # the reply first, then the event queue
 
 
+@pytest.fixture
+def listener():
+    listening = SocketListener()
+    yield listening
+    listening.close()
+
+
 class SocketListener:
     """The controller's end of socket mode, raw: one session, frames timed."""
 
@@ -249,36 +256,28 @@ def own(app, arg, lock=False, headers=""):
     return msg + headers
 
 
-def test_the_connect_reply_says_the_mode(sim):
-    listener = SocketListener()
-    try:
-        for args, mode in (("full", "static"), ("async full", "async")):
-            ch, c = static_session(sim, listener, socket_args=args)
-            assert c.replies()[0][2]["Socket-Mode"] == mode
-            c.close()
-            wait(lambda: ch.state == "hangup", message="the end")
-    finally:
-        listener.close()
+def test_the_connect_reply_says_the_mode(sim, listener):
+    for args, mode in (("full", "static"), ("async full", "async")):
+        ch, c = static_session(sim, listener, socket_args=args)
+        assert c.replies()[0][2]["Socket-Mode"] == mode
+        c.close()
+        wait(lambda: ch.state == "hangup", message="the end")
 
 
-def test_static_runs_each_sendmsg_at_once_and_replies_when_it_returns(sim):
-    listener = SocketListener()
-    try:
-        ch, c = static_session(sim, listener)
-        before = len(c.frames)
-        sent = time.perf_counter()
-        c.sock.sendall("".join(m + "\n\n" for m in [
-            own("multiset", "a=1 b=2"), own("playback", "tone_stream://%(500,0,440)"),
-            own("hangup", "NORMAL_CLEARING")]).encode())
-        wait(lambda: any(f[1] == "disconnect" for f in c.frames), message="the linger notice")
-        frames = c.frames[before:]
-        gevent.sleep(0.1)
-        assert ch.state == "hangup" and ch.hangup_cause == "NORMAL_CLEARING"
-        assert not c.events("CHANNEL_HANGUP_COMPLETE")  # the channel's thread is the listener's
-        c.send("exit")
-        wait(lambda: ch.ended_at, message="the channel's end")
-    finally:
-        listener.close()
+def test_static_runs_each_sendmsg_at_once_and_replies_when_it_returns(sim, listener):
+    ch, c = static_session(sim, listener)
+    before = len(c.frames)
+    sent = time.perf_counter()
+    c.sock.sendall("".join(m + "\n\n" for m in [
+        own("multiset", "a=1 b=2"), own("playback", "tone_stream://%(500,0,440)"),
+        own("hangup", "NORMAL_CLEARING")]).encode())
+    wait(lambda: any(f[1] == "disconnect" for f in c.frames), message="the linger notice")
+    frames = c.frames[before:]
+    gevent.sleep(0.1)
+    assert ch.state == "hangup" and ch.hangup_cause == "NORMAL_CLEARING"
+    assert not c.events("CHANNEL_HANGUP_COMPLETE")  # the channel's thread is the listener's
+    c.send("exit")
+    wait(lambda: ch.ended_at, message="the channel's end")
     kinds = [(f[1], f[2].get("Event-Name", "")) for f in frames]
     # Three +OK first: with input pending the listener sends no event...
     assert kinds[:3] == [("reply", "")] * 3, kinds
@@ -293,62 +292,46 @@ def test_static_runs_each_sendmsg_at_once_and_replies_when_it_returns(sim):
     assert [a for a, _d in ch.runs[-3:]] == ["multiset", "playback", "hangup"]
 
 
-def test_static_a_command_waits_behind_a_running_application(sim):
-    listener = SocketListener()
-    try:
-        ch, c = static_session(sim, listener)
-        c.send(own("sleep", "2000"))
-        wait(lambda: ch.application == "sleep", message="the sleep")
-        asked = c.send("api uuid_exists " + ch.uuid)
-        wait(lambda: len(c.replies()) == 5, message="the api reply")
-        answered = c.replies()[4][0]
-        assert answered - asked >= 2.0 * sim.scale - 0.03  # read only once the sleep returned
-        c.close()
-        wait(lambda: ch.ended_at, message="the end")
-    finally:
-        listener.close()
+def test_static_a_command_waits_behind_a_running_application(sim, listener):
+    ch, c = static_session(sim, listener)
+    c.send(own("sleep", "2000"))
+    wait(lambda: ch.application == "sleep", message="the sleep")
+    asked = c.send("api uuid_exists " + ch.uuid)
+    wait(lambda: len(c.replies()) == 5, message="the api reply")
+    answered = c.replies()[4][0]
+    assert answered - asked >= 2.0 * sim.scale - 0.03  # read only once the sleep returned
+    c.close()
+    wait(lambda: ch.ended_at, message="the end")
     # The client went away: the socket application returns, the dialplan hangs up.
     assert ch.hangup_cause == "NORMAL_TEMPORARY_FAILURE"
 
 
-def test_static_an_async_header_queues_instead(sim):
-    listener = SocketListener()
-    try:
-        ch, c = static_session(sim, listener)
-        c.send(own("set", "queued=yes", headers="\nasync: true"))
-        wait(lambda: len(c.replies()) == 4, message="the +OK")
-        gevent.sleep(0.1)
-        assert "queued" not in ch.vars  # nobody parses the queue: no park in static mode
-        c.send(own("sleep", "200"))  # an application that parses events runs it
-        wait(lambda: ch.vars.get("queued") == "yes", message="the queued set")
-        c.close()
-    finally:
-        listener.close()
+def test_static_an_async_header_queues_instead(sim, listener):
+    ch, c = static_session(sim, listener)
+    c.send(own("set", "queued=yes", headers="\nasync: true"))
+    wait(lambda: len(c.replies()) == 4, message="the +OK")
+    gevent.sleep(0.1)
+    assert "queued" not in ch.vars  # nobody parses the queue: no park in static mode
+    c.send(own("sleep", "200"))  # an application that parses events runs it
+    wait(lambda: ch.vars.get("queued") == "yes", message="the queued set")
+    c.close()
 
 
-def test_static_park_timeout_plays_no_part(sim):
-    listener = SocketListener()
-    try:
-        ch, c = static_session(sim, listener, variables={"park_timeout": "1:RECOVERY_ON_TIMER_EXPIRE"})
-        gevent.sleep(2 * sim.scale + 0.3)
-        assert ch.state != "hangup"
-        c.close()
-        wait(lambda: ch.ended_at, message="the end")
-    finally:
-        listener.close()
+def test_static_park_timeout_plays_no_part(sim, listener):
+    ch, c = static_session(sim, listener, variables={"park_timeout": "1:RECOVERY_ON_TIMER_EXPIRE"})
+    gevent.sleep(2 * sim.scale + 0.3)
+    assert ch.state != "hangup"
+    c.close()
+    wait(lambda: ch.ended_at, message="the end")
 
 
-def test_a_hangup_from_elsewhere_reaches_a_static_session(sim):
-    listener = SocketListener()
-    try:
-        ch, c = static_session(sim, listener)
-        sim.api(f"uuid_kill {ch.uuid} NORMAL_CLEARING")
-        wait(lambda: any(f[1] == "disconnect" for f in c.frames), message="the linger notice")
-        assert c.events("CHANNEL_HANGUP")
-        c.close()
-        wait(lambda: ch.ended_at, message="the end")
-    finally:
-        listener.close()
+def test_a_hangup_from_elsewhere_reaches_a_static_session(sim, listener):
+    ch, c = static_session(sim, listener)
+    sim.api(f"uuid_kill {ch.uuid} NORMAL_CLEARING")
+    wait(lambda: any(f[1] == "disconnect" for f in c.frames), message="the linger notice")
+    assert c.events("CHANNEL_HANGUP")
+    c.close()
+    wait(lambda: ch.ended_at, message="the end")
     assert ch.hangup_cause == "NORMAL_CLEARING"
 
 

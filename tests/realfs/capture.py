@@ -131,20 +131,27 @@ def sequence(fs: bed.FreeSwitch, name: str, steps: list[tuple[str, str]], lock: 
     r.save(name)
 
 
-def socket_session(fs: bed.FreeSwitch) -> None:
+def _socket_session_opened(fs: bed.FreeSwitch, timed: bool):
+    """Listen where the bed's dialplan connects, place a call, take its session:
+    `connect`, `myevents` and `linger` answered. (listener, socket, Recorder, uuid)."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", fs.ports.socket))
     listener.listen(1)
     place(fs, "0140000000")
     sock, _ = listener.accept()
-    r = Recorder(sock)
+    r = Recorder(sock, timed=timed)
     r.send("connect")
     r.read_until(lambda: b"Content-Type: command/reply" in r.rx)
     uuid = FrameReader().feed(bytes(r.rx))[0][0]["Unique-ID"]
     r.send("myevents")
     r.send(commands.linger())
     r.read_until(lambda: len(r.replies) >= 2)
+    return listener, sock, r, uuid
+
+
+def socket_session(fs: bed.FreeSwitch) -> None:
+    listener, sock, r, uuid = _socket_session_opened(fs, timed=False)
     r.send(commands.execute("playback", "tone_stream://%(2000,0,440)", commands.new_event_uuid()))
     r.read_until(lambda: any(e.get("Event-Name") == "CHANNEL_EXECUTE" for e in r.events), 5)
     gevent.sleep(0.3)
@@ -165,23 +172,11 @@ def static_socket_session(fs: bed.FreeSwitch) -> None:
     """`socket HOST:PORT full` without `async`: mod_event_socket's listener_run
     runs in the channel's thread and each sendmsg is run at once
     (switch_ivr_parse_event), its +OK sent when the application returns."""
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", fs.ports.socket))
-    listener.listen(1)
-    place(fs, "0140000000")
-    sock, _ = listener.accept()
-    r = Recorder(sock, timed=True)
-    r.send("connect")
-    r.read_until(lambda: b"Content-Type: command/reply" in r.rx)
-    uuid = FrameReader().feed(bytes(r.rx))[0][0]["Unique-ID"]
-    r.send("myevents")
-    r.send(commands.linger())
-    r.read_until(lambda: len(r.replies) >= 2)
-    msgs = [commands.execute("multiset", "tollgate_verdict=allow tollgate_static=yes", commands.new_event_uuid()),
-            commands.execute("playback", "tone_stream://%(500,0,440)", commands.new_event_uuid()),
-            commands.execute("hangup", "NORMAL_CLEARING", commands.new_event_uuid())]
-    msgs = [m.replace("event-lock: true\n", "") for m in msgs]
+    listener, sock, r, uuid = _socket_session_opened(fs, timed=True)
+    msgs = [commands.execute("multiset", "tollgate_verdict=allow tollgate_static=yes", commands.new_event_uuid(),
+                             lock=False),
+            commands.execute("playback", "tone_stream://%(500,0,440)", commands.new_event_uuid(), lock=False),
+            commands.execute("hangup", "NORMAL_CLEARING", commands.new_event_uuid(), lock=False)]
     r.transcript.append(f">>> SENT{r.at()}\n" + "\n\n".join(msgs) + "\n")
     r.sock.sendall("".join(m + "\n\n" for m in msgs).encode())
     r.read_until(lambda: any(e.get("Content-Disposition") == "linger" for e in r.events), 10)
