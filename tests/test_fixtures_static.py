@@ -10,12 +10,14 @@ linger notice; CHANNEL_HANGUP_COMPLETE never comes while the session lingers
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket as pysocket
 import time
 from pathlib import Path
 
 import gevent
+import gevent.event
 import gevent.socket
 
 from controller.freeswitch import commands
@@ -66,14 +68,19 @@ def captured() -> list[tuple[float, str]]:
     return after_linger(out)
 
 
-def simulated() -> tuple[list[tuple[float, str]], float]:
+@contextlib.contextmanager
+def static_session(on_frame):
+    """A call on the simulator whose dialplan runs `socket HOST:PORT full`, its
+    session taken here: `connect`, `myevents`, `linger 10` answered; every frame
+    FreeSWITCH sends goes to on_frame(kind, headers, text, at). Yields the
+    simulator, the channel and the session's socket."""
     sim = Simulator(scale=0.05).start()
     server = gevent.socket.socket()
     server.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", 0))
     server.listen(1)
-    frames: list[tuple[float, str]] = []
     t0 = time.perf_counter()
+    lingering = gevent.event.Event()
     try:
         ch = sim.place_call("0140000000", mode="socket", socket_address=server.getsockname(), socket_args="full")
         sock, _ = server.accept()
@@ -82,27 +89,37 @@ def simulated() -> tuple[list[tuple[float, str]], float]:
         def read():
             while data := sock.recv(65536):
                 for headers, body in reader.feed(data):
-                    frames.append((time.perf_counter() - t0, token(*decode_frame(headers, body))))
+                    kind, h, text = decode_frame(headers, body)
+                    if kind == "reply" and text.startswith("+OK will linger"):
+                        lingering.set()
+                    on_frame(kind, h, text, time.perf_counter() - t0)
 
         g = gevent.spawn(read)
-        for line in ("connect", "myevents", commands.linger()):
-            sock.sendall((line + "\n\n").encode())
-        wait(lambda: any(t and t.startswith("reply +OK will linger") for _x, t in frames), message="linger's reply")
+        sock.sendall(commands.wire(["connect", "myevents", commands.linger()]))
+        wait(lingering.is_set, message="linger's reply")
+        try:
+            yield sim, ch, sock
+        finally:
+            g.kill()
+            sock.close()
+    finally:
+        server.close()
+        sim.stop()
+
+
+def simulated() -> tuple[list[tuple[float, str]], float]:
+    frames: list[tuple[float, str]] = []
+    with static_session(lambda kind, h, text, at: frames.append((at, token(kind, h, text)))) as (sim, ch, sock):
         msgs = [commands.execute("multiset", "tollgate_verdict=allow tollgate_static=yes", commands.new_event_uuid()),
                 commands.execute("playback", PLAYBACK, commands.new_event_uuid()),
                 commands.execute("hangup", "NORMAL_CLEARING", commands.new_event_uuid())]
-        sock.sendall("".join(m.replace("event-lock: true\n", "") + "\n\n" for m in msgs).encode())
+        sock.sendall(commands.wire([m.replace("event-lock: true\n", "") for m in msgs]))
         wait(lambda: any(t == "notice linger" for _x, t in frames), message="the linger notice")
         gevent.sleep(0.3)
         sock.sendall(b"exit\n\n")
         wait(lambda: any(t == "notice disconnect" for _x, t in frames), message="the goodbye")
         wait(lambda: ch.ended_at, message="the channel's end")
-        g.kill()
-        sock.close()
         playback = ch.prompt_length(PLAYBACK) * sim.scale
-    finally:
-        server.close()
-        sim.stop()
     return after_linger(frames), playback
 
 
@@ -121,3 +138,70 @@ def test_the_simulator_runs_a_static_session_as_the_real_switch_did():
     assert r2 - r1 >= 0.45 and r3 - r2 < 0.05
     (s1, _), (s2, _), (s3, _) = sim[:3]
     assert s2 - s1 >= playback * 0.9 and s3 - s2 < 0.05
+
+
+BODY_NAME = "15-static-socket-session-argument-as-body"
+BODY_ARG = "^^|tollgate_verdict=ALLOW|tollgate_reason=allowed|tollgate_class=national|tollgate_body=yes"
+
+
+def _executes(events: list) -> dict:
+    """Application -> its first CHANNEL_EXECUTE's headers."""
+    out: dict = {}
+    for h in events:
+        if h.get("Event-Name") == "CHANNEL_EXECUTE":
+            out.setdefault(h.get("Application"), h)
+    return out
+
+
+def body_session_on_the_simulator() -> list:
+    events: list = []
+
+    def keep(kind, h, _text, _at):
+        if kind == "event":
+            events.append(dict(h))
+
+    with static_session(keep) as (_sim, ch, sock):
+        sock.sendall(commands.wire([commands.execute("multiset", BODY_ARG, None, lock=False),
+                                    commands.execute("playback", PLAYBACK, commands.new_event_uuid(), lock=False),
+                                    commands.execute("hangup", "NORMAL_CLEARING", None, lock=False)]))
+        wait(lambda: "hangup" in _executes(events), message="the hangup's CHANNEL_EXECUTE")
+        sock.sendall(b"exit\n\n")
+        wait(lambda: ch.ended_at, message="the channel's end")
+    return events
+
+
+def test_a_long_argument_goes_as_the_body_and_both_switches_run_it():
+    # What the real switch did (fixture 15): the body of a sendmsg without
+    # execute-app-arg, content-type text/plain, is the application's argument;
+    # no Event-UUID sent, FreeSWITCH makes up the Application-UUID.
+    reader, real = FrameReader(), []
+    for headers, body in reader.feed((FIXTURES / f"{BODY_NAME}.rx").read_bytes()):
+        kind, h, _text = decode_frame(headers, body)
+        if kind == "event":
+            real.append(dict(h))
+    transcript = (FIXTURES / f"{BODY_NAME}.transcript").read_text()
+    sent = "".join(part.split("\n<<< ")[0] for part in transcript.split(">>> SENT")[1:])
+    assert "content-length: %d\n\n%s" % (len(BODY_ARG), BODY_ARG) in sent and "execute-app-arg: ^^" not in sent
+    for events in (real, body_session_on_the_simulator()):
+        runs = _executes(events)
+        assert runs["multiset"]["Application-Data"] == BODY_ARG
+        assert runs["multiset"].get("Application-UUID", "") not in sent
+        assert runs["playback"]["variable_tollgate_body"] == "yes"
+        assert runs["playback"]["variable_tollgate_reason"] == "allowed"
+        assert runs["hangup"]["Application-Data"] == "NORMAL_CLEARING"
+
+
+def test_commands_put_only_a_long_argument_in_the_body():
+    short = commands.execute("hangup", "${originate_disposition}", None, lock=False)
+    assert "execute-app-arg: ${originate_disposition}" in short and "content-length" not in short
+    long = commands.execute("bridge", "{origination_caller_id_number=1002}sofia/gateway/carrier/+33140000000",
+                            "e1", lock=False)
+    head, sep, body = long.partition("\n\n")
+    assert sep and body == "{origination_caller_id_number=1002}sofia/gateway/carrier/+33140000000"
+    assert f"content-length: {len(body.encode())}" in head and "Event-UUID: e1" in head
+    # UTF-8: the length is in bytes
+    accented = commands.execute("multiset", "tollgate_rule=Numéros autorisés du siège social", None)
+    assert f"content-length: {len('tollgate_rule=Numéros autorisés du siège social'.encode())}" in accented
+    # On the wire a command with a body is not followed by a blank line of ours.
+    assert commands.wire([long, "exit"]) == (long + "exit\n\n").encode()
+    assert commands.wire(["myevents"]) == b"myevents\n\n"

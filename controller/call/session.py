@@ -119,14 +119,17 @@ class CallSession:
         return getattr(self.transport, "sync", False)
 
     def start_many(self, steps: list[tuple[str, str | None]], lead: tuple[str, ...] = (),
-                   follow: bool = True) -> list[str]:
+                   follow: bool = True) -> list[str | None]:
         """Queue several applications in one write; FreeSWITCH runs them in order.
         `lead`: api commands written first in the same write. `follow`: the flow
         will read the call's events (a socket session subscribes first); False
         for a last handover nobody follows (a session that was subscribed stops)."""
         if self.gone:
             raise ChannelGone(self.gone.cause)
-        uuids = [commands.new_event_uuid() for _ in steps]
+        # Nobody waits for the completions of a handover nobody follows: no
+        # Event-UUID, 49 bytes less per application for FreeSWITCH to read (see
+        # commands.execute).
+        uuids = [commands.new_event_uuid() if follow else None for _ in steps]
         subscription = getattr(self.transport, "follow_commands" if follow else "unfollow_commands", None)
         lock = not self.sync  # a static session runs each application as it reads it: nothing to hold
         msgs = [*(subscription() if subscription else ()), *lead,

@@ -35,6 +35,11 @@ def _uuid(value: str) -> str:
     return value
 
 
+# An argument longer than this goes as the body of its sendmsg (see execute):
+# "content-type: text/plain" and "content-length: NN" take 44 bytes of header,
+# "execute-app-arg: " and the argument 18 more than the argument.
+BODY_FROM = 27
+
 _EVENT_IDS = itertools.count(1)
 _EVENT_ID_BASE = uuidlib.uuid4().hex[:20]  # random per process: ids never collide across controllers
 
@@ -83,7 +88,8 @@ def end_mark(owner: str) -> str:
     return f"{ENDED}-{fs_owner_id(owner)}"
 
 
-def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = None, lock: bool = True) -> str:
+def execute(app: str, arg: str | None, event_uuid: str | None, channel: str | None = None,
+            lock: bool = True) -> str:
     """`sendmsg` execute. channel=None in socket mode (the session's own channel).
 
     Every execute carries `event-lock: true`, in both modes, whatever the
@@ -111,15 +117,41 @@ def execute(app: str, arg: str | None, event_uuid: str, channel: str | None = No
     lock=False only for a static socket session (the socket application without
     `async`): it runs each sendmsg as it reads it, never queued, and reads the
     next one when that application returns.
+
+    event_uuid=None: nobody waits for this application's CHANNEL_EXECUTE_COMPLETE
+    (a handover nobody follows), so nothing is sent for FreeSWITCH to echo.
+
+    A long argument goes as the message's body (`content-type: text/plain`, which
+    switch_ivr_parse_event takes when there is no execute-app-arg):
+    mod_event_socket's read_packet reads a command's header block one byte per
+    recv(), each followed by a sched_yield(), and a body in one recv(). The
+    handover's multiset alone was 170 such bytes, read in the call's own thread
+    before its bridge could start.
     """
     head = f"sendmsg {_uuid(channel)}" if channel else "sendmsg"
     lines = [head, "call-command: execute", f"execute-app-name: {_line(app, 'application')}"]
+    body = None
     if arg:
-        lines.append(f"execute-app-arg: {_line(arg, 'application argument')}")
+        arg = _line(arg, "application argument")
+        size = len(arg.encode("utf-8"))
+        if size > BODY_FROM:
+            body = arg
+        else:
+            lines.append(f"execute-app-arg: {arg}")
     if lock:
         lines.append("event-lock: true")
-    lines.append(f"Event-UUID: {_uuid(event_uuid)}")
-    return "\n".join(lines)
+    if event_uuid is not None:
+        lines.append(f"Event-UUID: {_uuid(event_uuid)}")
+    if body is None:
+        return "\n".join(lines)
+    lines += ["content-type: text/plain", f"content-length: {size}"]
+    return "\n".join(lines) + "\n\n" + body
+
+
+def wire(commands_: list[str]) -> bytes:
+    """Commands as written on the Event Socket: each header block ends with a
+    blank line, and a command that carries a body (execute) ends with it."""
+    return "".join(c if "\n\n" in c else c + "\n\n" for c in commands_).encode("utf-8")
 
 
 def set_var(name: str, value: str) -> tuple[str, str]:

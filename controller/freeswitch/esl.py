@@ -145,7 +145,7 @@ class _Wire:
         if self.closed.is_set() or not proto.connected:
             raise NotConnected("Event Socket not connected")
         results = [gevent.event.AsyncResult() for _ in commands_]
-        self._outbox.append(("".join(c + "\n\n" for c in commands_).encode("utf-8"), results))
+        self._outbox.append((commands.wire(commands_), results))
         if len(self._outbox) == 1:
             # The first writer of this turn of the event loop writes for every call
             # that sends in it too: under load, calls come in together, and one

@@ -198,7 +198,7 @@ class SocketSession:
             raise NotConnected("socket session closed")
         self._owed.extend([wanted] * len(commands_))
         try:
-            self.sock.sendall("".join(c + "\n\n" for c in commands_).encode("utf-8"))
+            self.sock.sendall(commands.wire(commands_))
         except OSError as exc:
             self._lost(f"write failed: {exc}")
             raise NotConnected(f"socket session write failed: {exc}") from None

@@ -31,6 +31,16 @@ def switch_true(value: str) -> bool:
         (value.strip().isdigit() and int(value) != 0)
 
 
+def app_arg(headers: dict, body: str) -> str:
+    """switch_ivr_parse_event: the execute-app-arg header, else the message's
+    body when its content-type is text/plain (a body of another type is no
+    argument)."""
+    arg = headers.get("execute-app-arg", "")
+    if not arg and headers.get("content-type", "").lower() == "text/plain":
+        return body
+    return arg
+
+
 class Simulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, password: str = "ClueCon",
                  scale: float = 0.01, record: bool = True, node: NodeConfig | None = None,
@@ -252,7 +262,7 @@ class Simulator:
             app = headers.get("execute-app-name", "")
             if app == "bridge" and ch.t_bridge is None:
                 ch.t_bridge = time.perf_counter()
-            arg = headers.get("execute-app-arg", "") or body.strip()
+            arg = app_arg(headers, body)
             if not ch.enqueue(app, arg, headers.get("event-uuid", str(uuidlib.uuid4())), conn.id,
                               lock=switch_true(headers.get("event-lock", ""))):
                 return f"-ERR invalid session id [{target}]"
@@ -273,7 +283,7 @@ class Simulator:
             app = headers.get("execute-app-name", "")
             if app == "bridge" and ch.t_bridge is None:
                 ch.t_bridge = time.perf_counter()
-            arg = headers.get("execute-app-arg", "") or body.strip()
+            arg = app_arg(headers, body)
             ch.execute_now(app, arg, headers.get("event-uuid", str(uuidlib.uuid4())), conn.id,
                            lock=switch_true(headers.get("event-lock", "")))
             return "+OK"

@@ -13,7 +13,8 @@ write, each run by the listener in the channel's own thread), with the time
 each recv() came at.
 
 `python -m tests.realfs.capture 14` captures only the static session (short:
-one FreeSWITCH, one call).
+one FreeSWITCH, one call); `15` only a static session's execute whose argument
+is the message's body and that carries no Event-UUID.
 """
 
 from gevent import monkey
@@ -123,7 +124,7 @@ def sequence(fs: bed.FreeSwitch, name: str, steps: list[tuple[str, str]], lock: 
         msg = commands.execute(app, arg, commands.new_event_uuid(), uuid)
         msgs.append(msg if lock else msg.replace("event-lock: true\n", ""))
     r.transcript.append(">>> SENT\n" + "\n\n".join(msgs) + "\n")
-    r.sock.sendall("".join(m + "\n\n" for m in msgs).encode())
+    r.sock.sendall(commands.wire(msgs))
     if not r.read_until(done(r, uuid), 20):
         r.send(commands.uuid_kill(uuid, "NORMAL_CLEARING"))
         r.read_until(done(r, uuid), 10)
@@ -178,7 +179,7 @@ def static_socket_session(fs: bed.FreeSwitch) -> None:
             commands.execute("playback", "tone_stream://%(500,0,440)", commands.new_event_uuid(), lock=False),
             commands.execute("hangup", "NORMAL_CLEARING", commands.new_event_uuid(), lock=False)]
     r.transcript.append(f">>> SENT{r.at()}\n" + "\n\n".join(msgs) + "\n")
-    r.sock.sendall("".join(m + "\n\n" for m in msgs).encode())
+    r.sock.sendall(commands.wire(msgs))
     r.read_until(lambda: any(e.get("Content-Disposition") == "linger" for e in r.events), 10)
     # Does CHANNEL_HANGUP_COMPLETE come while the session lingers? (The channel's
     # thread is the listener's: its hangup state waits for the socket application.)
@@ -190,7 +191,33 @@ def static_socket_session(fs: bed.FreeSwitch) -> None:
     r.save(STATIC)
 
 
-def static_only(work: Path) -> None:
+BODY = "15-static-socket-session-argument-as-body"
+# Longer than commands.BODY_FROM: sent as the sendmsg's body.
+BODY_ARG = "^^|tollgate_verdict=ALLOW|tollgate_reason=allowed|tollgate_class=national|tollgate_body=yes"
+
+
+def static_body_session(fs: bed.FreeSwitch) -> None:
+    """A static session's execute whose argument is the message's body
+    (`content-type: text/plain`, no execute-app-arg) and that carries no
+    Event-UUID, as a handover nobody follows is sent: FreeSWITCH reads the body
+    in one recv and runs the application with it (switch_ivr_parse_event)."""
+    listener, sock, r, _uuid = _socket_session_opened(fs, timed=True)
+    msgs = [commands.execute("multiset", BODY_ARG, None, lock=False),
+            commands.execute("playback", "tone_stream://%(200,0,440)", commands.new_event_uuid(), lock=False),
+            commands.execute("hangup", "NORMAL_CLEARING", None, lock=False)]
+    assert "content-length" in msgs[0] and "execute-app-arg" not in msgs[0]
+    r.transcript.append(f">>> SENT{r.at()}\n" + "\n\n".join(msgs) + "\n")
+    r.sock.sendall(commands.wire(msgs))
+    r.read_until(lambda: any(e.get("Content-Disposition") == "linger" for e in r.events), 10)
+    r.read_until(lambda: any(e.get("Event-Name") == "CHANNEL_HANGUP" for e in r.events), 1.5)
+    r.send("exit")
+    r.read_until(lambda: False, 1)
+    sock.close()
+    listener.close()
+    r.save(BODY)
+
+
+def static_only(work: Path, capture: str = "all") -> None:
     fs = bed.FreeSwitch(work / "static", "socket")
     (work / "static").mkdir()
     fs.configure()
@@ -198,7 +225,10 @@ def static_only(work: Path) -> None:
     assert ' full"/>' in (fs.conf / "dialplan" / "default" / "90_tollgate.xml").read_text()
     fs.start()
     try:
-        static_socket_session(fs)
+        if capture in ("14", "all"):
+            static_socket_session(fs)
+        if capture in ("15", "all"):
+            static_body_session(fs)
     finally:
         fs.stop()
 
@@ -208,8 +238,8 @@ def main() -> int:
     if why:
         print(f"capture: {why}", file=sys.stderr)
         return 2
-    if sys.argv[1:] == ["14"]:
-        static_only(Path(tempfile.mkdtemp(prefix="tollgate-capture-")))
+    if sys.argv[1:] in (["14"], ["15"]):
+        static_only(Path(tempfile.mkdtemp(prefix="tollgate-capture-")), sys.argv[1])
         return 0
     work = Path(tempfile.mkdtemp(prefix="tollgate-capture-"))
     fs = bed.FreeSwitch(work / "inbound", "inbound")
