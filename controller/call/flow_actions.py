@@ -96,9 +96,12 @@ def _bridge(flow: "FlowState", d: Decision, route: str, first: tuple[str, str]) 
     s = flow.s
     # A static socket session need not follow a call it does not count: without
     # events or linger, FreeSWITCH closes the session itself when the call ends.
+    # Nobody reads the completions of a handover it does not follow, in either
+    # mode: sent without Event-UUIDs (start_many), fewer header bytes for
+    # FreeSWITCH to read one by one (commands.execute).
     follows = _follows(flow, d)
     event_uuid = s.start_many([first, commands.bridge(route), commands.hangup_if_bridge_fails()],
-                              lead=_handover(flow), follow=follows or s.channel is not None)[-2]
+                              lead=_handover(flow), follow=follows)[-2]
     flow.final_sent = True
     flow.outcome = "bridging"
     if not follows:
