@@ -44,6 +44,7 @@ DIRECT = """<extension name="bench-direct">
 </condition></extension>"""
 
 
+DIALED = {"A": "0140000000", "B": "d0140000000"}  # Tollgate's path, the direct one (DIRECT)
 SUSTAINED_P99_MS = 1000
 POKE_EVERY = 0.002  # seconds between the observer's wake-ups of its listener (see RealBench._poke)
 
@@ -108,45 +109,39 @@ class RealBench:
         self.fs.stop()
         self.redis.cleanup()
 
+    def _offer(self, paths: list[str], rate: float) -> list[tuple[str, object]]:
+        """One call per entry of `paths` ("A" or "B"), at `rate` calls/s, then
+        until all have ended: (path, call) in the order placed."""
+        t0, placed = time.monotonic(), []
+        for i, path in enumerate(paths):
+            due = t0 + i / rate
+            if due > time.monotonic():
+                gevent.sleep(due - time.monotonic())
+            placed.append((path, self.phones.place("1002", DIALED[path])))
+        self.phones.wait_all([c for _p, c in placed], timeout=60)
+        self.phones.wait_no_channels(10)
+        return placed
+
     def interleaved(self, rate: float, seconds: float) -> dict:
         """Both paths in one stream at `rate` (A B B A ...): each call's neighbours
         are of the other path, so a stall of the host falls on both alike. Its
         added p50/p99 are Tollgate's own, where ABBA segments of 10 s each can
         catch a stall in one path's segment only. No CPU figures (shared)."""
-        t0, placed = time.monotonic(), []
-        for i in range(int(rate * seconds)):
-            due = t0 + i / rate
-            if due > time.monotonic():
-                gevent.sleep(due - time.monotonic())
-            path = "ABBA"[i % 4]
-            placed.append((path, self.phones.place("1002", "0140000000" if path == "A" else "d0140000000")))
-        self.phones.wait_all([c for _p, c in placed], timeout=60)
-        self.phones.wait_no_channels(10)
+        placed = self._offer(["ABBA"[i % 4] for i in range(int(rate * seconds))], rate)
         out: dict = {"rate": rate, "calls": len(placed)}
         for p in "AB":
             delays = [d for d in (setup_delay(c) for path, c in placed if path == p) if d is not None]
             out[f"{p}_p50_ms"], out[f"{p}_p99_ms"] = pct(delays, 0.5), pct(delays, 0.99)
         for _p, c in placed:
             c.freeze()
-        if out["A_p50_ms"] is not None and out["B_p50_ms"] is not None:
-            out["added_p50_ms"] = round(out["A_p50_ms"] - out["B_p50_ms"], 1)
-            out["added_p99_ms"] = round(out["A_p99_ms"] - out["B_p99_ms"], 1)
+        add_added(out)
         return out
 
     def segment(self, path: str, rate: float, seconds: float) -> dict:
-        dialed = "0140000000" if path == "A" else "d0140000000"
         pids = {"freeswitch": self.fs.proc.pid, "controller": self.ctl.proc.pid, "redis": self.redis.proc.pid}
         cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
-        t0 = time.monotonic()
-        calls = []
         n = int(rate * seconds)
-        for i in range(n):
-            due = t0 + i / rate
-            if due > time.monotonic():
-                gevent.sleep(due - time.monotonic())
-            calls.append(self.phones.place("1002", dialed))
-        self.phones.wait_all(calls, timeout=60)
-        self.phones.wait_no_channels(10)
+        calls = [c for _p, c in self._offer([path] * n, rate)]
         cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
         delays = [d for d in (setup_delay(c) for c in calls) if d is not None]
         done = sum(1 for c in calls if c.carrier_got)
@@ -155,6 +150,13 @@ class RealBench:
         return {"path": path, "offered": n, "offered_per_s": rate, "completed": done,
                 "completed_per_s": round(done / seconds, 1), "p50_ms": pct(delays, 0.5), "p99_ms": pct(delays, 0.99),
                 **{f"{k}_cpu_ms_per_call": round(v * 1000 / max(done, 1), 2) for k, v in cpu.items()}}
+
+
+def add_added(row: dict) -> None:
+    """Tollgate's share of the setup delay: A's p50/p99 minus B's, when both are known."""
+    if row["A_p50_ms"] is not None and row["B_p50_ms"] is not None:
+        row["added_p50_ms"] = round(row["A_p50_ms"] - row["B_p50_ms"], 1)
+        row["added_p99_ms"] = round(row["A_p99_ms"] - row["B_p99_ms"], 1)
 
 
 def main() -> int:
@@ -196,9 +198,7 @@ def main() -> int:
         for key in ("completed_per_s", "p50_ms", "p99_ms", "freeswitch_cpu_ms_per_call",
                     "controller_cpu_ms_per_call", "redis_cpu_ms_per_call"):
             step[f"A_{key}"], step[f"B_{key}"] = mean("A", key), mean("B", key)
-        if step["A_p50_ms"] is not None and step["B_p50_ms"] is not None:
-            step["added_p50_ms"] = round(step["A_p50_ms"] - step["B_p50_ms"], 1)
-            step["added_p99_ms"] = round(step["A_p99_ms"] - step["B_p99_ms"], 1)
+        add_added(step)
         if step["B_freeswitch_cpu_ms_per_call"]:
             step["freeswitch_cpu_ratio"] = round(step["A_freeswitch_cpu_ms_per_call"]
                                                  / step["B_freeswitch_cpu_ms_per_call"], 3)

@@ -199,10 +199,8 @@ def decode_frame(headers: dict, body: bytes) -> tuple[str, Mapping, str]:
     if ctype == "text/event-plain":
         return "event", parse_event_body(body), ""
     if ctype == "command/reply":
-        if "Event-Name" in headers and not isinstance(headers, LazyHeaders):
-            # socket mode's connect reply: the channel, URL-encoded (FrameReader
-            # keeps it as LazyHeaders, which decode what is read)
-            headers = parse_header_block("\n".join(f"{k}: {v}" for k, v in headers.items()), decode=True)
+        # Socket mode's connect reply (the channel, URL-encoded) comes from
+        # FrameReader as LazyHeaders, which decode what is read.
         return "reply", headers, headers.get("Reply-Text", "")
     if ctype == "api/response":
         return "reply", headers, body.decode("utf-8", "replace")

@@ -31,14 +31,19 @@ def switch_true(value: str) -> bool:
         (value.strip().isdigit() and int(value) != 0)
 
 
-def app_arg(headers: dict, body: str) -> str:
-    """switch_ivr_parse_event: the execute-app-arg header, else the message's
-    body when its content-type is text/plain (a body of another type is no
-    argument)."""
+def execute_request(ch: Channel, headers: dict, body: str) -> tuple[str, str, str, bool]:
+    """A sendmsg execute as switch_ivr_parse_event reads it: (application,
+    argument, Event-UUID, event-lock). The argument is the execute-app-arg
+    header, else the message's body when its content-type is text/plain (a body
+    of another type is no argument). The first bridge asked for is stamped
+    (ch.t_bridge)."""
+    app = headers.get("execute-app-name", "")
+    if app == "bridge" and ch.t_bridge is None:
+        ch.t_bridge = time.perf_counter()
     arg = headers.get("execute-app-arg", "")
     if not arg and headers.get("content-type", "").lower() == "text/plain":
-        return body
-    return arg
+        arg = body
+    return app, arg, headers.get("event-uuid", str(uuidlib.uuid4())), switch_true(headers.get("event-lock", ""))
 
 
 class Simulator:
@@ -259,12 +264,8 @@ class Simulator:
         if ch is None or ch.state == "hangup":
             return f"-ERR invalid session id [{target}]"
         if command == "execute":
-            app = headers.get("execute-app-name", "")
-            if app == "bridge" and ch.t_bridge is None:
-                ch.t_bridge = time.perf_counter()
-            arg = app_arg(headers, body)
-            if not ch.enqueue(app, arg, headers.get("event-uuid", str(uuidlib.uuid4())), conn.id,
-                              lock=switch_true(headers.get("event-lock", ""))):
+            app, arg, event_uuid, lock = execute_request(ch, headers, body)
+            if not ch.enqueue(app, arg, event_uuid, conn.id, lock=lock):
                 return f"-ERR invalid session id [{target}]"
             return "+OK"
         if command == "hangup":
@@ -280,12 +281,8 @@ class Simulator:
         there and then, in the channel's thread; the +OK goes out when the
         application returns. No queue, no park: park_timeout plays no part."""
         if command == "execute":
-            app = headers.get("execute-app-name", "")
-            if app == "bridge" and ch.t_bridge is None:
-                ch.t_bridge = time.perf_counter()
-            arg = app_arg(headers, body)
-            ch.execute_now(app, arg, headers.get("event-uuid", str(uuidlib.uuid4())), conn.id,
-                           lock=switch_true(headers.get("event-lock", "")))
+            app, arg, event_uuid, lock = execute_request(ch, headers, body)
+            ch.execute_now(app, arg, event_uuid, conn.id, lock=lock)
             return "+OK"
         if command == "hangup":
             ch.hangup(headers.get("hangup-cause", "NORMAL_CLEARING"))

@@ -54,7 +54,7 @@ class Recorder:
 
     def send(self, text: str) -> None:
         self.transcript.append(f">>> SENT{self.at()}\n" + text + "\n")
-        self.sock.sendall((text + "\n\n").encode())
+        self.sock.sendall(commands.wire([text]))
 
     def read_until(self, predicate, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
