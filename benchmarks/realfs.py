@@ -13,7 +13,9 @@ received. Then, at the `--interleaved` rates, one stream with both paths
 alternating (A B B A ...), whose added delay no stall of the host can put on
 one path only. It reports calls completed, p50/p99 setup delay,
 and the CPU seconds per call of FreeSWITCH, the controller and Redis, with
-A/B ratios. Needs a FreeSWITCH 1.10 binary (PATH or TOLLGATE_FREESWITCH).
+A/B ratios. Socket mode ends with path A at the `--floor` rates served by
+benchmarks.floor_socket instead of the controller (the CPU of handing a call
+over and nothing else). Needs a FreeSWITCH 1.10 binary (PATH or TOLLGATE_FREESWITCH).
 """
 
 from gevent import monkey
@@ -23,6 +25,7 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -36,6 +39,7 @@ from controller.testing import RedisServer  # noqa: E402
 from tests.realfs import bed  # noqa: E402
 from tests.realfs.calls import Phones  # noqa: E402
 from tests.realfs.conftest import ControllerProcess, provision  # noqa: E402
+from tests.rig import stop_processes  # noqa: E402
 
 DIRECT = """<extension name="bench-direct">
 <condition field="destination_number" expression="^d0(\\d+)$">
@@ -109,6 +113,23 @@ class RealBench:
         self.fs.stop()
         self.redis.cleanup()
 
+    def floor(self, rates: list[float], seconds: float) -> list[dict]:
+        """Socket mode: benchmarks.floor_socket in the controller's place (the
+        controller stopped for good), path A at each rate, two segments each:
+        the controller CPU per call of a program that only hands the call over."""
+        self.ctl.stop()
+        self.ctl = FloorProcess(self.fs, self.ctl.log_path.parent).start()
+        out = []
+        for rate in rates:
+            segs = [self.segment("A", rate, seconds / 2) for _ in range(2)]
+            row = {"rate": rate, "completed_per_s": round(statistics.mean(s["completed_per_s"] for s in segs), 2)}
+            for key in ("p50_ms", "p99_ms", "freeswitch_cpu_ms_per_call", "controller_cpu_ms_per_call"):
+                vals = [s[key] for s in segs if s[key] is not None]
+                row[key] = round(statistics.mean(vals), 2) if vals else None
+            out.append(row)
+        return out
+
+
     def _offer(self, paths: list[str], rate: float) -> list[tuple[str, object]]:
         """One call per entry of `paths` ("A" or "B"), at `rate` calls/s, then
         until all have ended: (path, call) in the order placed."""
@@ -152,6 +173,33 @@ class RealBench:
                 **{f"{k}_cpu_ms_per_call": round(v * 1000 / max(done, 1), 2) for k, v in cpu.items()}}
 
 
+
+class FloorProcess:
+    """benchmarks.floor_socket where the bed's dialplan connects, routing as the
+    provisioned tenant does (its gateway, the number in E.164: DIRECT's +33)."""
+
+    def __init__(self, fs: bed.FreeSwitch, workdir: Path):
+        self.fs, self.log_path = fs, workdir / "floor.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "FloorProcess":
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.floor_socket", "--listen", f"127.0.0.1:{self.fs.ports.socket}",
+                 "--match", r"^0(\d+)$", "--route", r"sofia/gateway/carrier/+33\1"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while "started" not in self.log_path.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the floor did not start: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        if self.proc:
+            stop_processes([self.proc])
+
+
 def add_added(row: dict) -> None:
     """Tollgate's share of the setup delay: A's p50/p99 minus B's, when both are known."""
     if row["A_p50_ms"] is not None and row["B_p50_ms"] is not None:
@@ -167,13 +215,16 @@ def main() -> int:
     ap.add_argument("--out", default="")
     ap.add_argument("--interleaved", default="10,20",
                     help="rates also run as one A/B-interleaved stream of 2x --seconds ('' for none)")
+    ap.add_argument("--floor", default="10,20",
+                    help="socket mode: rates then run with benchmarks.floor_socket in the controller's place "
+                         "('' for none)")
     args = ap.parse_args()
     why = bed.why_not_runnable()
     if why:
         print(f"benchmarks.realfs: {why}", file=sys.stderr)
         return 2
     b = RealBench(args.mode, Path(tempfile.mkdtemp(prefix="tollgate-realbench-")))
-    rows, mixed = [], []
+    rows, mixed, floor = [], [], []
     try:
         b.segment("B", 5, 3)  # warm up both paths (codecs, sofia's first registrations)
         b.segment("A", 5, 3)
@@ -184,6 +235,9 @@ def main() -> int:
         for rate in (float(r) for r in args.interleaved.split(",") if r):
             mixed.append(b.interleaved(rate, args.seconds * 2))
             print(json.dumps(mixed[-1]), flush=True)
+        if args.mode == "socket" and args.floor:
+            floor = b.floor([float(r) for r in args.floor.split(",")], args.seconds)
+            print(json.dumps(floor), flush=True)
     finally:
         b.close()
     steps = []
@@ -219,7 +273,7 @@ def main() -> int:
                  "ratio": round(highest["A"] / highest["B"], 3) if highest["B"] else None,
                  "rule": f">= 99% completed and p99 < {SUSTAINED_P99_MS} ms at every step up to it"}
     report = {"mode": args.mode, "sustained": sustained, "freeswitch": bed.version(bed.find_binary()), "machine": machine(),
-              "seconds_per_step": args.seconds, "steps": steps, "interleaved": mixed, "segments": rows,
+              "seconds_per_step": args.seconds, "steps": steps, "interleaved": mixed, "floor": floor, "segments": rows,
               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out = Path(args.out or f"benchmarks/results/realfs-{args.mode}.json")
     out.write_text(json.dumps(report, indent=1))
@@ -228,6 +282,9 @@ def main() -> int:
     for m in mixed:
         print(f"interleaved at {m['rate']:g}/s ({m['calls']} calls): added p50 {m.get('added_p50_ms')} ms, "
               f"p99 {m.get('added_p99_ms')} ms")
+    for f in floor:
+        print(f"floor at {f['rate']:g}/s: controller CPU {f['controller_cpu_ms_per_call']} ms per call, "
+              f"p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms")
     print(f"report: {out}")
     return 0
 

@@ -44,6 +44,7 @@ log = logging.getLogger("tollgate.app")
 RECOVERY_INTERVAL = 30.0
 RECOVERY_MIN_AGE = 2.0  # seconds: younger calls are still with whoever got their CHANNEL_PARK
 SOCKET_LINGER_BOUND = 24 * 3600.0  # the longest call we keep a socket session for
+RELEASE_BOUND = 2.0  # seconds a handed-over static session waits for FreeSWITCH to acknowledge it all
 
 
 @dataclass
@@ -315,6 +316,8 @@ class Controller:
             # once that application returns, which it does when we close.
             sock.close()
             return
+        if sock.sync and flow.outcome == "bridge_sent" and not sock.following and sock.release(RELEASE_BOUND):
+            return  # FreeSWITCH holds the whole handover and needs nothing more from us
         why = sock.drain(park.uuid, SOCKET_LINGER_BOUND)
         log.debug("[%s] socket session closed by us: %s", park.uuid, why)
         sock.close()

@@ -6,7 +6,9 @@ The listener runs each sendmsg in the channel's thread and replies when it
 returns, sends no event while input is pending, so the three +OK come first
 (the second and third when the playback is over), then every event, then the
 linger notice; CHANNEL_HANGUP_COMPLETE never comes while the session lingers
-(the channel's hangup waits for the socket application to return)."""
+(the channel's hangup waits for the socket application to return). Also 15
+(an execute's argument as the message's body) and 16 (a session we close once
+its handover is acknowledged: all of it still runs)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import gevent.event
 import gevent.socket
 
 from controller.freeswitch import commands
+from controller.freeswitch.esl_socket import unacknowledged
 from controller.freeswitch.framing import FrameReader, decode_frame
 from controller.simulator import Simulator
 from tests.rig import wait
@@ -69,18 +72,18 @@ def captured() -> list[tuple[float, str]]:
 
 
 @contextlib.contextmanager
-def static_session(on_frame):
+def static_session(on_frame, follow: bool = True):
     """A call on the simulator whose dialplan runs `socket HOST:PORT full`, its
-    session taken here: `connect`, `myevents`, `linger 10` answered; every frame
-    FreeSWITCH sends goes to on_frame(kind, headers, text, at). Yields the
-    simulator, the channel and the session's socket."""
+    session taken here: `connect` and (`follow`) `myevents`, `linger 10`
+    answered; every frame FreeSWITCH sends goes to on_frame(kind, headers,
+    text, at). Yields the simulator, the channel and the session's socket."""
     sim = Simulator(scale=0.05).start()
     server = gevent.socket.socket()
     server.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     t0 = time.perf_counter()
-    lingering = gevent.event.Event()
+    lingering, connected = gevent.event.Event(), gevent.event.Event()
     try:
         ch = sim.place_call("0140000000", mode="socket", socket_address=server.getsockname(), socket_args="full")
         sock, _ = server.accept()
@@ -90,13 +93,15 @@ def static_session(on_frame):
             while data := sock.recv(65536):
                 for headers, body in reader.feed(data):
                     kind, h, text = decode_frame(headers, body)
-                    if kind == "reply" and text.startswith("+OK will linger"):
-                        lingering.set()
+                    if kind == "reply":
+                        connected.set()
+                        if text.startswith("+OK will linger"):
+                            lingering.set()
                     on_frame(kind, h, text, time.perf_counter() - t0)
 
         g = gevent.spawn(read)
-        sock.sendall(commands.wire(["connect", "myevents", commands.linger()]))
-        wait(lingering.is_set, message="linger's reply")
+        sock.sendall(commands.wire(["connect", "myevents", commands.linger()] if follow else ["connect"]))
+        wait((lingering if follow else connected).is_set, message="the session's replies")
         try:
             yield sim, ch, sock
         finally:
@@ -205,3 +210,48 @@ def test_commands_put_only_a_long_argument_in_the_body():
     # On the wire a command with a body is not followed by a blank line of ours.
     assert commands.wire([long, "exit"]) == (long + "exit\n\n").encode()
     assert commands.wire(["myevents"]) == b"myevents\n\n"
+
+
+RELEASED = "16-static-socket-session-released-after-handover"
+HANDED_OVER = ("multiset", "playback", "playback", "hangup")
+
+
+def _released_handover(uuid: str, playbacks: int) -> list[str]:
+    """The capture's handover, with `playbacks` playbacks (the capture has two)."""
+    return [commands.cancel_bound(uuid),
+            commands.execute("multiset", BODY_ARG, None, lock=False),
+            *[commands.execute("playback", "tone_stream://%(200,0,660)", None, lock=False)] * playbacks,
+            commands.execute("hangup", "USER_BUSY", None, lock=False)]
+
+
+def test_a_static_session_closed_after_its_handover_still_runs_all_of_it():
+    # What the real switch did (fixture 16): the client closed as soon as every
+    # byte was acknowledged, before most replies; the listener ran the rest of
+    # what it had been sent, and the hangup's own cause ended the call, not the
+    # dialplan's NORMAL_TEMPORARY_FAILURE after `socket`.
+    session = (FIXTURES / f"{RELEASED}.transcript").read_text()
+    closed_at = session.index(">>> CLOSED")
+    assert "USER_BUSY" in session[:closed_at] and "Reply-Text" not in session[closed_at:]
+    reader, real = FrameReader(), []
+    for headers, body in reader.feed((FIXTURES / f"{RELEASED}-events.rx").read_bytes()):
+        kind, h, _text = decode_frame(headers, body)
+        if kind == "event":
+            real.append(dict(h))
+    done = [h["Application"] for h in real
+            if h.get("Event-Name") == "CHANNEL_EXECUTE_COMPLETE" and h.get("Application") in HANDED_OVER]
+    assert done == list(HANDED_OVER)
+    assert {h.get("Hangup-Cause") for h in real if h.get("Event-Name", "").startswith("CHANNEL_HANGUP")} == {"USER_BUSY"}
+    # The simulator, the same way (closed as soon as all is acknowledged, here
+    # before any reply): every reply it cannot send dropped, every command run.
+    # Three playbacks: the writes of their replies fail from the second on, while
+    # a command is still to be read.
+    runs: list[str] = []
+    with static_session(lambda *_frame: None, follow=False) as (sim, ch, sock):
+        run = ch._app
+        ch._app = lambda app, *rest: (runs.append(app), run(app, *rest))[1]
+        sock.sendall(commands.wire(_released_handover(ch.uuid, playbacks=3)))
+        wait(lambda: unacknowledged(sock) == 0, message="every byte acknowledged")
+        sock.close()
+        wait(lambda: ch.ended_at, message="the channel's end")
+    assert [a for a in runs if a in HANDED_OVER] == ["multiset", "playback", "playback", "playback", "hangup"]
+    assert ch.hangup_cause == "USER_BUSY"

@@ -11,7 +11,10 @@ FreeSWITCH 1.10 is slower on the simulator too:
   command of the client's has been handled; replies are not delayed;
 - the socket application without `async` (static): the listener runs in the
   channel's thread, each sendmsg runs there and then and its +OK is sent when
-  the application returns; meanwhile nothing is read and no event is sent.
+  the application returns; meanwhile nothing is read and no event is sent;
+- a listener reads a command's header block one byte per recv() (and a
+  sched_yield() after each), its body in one recv(): a long argument costs
+  time as a header and next to none as the body.
 """
 
 from __future__ import annotations
@@ -212,6 +215,41 @@ def test_a_command_flushes_the_events_behind_its_reply(sim):
         c.close()
     assert reply_at - sent < 0.010 and park - sent < 0.010
     assert first is replies[2]  # the reply first, then the event queue
+
+
+def test_a_header_block_is_read_a_byte_at_a_time_and_a_body_at_once():
+    cost = 10e-6  # per header byte, well above the real 1.35 µs so the wait shows
+    sim = Simulator(scale=0.05, header_byte_cost=cost).start()
+    c = inbound_client(sim)
+    try:
+        ch = sim.place_call("0140000000")
+        wait(lambda: ch.parked, message="the park")
+        as_header = (f"sendmsg {ch.uuid}\ncall-command: execute\nexecute-app-name: set\n"
+                     f"execute-app-arg: v={'x' * 3000}")
+        as_body = commands.execute("set", f"w={'y' * 3000}", None, ch.uuid, lock=False)
+        assert "content-length: 3002" in as_body  # commands.execute sends it as the body
+        timings = []
+        for text, header_bytes in ((as_header, len(as_header) + 2), (as_body, as_body.index("\n\n") + 2)):
+            before, replies = sim.read_seconds, len(c.replies())
+            sent = c.send(text) if text is as_header else _send_raw(c, text)
+            wait(lambda: len(c.replies()) > replies, message="the reply")
+            timings.append((sim.read_seconds - before, c.replies()[-1][0] - sent, header_bytes))
+        wait(lambda: ch.vars.get("w") == "y" * 3000, message="the second set, run from its body")
+        assert ch.vars.get("v") == "x" * 3000
+    finally:
+        c.close()
+        sim.stop()
+    (charged_h, took_h, bytes_h), (charged_b, _took_b, bytes_b) = timings
+    assert charged_h == pytest.approx(bytes_h * cost) and bytes_h > 3000
+    assert charged_b == pytest.approx(bytes_b * cost) and bytes_b < 150
+    assert took_h >= charged_h - 0.001  # the reply waited for the header block to be read
+
+
+def _send_raw(c: "RawClient", text: str) -> float:
+    """A command that ends with its body: no blank line after it (commands.wire)."""
+    t = time.perf_counter()
+    c.sock.sendall(commands.wire([text]))
+    return t
 
 
 @pytest.fixture

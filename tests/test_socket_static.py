@@ -28,9 +28,15 @@ def _session_commands(rig, ch) -> list[str]:
 def test_an_allowed_call_is_handed_over_at_once_without_events_and_outlives_the_bound(rig):
     """The bound (180 simulated seconds, 1.8 s here) would cut a bridged call that
     talks longer: the handover deletes its group first. The session asks for no
-    events and no linger: FreeSWITCH closes it when the call ends."""
+    events and no linger, and we close it once the handover is acknowledged
+    (release): FreeSWITCH reads on what it was sent (fixture 16)."""
     ch = rig.call("0140000000", caller_id="1001", caller=Caller(talk_seconds=2.5),
                   before_socket=_socket_dialplan_bound())
+    wait(lambda: ch.bridged, message="the bridge")
+    # Talking, and nothing of ours holds the call any more: no session greenlet.
+    server = rig.controllers[0].server.server
+    wait(lambda: len(server.pool) == 0, message="the session released")
+    assert ch.state != "hangup"
     rig.finish(ch, timeout=10)
     assert [arg for app, arg, _ in ch.executed if app == "eval"][0].startswith("+OK Added: ")  # the bound
     assert ch.outcome == "bridged" and ch.hangup_cause == "NORMAL_CLEARING"  # not RECOVERY_ON_TIMER_EXPIRE

@@ -6,7 +6,10 @@ own greenlet read its socket."""
 from __future__ import annotations
 
 import collections
+import fcntl
 import logging
+import struct
+import termios
 import time
 from collections.abc import Mapping
 from typing import Callable
@@ -144,8 +147,9 @@ class SocketSession:
         sends its notice when the channel goes down, goes on sending the channel's
         last events, and then waits for the client to close (read_packet), the
         linger time at most; the session, its thread and the channel (CS_DESTROY,
-        still in `show channels count`) live until then. A bridged call runs inside
-        the `socket` application, so we read until its hangup rather than leave.
+        still in `show channels count`) live until then. A followed bridge runs
+        inside the `socket` application, so we read until its hangup rather than
+        leave (a bridge nobody follows is let go: release).
 
         Bounded whatever the node does: a channel silent for `check_every` seconds
         is asked about (`uuid_exists`), and is let go once FreeSWITCH no longer has
@@ -177,6 +181,39 @@ class SocketSession:
                     continue
             self.pump(max(0.0, min(wait, deadline - now)))
         return "complete" if self.complete else "closed"
+
+    def release(self, bound: float) -> bool:
+        """A static session whose call was handed over for good, with no events
+        asked for (a bridge nobody follows): closed as soon as FreeSWITCH holds
+        every byte we sent, instead of read until the call ends (drain).
+
+        Why that is safe: the listener reads each command from its socket when
+        the one before it returns (listener_run, in the channel's own thread),
+        and what is in its receive queue stays there to be read whatever we do
+        next. Our close answers the replies still to come with a reset; the
+        listener ignores a reply it cannot send, reads on what it was sent, and
+        ends at the end of it (read_packet), as at the end of a drained session.
+        Fixture 16, captured on the real switch: a hangup read after our close
+        hangs the call up with the cause it gives. What it saves: the wake-up at
+        the end of every call, and a socket and a greenlet held for the call's
+        length. Sent-but-unacknowledged bytes (TIOCOUTQ) would be lost with the
+        reset: until there are none, the replies are read; False when that is
+        not known within `bound` (or on a system without TIOCOUTQ), and the
+        caller drains the session as before."""
+        self._on_event = None
+        deadline = time.monotonic() + bound
+        while not self.closed:
+            unsent = unacknowledged(self.sock)
+            if unsent is None:
+                return False
+            if unsent == 0:
+                self._lost("handed over")
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.pump(min(left, 0.1))
+        return True
 
     def _still_there(self, uuid: str) -> bool:
         try:
@@ -256,6 +293,15 @@ class SocketSession:
             pass
         if self._on_lost is not None:
             self._on_lost(reason)
+
+
+def unacknowledged(sock) -> int | None:
+    """Bytes written to `sock` that the other end has not acknowledged yet
+    (Linux's TIOCOUTQ: unsent and unacknowledged), None where it cannot be known."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except (OSError, AttributeError, ValueError):
+        return None
 
 
 class SocketServer:

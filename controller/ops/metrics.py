@@ -23,6 +23,7 @@ DIALOG_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120)
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         r = self.registry = registry or CollectorRegistry()
+        self._children: dict = {}
         self.verdicts = Counter("tollgate_verdicts", "Call verdicts carried out",
                                 ["tenant", "verdict", "class", "reason"], registry=r)
         self.outcomes = Counter("tollgate_call_outcomes", "How managed calls ended for Tollgate",
@@ -48,11 +49,22 @@ class Metrics:
 
     def observe_call(self, tenant: str, record: dict, seconds: float | None, pin_dialog: bool) -> None:
         if record.get("verdict") and record["verdict"] != "NONE":
-            self.verdicts.labels(tenant, record["verdict"], record.get("class") or "none",
-                                 record.get("reason") or "none").inc()
+            self._child(self.verdicts, (tenant, record["verdict"], record.get("class") or "none",
+                                        record.get("reason") or "none")).inc()
             if seconds is not None:
                 (self.pin_dialog_seconds if pin_dialog else self.decision_seconds).observe(seconds)
-        self.outcomes.labels(record.get("outcome") or "none").inc()
+        self._child(self.outcomes, (record.get("outcome") or "none",)).inc()
+
+    def _child(self, metric, labels: tuple[str, ...]):
+        """metric.labels(*labels), kept: prometheus_client checks and converts the
+        values and takes a lock for each lookup, twice per call. As many entries
+        as the metric has children (its labels are never a number or a name a
+        caller chose)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

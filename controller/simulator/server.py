@@ -49,7 +49,7 @@ def execute_request(ch: Channel, headers: dict, body: str) -> tuple[str, str, st
 class Simulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, password: str = "ClueCon",
                  scale: float = 0.01, record: bool = True, node: NodeConfig | None = None,
-                 park_pace: float = 0.020, event_pace: float = 0.020):
+                 park_pace: float = 0.020, event_pace: float = 0.020, header_byte_cost: float = 1.35e-6):
         self.host, self.port, self.password = host, port, password
         self.node = node or NodeConfig()  # what `tollgate doctor` asks about
         self.scale = scale  # simulated seconds -> real seconds (prompts, timeouts, ringing)
@@ -60,6 +60,12 @@ class Simulator:
         # on that tick, or once a command of its has been handled.
         self.park_pace = park_pace
         self.event_pace = event_pace
+        # header_byte_cost, real seconds mod_event_socket's listener spends per
+        # byte of a command's header block (read one recv() and one sched_yield()
+        # at a time; a body in one recv()): 1.35 µs measured on an idle 1.10.12
+        # (docs/performance.md). read_seconds adds it up.
+        self.header_byte_cost = header_byte_cost
+        self.read_seconds = 0.0
         self.connect_wait = 25.0  # real seconds a socket session waits for `connect` (mod_event_socket)
         self.record = record
         self.channels: dict[str, Channel] = {}

@@ -86,6 +86,14 @@ def linger_notice(uuid: str, channel_name: str, linger_time: int = -1) -> bytes:
             "Content-Length: 0\n\n").encode("utf-8")
 
 
+class Command(tuple):
+    """A client's command, (first line, headers, body), and the size of its
+    header block as sent (its lines and the blank line that ends it): what
+    mod_event_socket reads one byte at a time (Connection.take)."""
+
+    header_bytes = 0
+
+
 class CommandReader:
     """Reads client commands: a first line, optional `Name: value` lines, a blank line,
     and a body when a Content-Length header says so (sendmsg may carry one)."""
@@ -93,12 +101,14 @@ class CommandReader:
     def __init__(self, rfile):
         self.rfile = rfile
 
-    def read(self) -> tuple[str, dict[str, str], str] | None:
+    def read(self) -> "Command | None":
         lines = []
+        size = 0
         while True:
             raw = self.rfile.readline(65536)
             if not raw:
                 return None
+            size += len(raw)
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line == "":
                 if lines:
@@ -114,4 +124,6 @@ class CommandReader:
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > 0:
             body = self.rfile.read(int(length)).decode("utf-8", "replace")
-        return lines[0].strip(), headers, body
+        cmd = Command((lines[0].strip(), headers, body))
+        cmd.header_bytes = size
+        return cmd

@@ -14,7 +14,9 @@ each recv() came at.
 
 `python -m tests.realfs.capture 14` captures only the static session (short:
 one FreeSWITCH, one call); `15` only a static session's execute whose argument
-is the message's body and that carries no Event-UUID.
+is the message's body and that carries no Event-UUID; `16` only a static
+session closed by us as soon as its handover is acknowledged, and the
+channel's events seen by an observer.
 """
 
 from gevent import monkey
@@ -30,6 +32,7 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 
 from controller.freeswitch import commands  # noqa: E402
+from controller.freeswitch.esl_socket import unacknowledged  # noqa: E402
 from controller.freeswitch.framing import FrameReader, decode_frame  # noqa: E402
 from tests.realfs import bed  # noqa: E402
 
@@ -132,9 +135,10 @@ def sequence(fs: bed.FreeSwitch, name: str, steps: list[tuple[str, str]], lock: 
     r.save(name)
 
 
-def _socket_session_opened(fs: bed.FreeSwitch, timed: bool):
+def _socket_session_opened(fs: bed.FreeSwitch, timed: bool, follow: bool = True):
     """Listen where the bed's dialplan connects, place a call, take its session:
-    `connect`, `myevents` and `linger` answered. (listener, socket, Recorder, uuid)."""
+    `connect`, and (`follow`) `myevents` and `linger`, answered. (listener,
+    socket, Recorder, uuid)."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", fs.ports.socket))
@@ -145,9 +149,10 @@ def _socket_session_opened(fs: bed.FreeSwitch, timed: bool):
     r.send("connect")
     r.read_until(lambda: b"Content-Type: command/reply" in r.rx)
     uuid = FrameReader().feed(bytes(r.rx))[0][0]["Unique-ID"]
-    r.send("myevents")
-    r.send(commands.linger())
-    r.read_until(lambda: len(r.replies) >= 2)
+    if follow:
+        r.send("myevents")
+        r.send(commands.linger())
+        r.read_until(lambda: len(r.replies) >= 2)
     return listener, sock, r, uuid
 
 
@@ -217,6 +222,43 @@ def static_body_session(fs: bed.FreeSwitch) -> None:
     r.save(BODY)
 
 
+RELEASED = "16-static-socket-session-released-after-handover"
+
+
+def static_released_session(fs: bed.FreeSwitch) -> None:
+    """A handover nobody follows, then our close as soon as FreeSWITCH has
+    acknowledged every byte of it (SocketSession.release): the session without
+    myevents or linger, the dialplan's scheduled bound cancelled, a multiset, two
+    playbacks and a hangup with a cause of its own in one write. What the
+    listener was sent runs after our close all the same (the replies it cannot
+    send are dropped): the playbacks, then the hangup with USER_BUSY, not the NORMAL_TEMPORARY_FAILURE of the dialplan's
+    action after `socket`. Two files: the session's, which ends at our close,
+    and an observer's (an inbound connection with Tollgate's subscription and
+    filter), with the channel's events up to CHANNEL_HANGUP_COMPLETE."""
+    observer = inbound(fs)
+    observer.timed = True
+    observer.t0 = time.monotonic()
+    listener, sock, r, uuid = _socket_session_opened(fs, timed=True, follow=False)
+    r.t0 = observer.t0
+    msgs = [commands.cancel_bound(uuid),
+            commands.execute("multiset", BODY_ARG, None, lock=False),
+            commands.execute("playback", "tone_stream://%(300,0,440)", None, lock=False),
+            commands.execute("playback", "tone_stream://%(200,0,660)", None, lock=False),
+            commands.execute("hangup", "USER_BUSY", None, lock=False)]  # as tests/test_fixtures_static.py's
+    r.transcript.append(f">>> SENT{r.at()}\n" + "\n\n".join(msgs) + "\n")
+    r.sock.sendall(commands.wire(msgs))
+    r.read_until(lambda: unacknowledged(sock) == 0 and r.replies, 5)
+    r.transcript.append(f">>> CLOSED{r.at()} (every byte acknowledged: TIOCOUTQ 0)\n")
+    sock.close()
+    listener.close()
+    observer.read_until(done(observer, uuid), 10)
+    observer.sock.close()
+    hangup = next(e for e in observer.events if e.get("Event-Name") == "CHANNEL_HANGUP")
+    assert hangup.get("Hangup-Cause") == "USER_BUSY", hangup.get("Hangup-Cause")
+    r.save(RELEASED)
+    observer.save(RELEASED + "-events")
+
+
 def static_only(work: Path, capture: str = "all") -> None:
     fs = bed.FreeSwitch(work / "static", "socket")
     (work / "static").mkdir()
@@ -229,6 +271,8 @@ def static_only(work: Path, capture: str = "all") -> None:
             static_socket_session(fs)
         if capture in ("15", "all"):
             static_body_session(fs)
+        if capture in ("16", "all"):
+            static_released_session(fs)
     finally:
         fs.stop()
 
@@ -238,7 +282,7 @@ def main() -> int:
     if why:
         print(f"capture: {why}", file=sys.stderr)
         return 2
-    if sys.argv[1:] in (["14"], ["15"]):
+    if sys.argv[1:] in (["14"], ["15"], ["16"]):
         static_only(Path(tempfile.mkdtemp(prefix="tollgate-capture-")), sys.argv[1])
         return 0
     work = Path(tempfile.mkdtemp(prefix="tollgate-capture-"))
