@@ -2,7 +2,8 @@
 served with nothing but the wire. Accept, `connect`, the channel's uuid and
 dialled number out of the reply, then the handover Tollgate writes for an
 allowed call nobody counts (the bound cancelled, a multiset as the body, the
-bridge, the hangup if it fails, no Event-UUIDs) and the same release
+bridge, the hangup if it fails, no Event-UUIDs, built by controller.freeswitch.commands)
+and the same release
 (closed once FreeSWITCH has acknowledged every byte). No Redis, no decision,
 no record, no log line, no metric. `benchmarks.realfs --mode socket` puts it
 in the controller's place for a few segments: the controller CPU per call of
@@ -17,15 +18,16 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
-import fcntl  # noqa: E402
 import re  # noqa: E402
 import socket  # noqa: E402
-import struct  # noqa: E402
-import termios  # noqa: E402
 
 from gevent.server import StreamServer  # noqa: E402
 
-CDR = "^^|tollgate_verdict=ALLOW|tollgate_reason=allowed|tollgate_class=national|hangup_after_bridge=true"
+from controller.freeswitch import commands  # noqa: E402
+from controller.freeswitch.esl_socket import unacknowledged  # noqa: E402
+
+CDR = {"tollgate_verdict": "ALLOW", "tollgate_reason": "allowed", "tollgate_class": "national",
+       "hangup_after_bridge": "true"}
 
 
 def header(text: str, name: str) -> str:
@@ -36,14 +38,13 @@ def header(text: str, name: str) -> str:
     return text[start:text.find("\n", start)]
 
 
-def execute(app: str, arg: str) -> str:
-    body = arg.encode()
-    return (f"sendmsg\ncall-command: execute\nexecute-app-name: {app}\ncontent-type: text/plain\n"
-            f"content-length: {len(body)}\n\n{arg}")
-
-
-def unacknowledged(sock) -> int:
-    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+def handover(uuid: str, dial_string: str) -> bytes:
+    """What Tollgate writes to a static session for an allowed call nobody
+    counts (CallSession.start_many with follow=False, flow_actions._bridge),
+    built by the same commands module."""
+    steps = [commands.multiset(CDR), commands.bridge(dial_string), commands.hangup_if_bridge_fails()]
+    return commands.wire([commands.cancel_bound(uuid),
+                          *(commands.execute(app, arg, None, lock=False) for app, arg in steps)])
 
 
 def server(listen: tuple[str, int], match: re.Pattern, route: str) -> StreamServer:
@@ -60,11 +61,9 @@ def server(listen: tuple[str, int], match: re.Pattern, route: str) -> StreamServ
                 data += chunk
             reply = data.decode("utf-8", "replace")
             uuid, dialed = header(reply, "Unique-ID"), header(reply, "variable_tollgate_dialed")
-            handover = (f"api sched_del tollgate-{uuid}\n\n" + execute("multiset", CDR)
-                        + execute("bridge", match.sub(route, dialed))
-                        + "sendmsg\ncall-command: execute\nexecute-app-name: hangup\n"
-                          "execute-app-arg: ${originate_disposition}\n\n")
-            sock.sendall(handover.encode())
+            sock.sendall(handover(uuid, match.sub(route, dialed)))
+            # Closed once FreeSWITCH holds it all, as SocketSession.release does
+            # (at once where that cannot be known).
             while unacknowledged(sock) and sock.recv(65536):
                 pass
         except OSError:

@@ -56,8 +56,12 @@ class Recorder:
         return f" at +{(time.monotonic() - self.t0) * 1000:.1f} ms" if self.timed else ""
 
     def send(self, text: str) -> None:
-        self.transcript.append(f">>> SENT{self.at()}\n" + text + "\n")
-        self.sock.sendall(commands.wire([text]))
+        self.send_together([text])
+
+    def send_together(self, texts: list[str]) -> None:
+        """Commands in one write (commands.wire), noted as one in the transcript."""
+        self.transcript.append(f">>> SENT{self.at()}\n" + "\n\n".join(texts) + "\n")
+        self.sock.sendall(commands.wire(texts))
 
     def read_until(self, predicate, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -126,8 +130,7 @@ def sequence(fs: bed.FreeSwitch, name: str, steps: list[tuple[str, str]], lock: 
     for app, arg in steps:
         msg = commands.execute(app, arg, commands.new_event_uuid(), uuid)
         msgs.append(msg if lock else msg.replace("event-lock: true\n", ""))
-    r.transcript.append(">>> SENT\n" + "\n\n".join(msgs) + "\n")
-    r.sock.sendall(commands.wire(msgs))
+    r.send_together(msgs)
     if not r.read_until(done(r, uuid), 20):
         r.send(commands.uuid_kill(uuid, "NORMAL_CLEARING"))
         r.read_until(done(r, uuid), 10)
@@ -183,17 +186,22 @@ def static_socket_session(fs: bed.FreeSwitch) -> None:
                              lock=False),
             commands.execute("playback", "tone_stream://%(500,0,440)", commands.new_event_uuid(), lock=False),
             commands.execute("hangup", "NORMAL_CLEARING", commands.new_event_uuid(), lock=False)]
-    r.transcript.append(f">>> SENT{r.at()}\n" + "\n\n".join(msgs) + "\n")
-    r.sock.sendall(commands.wire(msgs))
-    r.read_until(lambda: any(e.get("Content-Disposition") == "linger" for e in r.events), 10)
+    r.send_together(msgs)
     # Does CHANNEL_HANGUP_COMPLETE come while the session lingers? (The channel's
     # thread is the listener's: its hangup state waits for the socket application.)
-    r.read_until(done(r, uuid), 1.5)
+    _linger_then_exit(r, sock, listener, done(r, uuid), STATIC)
+
+
+def _linger_then_exit(r: Recorder, sock, listener, then, name: str) -> None:
+    """The linger notice, what `then` waits for (1.5 s at most), our `exit` and
+    FreeSWITCH's goodbye; the session saved as `name`."""
+    r.read_until(lambda: any(e.get("Content-Disposition") == "linger" for e in r.events), 10)
+    r.read_until(then, 1.5)
     r.send("exit")
     r.read_until(lambda: False, 1)
     sock.close()
     listener.close()
-    r.save(STATIC)
+    r.save(name)
 
 
 BODY = "15-static-socket-session-argument-as-body"
@@ -211,15 +219,9 @@ def static_body_session(fs: bed.FreeSwitch) -> None:
             commands.execute("playback", "tone_stream://%(200,0,440)", commands.new_event_uuid(), lock=False),
             commands.execute("hangup", "NORMAL_CLEARING", None, lock=False)]
     assert "content-length" in msgs[0] and "execute-app-arg" not in msgs[0]
-    r.transcript.append(f">>> SENT{r.at()}\n" + "\n\n".join(msgs) + "\n")
-    r.sock.sendall(commands.wire(msgs))
-    r.read_until(lambda: any(e.get("Content-Disposition") == "linger" for e in r.events), 10)
-    r.read_until(lambda: any(e.get("Event-Name") == "CHANNEL_HANGUP" for e in r.events), 1.5)
-    r.send("exit")
-    r.read_until(lambda: False, 1)
-    sock.close()
-    listener.close()
-    r.save(BODY)
+    r.send_together(msgs)
+    _linger_then_exit(r, sock, listener, lambda: any(e.get("Event-Name") == "CHANNEL_HANGUP" for e in r.events),
+                      BODY)
 
 
 RELEASED = "16-static-socket-session-released-after-handover"
@@ -231,8 +233,8 @@ def static_released_session(fs: bed.FreeSwitch) -> None:
     myevents or linger, the dialplan's scheduled bound cancelled, a multiset, two
     playbacks and a hangup with a cause of its own in one write. What the
     listener was sent runs after our close all the same (the replies it cannot
-    send are dropped): the playbacks, then the hangup with USER_BUSY, not the NORMAL_TEMPORARY_FAILURE of the dialplan's
-    action after `socket`. Two files: the session's, which ends at our close,
+    send are dropped): the playbacks, then the hangup with USER_BUSY, not the
+    NORMAL_TEMPORARY_FAILURE of the dialplan's action after `socket`. Two files: the session's, which ends at our close,
     and an observer's (an inbound connection with Tollgate's subscription and
     filter), with the channel's events up to CHANNEL_HANGUP_COMPLETE."""
     observer = inbound(fs)
@@ -245,8 +247,7 @@ def static_released_session(fs: bed.FreeSwitch) -> None:
             commands.execute("playback", "tone_stream://%(300,0,440)", None, lock=False),
             commands.execute("playback", "tone_stream://%(200,0,660)", None, lock=False),
             commands.execute("hangup", "USER_BUSY", None, lock=False)]  # as tests/test_fixtures_static.py's
-    r.transcript.append(f">>> SENT{r.at()}\n" + "\n\n".join(msgs) + "\n")
-    r.sock.sendall(commands.wire(msgs))
+    r.send_together(msgs)
     r.read_until(lambda: unacknowledged(sock) == 0 and r.replies, 5)
     r.transcript.append(f">>> CLOSED{r.at()} (every byte acknowledged: TIOCOUTQ 0)\n")
     sock.close()
