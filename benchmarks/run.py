@@ -286,8 +286,10 @@ def machine() -> dict:
                      if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    # The interpreter's build moves the controller's CPU per call by an eighth
+    # (docs/performance.md): which one ran is part of the result.
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
-            "system": platform.platform()}
+            "python_executable": os.path.realpath(sys.executable), "system": platform.platform()}
 
 
 def main() -> int:

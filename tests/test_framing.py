@@ -222,3 +222,19 @@ def test_a_big_block_is_indexed_once_and_reads_the_same():
         assert lazy.get(key) == full.get(key), key
     assert lazy["variable_x_7"] == "v 7:@host;7" and "Not-There" not in lazy
     assert dict(lazy) == full
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["A", "A-B", "A-Bc", "variable_a", "variable_ab", "X"]),
+                          st.sampled_from(["", "v", "v%20w", "a: b", "A-B: x"])), min_size=1, max_size=8,
+                unique_by=lambda kv: kv[0]))
+def test_a_small_block_read_by_search_reads_as_a_full_decode(pairs):
+    """Below INDEX_FROM a lookup searches the text once: a name that is the
+    start of another, an empty value (also as the block's last line), a value
+    that looks like a header, and an absent name all read as a full decode."""
+    from controller.freeswitch.framing import LazyHeaders
+
+    block = "\n".join(f"{k}: {v}" if v else f"{k}:" for k, v in pairs)
+    lazy, full = LazyHeaders(block), parse_header_block(block, decode=True)
+    for key in ("A", "A-B", "A-Bc", "variable_a", "variable_ab", "X", "B", "variable"):
+        assert lazy.get(key) == full.get(key), (key, block)

@@ -91,17 +91,21 @@ class LazyHeaders(Mapping):
             if value is _MISSING:
                 return default
             return unquote_value(value) if "%" in value else value
-        text = self._text
-        start = text.find("\n" + key + ": ")
-        if start < 0:
-            return self._empty_value(key, default)
-        start += len(key) + 3
-        end = text.find("\n", start)
-        value = text[start:end] if end >= 0 else text[start:]
-        return unquote_value(value) if "%" in value else value
-
-    def _empty_value(self, key: str, default):
-        return "" if self._text.find("\n" + key + ":\n") >= 0 else default
+        # One pass over the text for a header that is not there (most of those a
+        # call asks for): "Name:" then a space (a value) or a line break (empty).
+        text, needle = self._text, "\n" + key + ":"
+        start = text.find(needle)
+        while start >= 0:
+            start += len(needle)
+            after = text[start:start + 1]
+            if after == " ":
+                end = text.find("\n", start + 1)
+                value = text[start + 1:end] if end >= 0 else text[start + 1:]
+                return unquote_value(value) if "%" in value else value
+            if after in ("\n", ""):
+                return ""
+            start = text.find(needle, start)
+        return default
 
     def __getitem__(self, key: str) -> str:
         value = self.get(key, _MISSING)
