@@ -25,17 +25,10 @@ from gevent.server import StreamServer  # noqa: E402
 
 from controller.freeswitch import commands  # noqa: E402
 from controller.freeswitch.esl_socket import unacknowledged  # noqa: E402
+from controller.freeswitch.framing import LazyHeaders  # noqa: E402
 
 CDR = {"tollgate_verdict": "ALLOW", "tollgate_reason": "allowed", "tollgate_class": "national",
        "hangup_after_bridge": "true"}
-
-
-def header(text: str, name: str) -> str:
-    start = text.find(f"\n{name}: ")
-    if start < 0:
-        return ""
-    start += len(name) + 3
-    return text[start:text.find("\n", start)]
 
 
 def handover(uuid: str, dial_string: str) -> bytes:
@@ -59,8 +52,9 @@ def server(listen: tuple[str, int], match: re.Pattern, route: str) -> StreamServ
                 if not chunk:
                     return
                 data += chunk
-            reply = data.decode("utf-8", "replace")
-            uuid, dialed = header(reply, "Unique-ID"), header(reply, "variable_tollgate_dialed")
+            # Read as the controller reads it (two lookups, values decoded).
+            reply = LazyHeaders(data.decode("utf-8", "replace"))
+            uuid, dialed = reply.get("Unique-ID", ""), reply.get("variable_tollgate_dialed", "")
             sock.sendall(handover(uuid, match.sub(route, dialed)))
             # Closed once FreeSWITCH holds it all, as SocketSession.release does
             # (at once where that cannot be known).

@@ -122,13 +122,9 @@ class RealBench:
         out = []
         for rate in rates:
             segs = [self.segment("A", rate, seconds / 2) for _ in range(2)]
-            row = {"rate": rate, "completed_per_s": round(statistics.mean(s["completed_per_s"] for s in segs), 2)}
-            for key in ("p50_ms", "p99_ms", "freeswitch_cpu_ms_per_call", "controller_cpu_ms_per_call"):
-                vals = [s[key] for s in segs if s[key] is not None]
-                row[key] = round(statistics.mean(vals), 2) if vals else None
-            out.append(row)
+            out.append({"rate": rate, **{key: mean_of(segs, key) for key in (
+                "completed_per_s", "p50_ms", "p99_ms", "freeswitch_cpu_ms_per_call", "controller_cpu_ms_per_call")}})
         return out
-
 
     def _offer(self, paths: list[str], rate: float) -> list[tuple[str, object]]:
         """One call per entry of `paths` ("A" or "B"), at `rate` calls/s, then
@@ -173,7 +169,6 @@ class RealBench:
                 **{f"{k}_cpu_ms_per_call": round(v * 1000 / max(done, 1), 2) for k, v in cpu.items()}}
 
 
-
 class FloorProcess:
     """benchmarks.floor_socket where the bed's dialplan connects, routing as the
     provisioned tenant does (its gateway, the number in E.164: DIRECT's +33)."""
@@ -198,6 +193,12 @@ class FloorProcess:
     def stop(self) -> None:
         if self.proc:
             stop_processes([self.proc])
+
+
+def mean_of(segments: list[dict], key: str) -> float | None:
+    """The mean of a figure over segments, those that have it (None where none does)."""
+    vals = [s[key] for s in segments if s[key] is not None]
+    return round(statistics.mean(vals), 2) if vals else None
 
 
 def add_added(row: dict) -> None:
@@ -244,14 +245,10 @@ def main() -> int:
     for rate in sorted({r["offered_per_s"] for r in rows}):
         side = {p: [r for r in rows if r["offered_per_s"] == rate and r["path"] == p] for p in "AB"}
 
-        def mean(p, key):
-            vals = [r[key] for r in side[p] if r[key] is not None]
-            return round(statistics.mean(vals), 2) if vals else None
-
         step = {"rate": rate}
         for key in ("completed_per_s", "p50_ms", "p99_ms", "freeswitch_cpu_ms_per_call",
                     "controller_cpu_ms_per_call", "redis_cpu_ms_per_call"):
-            step[f"A_{key}"], step[f"B_{key}"] = mean("A", key), mean("B", key)
+            step[f"A_{key}"], step[f"B_{key}"] = mean_of(side["A"], key), mean_of(side["B"], key)
         add_added(step)
         if step["B_freeswitch_cpu_ms_per_call"]:
             step["freeswitch_cpu_ratio"] = round(step["A_freeswitch_cpu_ms_per_call"]
