@@ -24,6 +24,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """`%(asctime)s %(levelname)s %(name)s %(message)s` in UTC, as logging's own
+    Formatter writes it, with the date text made once a second: the call's log
+    line is a tenth of the controller's CPU per call on the real switch, and
+    strftime and the %-style template were a third of that line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self.converter = time.gmtime
+        self._second = -1
+        self._date = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.stack_info:
+            return super().format(record)  # the traceback's text, as logging writes it
+        second = int(record.created)
+        if second != self._second:
+            self._date = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._date},{int(record.msecs):03d} {record.levelname} {record.name} {record.getMessage()}"
+
+
 def setup(level: str = "info", fmt: str = "text", stream=None) -> None:
     # Neither format shows the thread or the process. Under gevent every call is
     # a greenlet that logging takes for a new thread: each record built a
@@ -39,9 +61,7 @@ def setup(level: str = "info", fmt: str = "text", stream=None) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        f = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-        f.converter = time.gmtime
-        handler.setFormatter(f)
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
