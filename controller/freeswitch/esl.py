@@ -231,6 +231,7 @@ class InboundConnection:
         self.send(commands.subscribe(self.events))
         if self.subscribe_filter:
             self.send(commands.filter_managed())
+            self.send(commands.filter_mark_executed())
 
     @property
     def connected(self) -> bool:

@@ -225,7 +225,8 @@ def check_node(conn, *, mode: str, context: str, sound_root: str | None, call_bo
     if not missing:
         found.append(ok(f"modules loaded: {', '.join(MODULES)}"))
     for command, what in ((commands.subscribe(), "event subscription"),
-                          (commands.filter_managed(), "event filter")):
+                          (commands.filter_managed(), "event filter"),
+                          (commands.filter_mark_executed(), "event filter of the mark's own execution")):
         reply = conn.send(command).strip()
         found.append(ok(f"{what} accepted ({command.split(' ', 2)[1]})") if reply.startswith("+OK")
                      else fail(f"{what} refused: '{command}' answered {reply!r}"))

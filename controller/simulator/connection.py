@@ -25,7 +25,7 @@ log = logging.getLogger("tollgate.simulator")
 GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
 
 
-def _filter_value(header: str, name: str, channel: Channel) -> str | None:
+def _filter_value(header: str, name: str, channel: Channel, extra=()) -> str | None:
     if header == "Event-Name":
         return name
     if header == "Unique-ID":
@@ -33,17 +33,41 @@ def _filter_value(header: str, name: str, channel: Channel) -> str | None:
     if header.startswith("variable_"):
         # DTMF events carry no variables (so a variable filter drops them).
         return None if name == "DTMF" else channel.vars.get(header[9:])
-    return None
+    # The event's own headers (an execute's Application, Application-Data...).
+    return next((v for k, v in extra if k == header), None)
 
 
-def _filter_matches(found: str | None, wanted: str) -> bool:
+def _filter_matches(found: str, wanted: str, regex: bool) -> bool:
     """mod_event_socket: a value in slashes is a regular expression, else a
     case-insensitive comparison."""
-    if found is None:
-        return False
-    if wanted.startswith("/") and wanted.endswith("/") and len(wanted) > 1:
+    if regex and wanted.endswith("/") and len(wanted) > 1:
         return re.search(wanted[1:-1], found) is not None
     return found.lower() == wanted.lower()
+
+
+def _filters_pass(filters: list[tuple[str, str]], value_of) -> bool:
+    """mod_event_socket's event_handler (1.10), filter by filter in the order
+    they were added: a filter counts only for an event that has its header; a
+    value led by `+` (or nothing) passes what it matches, one led by `-` drops
+    what it matches and ends the look, whatever passed it before. A header the
+    simulator does not model (value_of gives None) is one the event lacks."""
+    send = False
+    for header, value in filters:
+        found = value_of(header)
+        if found is None:
+            continue
+        positive, i = True, 0
+        while i < len(value) and value[i] in "+- ":
+            if value[i] != " ":
+                positive = value[i] == "+"
+            i += 1
+        if send and positive:
+            continue
+        if _filter_matches(found, value[i:], regex=value.startswith("/")):
+            if not positive:
+                return False
+            send = True
+    return send
 
 
 def connect_to(address, timeout: float):
@@ -222,7 +246,7 @@ class Connection:
         except OSError:
             pass
 
-    def wants(self, name: str, channel: Channel) -> bool:
+    def wants(self, name: str, channel: Channel, extra=()) -> bool:
         """Decided from the channel itself, so no header list is built for nobody."""
         if self.myevents:
             return channel is self.channel and name not in self.nixed
@@ -230,7 +254,7 @@ class Connection:
             return False
         if not self.filters:
             return True
-        return any(_filter_matches(_filter_value(h, name, channel), v) for h, v in self.filters)
+        return _filters_pass(self.filters, lambda header: _filter_value(header, name, channel, extra))
 
     # -- the command loop ------------------------------------------------------------
     def serve(self) -> None:

@@ -251,13 +251,13 @@ class Simulator:
         # (myevents) never wants another channel's events. (Nothing here yields,
         # so the set cannot change while it is walked.)
         for conn in self.inbound:
-            if conn.authed and not conn.closed and conn.wants(name, channel):
+            if conn.authed and not conn.closed and conn.wants(name, channel, extra):
                 if frame is None:
                     frame = wire.event_plain(channel.headers(name, extra, with_vars))
                 conn.send_event(frame, hook)
                 channel.delivered.append(name)
         conn = channel.socket_conn
-        if conn is not None and conn.authed and not conn.closed and conn.wants(name, channel):
+        if conn is not None and conn.authed and not conn.closed and conn.wants(name, channel, extra):
             conn.send_event(frame or wire.event_plain(channel.headers(name, extra, with_vars)), hook)
             channel.delivered.append(name)
 

@@ -16,7 +16,9 @@ each recv() came at.
 one FreeSWITCH, one call); `15` only a static session's execute whose argument
 is the message's body and that carries no Event-UUID; `16` only a static
 session closed by us as soon as its handover is acknowledged, and the
-channel's events seen by an observer.
+channel's events seen by an observer; `17` only an inbound call of the stock
+dialplan seen without and with the filter that drops the mark's own
+CHANNEL_EXECUTE_COMPLETE.
 """
 
 from gevent import monkey
@@ -94,15 +96,40 @@ class Recorder:
         print(f"wrote {OUT / name}.rx ({len(self.rx)} bytes, {len(self.events)} events)")
 
 
-def inbound(fs: bed.FreeSwitch) -> Recorder:
+def inbound(fs: bed.FreeSwitch, mark_filter: bool = False) -> Recorder:
     r = Recorder(socket.create_connection(("127.0.0.1", fs.ports.esl)))
     r.read_until(lambda: b"auth/request" in r.rx)
     r.send(commands.auth(fs.esl_password))
     r.read_until(lambda: r.replies)
     r.send(commands.subscribe())
     r.send(commands.filter_managed())
-    r.read_until(lambda: len(r.replies) >= 3)
+    if mark_filter:
+        r.send(commands.filter_mark_executed())
+    r.read_until(lambda: len(r.replies) >= 3 + mark_filter)
     return r
+
+
+MARK = "17-inbound-park-mark"
+
+
+def mark_filtered(fs: bed.FreeSwitch) -> None:
+    """One call of the stock dialplan seen by two inbound connections with the
+    controller's subscription and mark filter: one without the negative filter
+    on the mark's own execution (`-unfiltered`), one with it (`-filtered`, as
+    the controller connects since issue 32's fifth session). The first gets the
+    CHANNEL_EXECUTE_COMPLETE of `set tollgate_managed=true` before the
+    CHANNEL_PARK; the second gets the CHANNEL_PARK first. The call is then
+    killed, and both read to its CHANNEL_HANGUP_COMPLETE."""
+    plain, filtered = inbound(fs), inbound(fs, mark_filter=True)
+    place(fs, "0140000000")
+    uuid = parked_uuid(filtered)
+    parked_uuid(plain)
+    filtered.send(commands.uuid_kill(uuid, "NORMAL_CLEARING"))
+    for r in (plain, filtered):
+        r.read_until(done(r, uuid), 10)
+        r.sock.close()
+    plain.save(MARK + "-unfiltered")
+    filtered.save(MARK + "-filtered")
 
 
 def place(fs: bed.FreeSwitch, dialed: str) -> None:
@@ -278,6 +305,17 @@ def static_only(work: Path, capture: str = "all") -> None:
         fs.stop()
 
 
+def inbound_only(work: Path) -> None:
+    fs = bed.FreeSwitch(work / "inbound", "inbound")
+    (work / "inbound").mkdir()
+    fs.configure()
+    fs.start()
+    try:
+        mark_filtered(fs)
+    finally:
+        fs.stop()
+
+
 def main() -> int:
     why = bed.why_not_runnable()
     if why:
@@ -285,6 +323,9 @@ def main() -> int:
         return 2
     if sys.argv[1:] in (["14"], ["15"], ["16"]):
         static_only(Path(tempfile.mkdtemp(prefix="tollgate-capture-")), sys.argv[1])
+        return 0
+    if sys.argv[1:] == ["17"]:
+        inbound_only(Path(tempfile.mkdtemp(prefix="tollgate-capture-")))
         return 0
     work = Path(tempfile.mkdtemp(prefix="tollgate-capture-"))
     fs = bed.FreeSwitch(work / "inbound", "inbound")
@@ -300,6 +341,7 @@ def main() -> int:
                           ("hangup", "NORMAL_CLEARING")]
         sequence(fs, "13-playback-then-queued-set-no-event-lock", after_playback, lock=False)
         sequence(fs, "13-playback-then-queued-set-event-lock", after_playback, lock=True)
+        mark_filtered(fs)
     finally:
         fs.stop()
     sock_fs = bed.FreeSwitch(work / "socket", "socket")
