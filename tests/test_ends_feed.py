@@ -95,3 +95,55 @@ def test_the_ends_connection_asks_freeswitch_for_its_owners_ends_only():
     assert commands.filter_managed() == "filter variable_tollgate_managed true"
     with pytest.raises(commands.UnsafeCommand):
         commands.auth("ClueCon\n\napi uuid_kill")
+
+
+class _FakeSwitch:
+    """Just enough of mod_event_socket for the ends connection: auth, three +OK
+    replies, then whatever the test pushes."""
+
+    def __init__(self):
+        from gevent.server import StreamServer
+
+        self.conn = None
+        self.server = StreamServer(("127.0.0.1", 0), self._serve)
+        self.server.start()
+
+    def _serve(self, sock, _addr):
+        sock.sendall(b"Content-Type: auth/request\n\n")
+        buf = b""
+        for _ in range(3):  # auth, event, filter
+            while b"\n\n" not in buf:
+                buf += sock.recv(4096)
+            buf = buf.split(b"\n\n", 1)[1]
+            sock.sendall(b"Content-Type: command/reply\nReply-Text: +OK\n\n")
+        self.conn = sock
+        gevent.sleep(60)
+
+    def close(self):
+        self.server.stop()
+
+
+def test_an_idle_ends_connection_is_not_read_and_the_ends_of_a_window_share_one_batch():
+    fs = _FakeSwitch()
+    batches = []
+    feed = EndsFeed("127.0.0.1", fs.server.server_port, "x", "c1", batches.append, window=0.1)
+    reads = []
+    drain = feed._drain
+    feed._drain = lambda sock: reads.append(1) or drain(sock)
+    g = gevent.spawn(feed.run)
+    try:
+        wait(lambda: feed.up.is_set() and fs.conn is not None, message="the ends connection up")
+        gevent.sleep(0.5)
+        assert reads == []  # nothing came: nothing read (it used to poll every window)
+        fs.conn.sendall(_end("u1", "c/lines/tenant"))
+        gevent.sleep(0.03)
+        fs.conn.sendall(_end("u2", "c/lines/tenant"))
+        wait(lambda: batches, message="the batch")
+        gevent.sleep(0.2)
+        assert [[e.uuid for e in b] for b in batches] == [["u1", "u2"]] and len(reads) == 1
+        feed.stop()  # while it waits for the next byte
+        g.join(timeout=2)
+        assert g.dead
+    finally:
+        g.kill()
+        fs.close()
