@@ -25,6 +25,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import contextlib  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -287,33 +288,29 @@ def static_released_session(fs: bed.FreeSwitch) -> None:
     observer.save(RELEASED + "-events")
 
 
-def static_only(work: Path, capture: str = "all") -> None:
-    fs = bed.FreeSwitch(work / "static", "socket")
-    (work / "static").mkdir()
+@contextlib.contextmanager
+def switch(work: Path, name: str, mode: str):
+    """A FreeSWITCH of the test bed in work/name, configured for `mode`, up for the block."""
+    fs = bed.FreeSwitch(work / name, mode)
+    (work / name).mkdir()
     fs.configure()
-    # The bed's socket-mode dialplan is freeswitch-conf's, static since issue 32.
-    assert ' full"/>' in (fs.conf / "dialplan" / "default" / "90_tollgate.xml").read_text()
     fs.start()
     try:
+        yield fs
+    finally:
+        fs.stop()
+
+
+def static_only(work: Path, capture: str = "all") -> None:
+    with switch(work, "static", "socket") as fs:
+        # The bed's socket-mode dialplan is freeswitch-conf's, static since issue 32.
+        assert ' full"/>' in (fs.conf / "dialplan" / "default" / "90_tollgate.xml").read_text()
         if capture in ("14", "all"):
             static_socket_session(fs)
         if capture in ("15", "all"):
             static_body_session(fs)
         if capture in ("16", "all"):
             static_released_session(fs)
-    finally:
-        fs.stop()
-
-
-def inbound_only(work: Path) -> None:
-    fs = bed.FreeSwitch(work / "inbound", "inbound")
-    (work / "inbound").mkdir()
-    fs.configure()
-    fs.start()
-    try:
-        mark_filtered(fs)
-    finally:
-        fs.stop()
 
 
 def main() -> int:
@@ -321,18 +318,15 @@ def main() -> int:
     if why:
         print(f"capture: {why}", file=sys.stderr)
         return 2
+    work = Path(tempfile.mkdtemp(prefix="tollgate-capture-"))
     if sys.argv[1:] in (["14"], ["15"], ["16"]):
-        static_only(Path(tempfile.mkdtemp(prefix="tollgate-capture-")), sys.argv[1])
+        static_only(work, sys.argv[1])
         return 0
     if sys.argv[1:] == ["17"]:
-        inbound_only(Path(tempfile.mkdtemp(prefix="tollgate-capture-")))
+        with switch(work, "inbound", "inbound") as fs:
+            mark_filtered(fs)
         return 0
-    work = Path(tempfile.mkdtemp(prefix="tollgate-capture-"))
-    fs = bed.FreeSwitch(work / "inbound", "inbound")
-    (work / "inbound").mkdir()
-    fs.configure()
-    fs.start()
-    try:
+    with switch(work, "inbound", "inbound") as fs:
         bridge = [("set", "hangup_after_bridge=true"), ("bridge", "sofia/gateway/carrier/+33140000000"),
                   commands.hangup_if_bridge_fails()]
         sequence(fs, "11-bridge-then-queued-hangup-no-event-lock", bridge, lock=False)
@@ -342,16 +336,8 @@ def main() -> int:
         sequence(fs, "13-playback-then-queued-set-no-event-lock", after_playback, lock=False)
         sequence(fs, "13-playback-then-queued-set-event-lock", after_playback, lock=True)
         mark_filtered(fs)
-    finally:
-        fs.stop()
-    sock_fs = bed.FreeSwitch(work / "socket", "socket")
-    (work / "socket").mkdir()
-    sock_fs.configure()
-    sock_fs.start()
-    try:
-        socket_session(sock_fs)
-    finally:
-        sock_fs.stop()
+    with switch(work, "socket", "socket") as fs:
+        socket_session(fs)
     static_only(work)
     return 0
 
