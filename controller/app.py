@@ -28,7 +28,8 @@ from controller.call.dispatcher import Dispatcher
 from controller.errors import CommandFailed
 from controller.call.ends import EndsFeed
 from controller.freeswitch.esl import InboundConnection
-from controller.freeswitch.esl_socket import SocketServer, SocketSession
+from controller.freeswitch.esl_socket import SocketSession
+from controller.freeswitch.socket_server import SocketServer
 from controller.freeswitch.supervisor import Supervisor
 from controller.freeswitch.events import Disconnected, MalformedEvent, channel_data, parse
 from controller.ops.metrics import HealthServer, Metrics
@@ -333,7 +334,7 @@ class Controller:
         with gevent.Timeout(grace, False):
             while self.dispatcher.calls:
                 gevent.sleep(0.05)
-        self.dispatcher.pool.kill(timeout=2)
+        self.dispatcher.kill_all(timeout=2)
         self.stopped.set()
         for sup in self.supervisors:
             sup.stop()

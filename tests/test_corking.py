@@ -35,6 +35,25 @@ def test_loads_of_one_turn_share_one_round_trip(lane_and_sha, monkeypatch):
     assert lane.script(sha, SCRIPT, ["alone"], ["x"]) == ["alone", "x"] and counter.sends == 2
 
 
+def test_a_call_alone_writes_without_giving_the_loop_a_turn_first(lane_and_sha, monkeypatch):
+    """The yield that lets others join is taken only when someone is due to run."""
+    import controller.store.lane as lane_module
+    from controller.turns import others_due
+
+    lane, sha = lane_and_sha
+    lane.script(sha, SCRIPT, ["warm"], ["up"])
+    yields = []
+    real_sleep = gevent.sleep
+    monkeypatch.setattr(lane_module.gevent, "sleep", lambda s=0: (yields.append(s), real_sleep(s)))
+    assert not others_due()
+    assert lane.script(sha, SCRIPT, ["alone"], ["x"]) == ["alone", "x"]
+    assert yields == []
+    later = gevent.spawn(lambda: None)  # due in this turn: now a yield can bring it in
+    assert others_due()
+    assert lane.script(sha, SCRIPT, ["joined"], ["y"]) == ["joined", "y"]
+    assert yields == [0] and later.dead
+
+
 def test_a_failed_shared_round_trip_fails_every_call_in_it(plain_redis_url, monkeypatch):
     r = redis.Redis(port=1, socket_connect_timeout=0.2, socket_timeout=0.2)  # nothing listens there
     lane = Lane(r, size=4, wait=0.5)
@@ -84,6 +103,23 @@ def test_event_socket_commands_of_one_turn_share_one_write(esl, monkeypatch):
     gevent.joinall(asks, raise_error=True)
     assert [a.value for a in asks] == [["true", "false"]] * 10, "each call got its own replies, in order"
     assert len(writes) == 1 and writes[0].count(b"api uuid_exists") == 20
+
+
+def test_an_event_socket_writer_alone_writes_without_giving_the_loop_a_turn_first(esl, monkeypatch):
+    from greenlet import getcurrent
+
+    import controller.freeswitch.esl as esl_module
+
+    sim, conn = esl
+    conn.send("api status")
+    me, real_sleep, yields = getcurrent(), gevent.sleep, []
+    monkeypatch.setattr(esl_module.gevent, "sleep",
+                        lambda s=0: (yields.append(s) if getcurrent() is me else None, real_sleep(s)))
+    assert conn.send("api uuid_exists nope") == "false"
+    assert yields == []
+    gevent.spawn(lambda: None)  # someone due in this turn: the writer waits for it
+    assert conn.send("api uuid_exists nope") == "false"
+    assert yields == [0]
 
 
 def test_a_dropped_connection_fails_the_waiting_writers(esl):

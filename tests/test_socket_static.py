@@ -34,8 +34,8 @@ def test_an_allowed_call_is_handed_over_at_once_without_events_and_outlives_the_
                   before_socket=_socket_dialplan_bound())
     wait(lambda: ch.bridged, message="the bridge")
     # Talking, and nothing of ours holds the call any more: no session greenlet.
-    server = rig.controllers[0].server.server
-    wait(lambda: len(server.pool) == 0, message="the session released")
+    server = rig.controllers[0].server
+    wait(lambda: not server.running, message="the session released")
     assert ch.state != "hangup"
     rig.finish(ch, timeout=10)
     assert [arg for app, arg, _ in ch.executed if app == "eval"][0].startswith("+OK Added: ")  # the bound

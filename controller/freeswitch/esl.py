@@ -35,6 +35,7 @@ from controller.freeswitch import commands
 from controller.errors import CommandFailed, ConfigError, NotConnected
 from controller.freeswitch.events import SUBSCRIBED
 from controller.freeswitch.framing import FrameReader, FramingError, decode_frame, set_nodelay
+from controller.turns import others_due
 
 log = logging.getLogger("tollgate.esl")
 
@@ -151,7 +152,8 @@ class _Wire:
             # that sends in it too: under load, calls come in together, and one
             # write (one syscall) carries all their commands.
             try:
-                gevent.sleep(0)
+                if others_due():
+                    gevent.sleep(0)
             finally:
                 self._flush()  # even when interrupted: the others' commands must go
         try:

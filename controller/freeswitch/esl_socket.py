@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from typing import Callable
 
 import gevent
-from gevent.server import StreamServer
 
 from controller.freeswitch import commands
 from controller.errors import CommandFailed, NotConnected
-from controller.freeswitch.framing import FrameReader, FramingError, decode_frame, set_nodelay
+from controller.freeswitch.framing import FrameReader, FramingError, decode_frame
 
 log = logging.getLogger("tollgate.esl")
 
@@ -302,38 +301,3 @@ def unacknowledged(sock) -> int | None:
         return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
     except (OSError, AttributeError, ValueError):
         return None
-
-
-class SocketServer:
-    """Serves the `socket` application: each connection is one call.
-
-    A gevent StreamServer instead of greenswitch's OutboundESLServer, whose
-    accept loop polls every 100 ms, exits the process when it cannot bind,
-    and builds its own session class (with greenswitch's reader).
-    """
-
-    def __init__(self, host: str, port: int, on_session: Callable[[SocketSession], None],
-                 max_connections: int = 20000, timeout: float = 5.0):
-        self.on_session = on_session
-        self.timeout = timeout
-        self.server = StreamServer((host, port), self._accept, spawn=max_connections)
-
-    def _accept(self, sock, _address) -> None:
-        set_nodelay(sock)
-        try:
-            self.on_session(SocketSession(sock, self.timeout))
-        finally:
-            try:
-                sock.close()
-            except OSError:
-                pass
-
-    @property
-    def bound_port(self) -> int | None:
-        return self.server.server_port if self.server.started else None
-
-    def serve(self) -> None:
-        self.server.start()
-
-    def stop(self) -> None:
-        self.server.stop(timeout=2)

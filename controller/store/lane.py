@@ -20,6 +20,8 @@ import gevent.lock
 import redis
 from redis.exceptions import DataError, NoScriptError, ResponseError
 
+from controller.turns import others_due
+
 try:
     from hiredis import pack_command as _pack_one
 except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py packs without it
@@ -80,16 +82,18 @@ class Lane:
         """The replies to a group of commands, sent together with those of every
         call that asks in this turn of the event loop: under load, calls arrive
         together (one read of the Event Socket brings several parks), and one
-        write and one read serve them all. Alone, a call only yields once
-        before its write. A group stays contiguous, so a MULTI ... EXEC of one
-        call is never interleaved with another's commands."""
+        write and one read serve them all. A call yields once before its
+        write, and only when another greenlet is due to run (others_due). A
+        group stays contiguous, so a MULTI ... EXEC of one call is never
+        interleaved with another's commands."""
         waiter = gevent.event.AsyncResult()
         self._cork.append((commands, waiter))
         if len(self._cork) > 1:
             return waiter.get()  # the first caller of this turn answers it, whatever happens
         batch = None
         try:
-            gevent.sleep(0)  # let this turn's other calls join
+            if others_due():
+                gevent.sleep(0)  # let this turn's other calls join
             batch, self._cork = self._cork, []
             replies = self.roundtrip([c for group, _ in batch for c in group])
         except BaseException as exc:
