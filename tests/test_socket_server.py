@@ -18,8 +18,8 @@ def _connect(port: int) -> socket.socket:
 def served():
     servers = []
 
-    def make(on_session, **kw):
-        srv = SocketServer("127.0.0.1", 0, on_session, **kw)
+    def make(on_session, host="127.0.0.1", **kw):
+        srv = SocketServer(host, 0, on_session, **kw)
         srv.serve()
         servers.append(srv)
         return srv
@@ -110,4 +110,22 @@ def test_stop_ends_the_calls_still_running_after_its_timeout():
     assert srv.bound_port is None
     with pytest.raises(OSError):
         _connect(port)
+    c.close()
+
+
+def test_an_ipv6_address_is_listened_on_as_ipv6(served):
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    seen = []
+    srv = served(lambda s: seen.append(s.sock.recv(10)), host="[::1]")
+    c = socket.create_connection(("::1", srv.bound_port), timeout=2)
+    c.sendall(b"v6")
+    with gevent.Timeout(2):
+        while not seen:
+            gevent.sleep(0.01)
+    assert seen == [b"v6"]
     c.close()

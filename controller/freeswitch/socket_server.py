@@ -42,6 +42,8 @@ class SocketServer:
 
     def __init__(self, host: str, port: int, on_session: Callable[[SocketSession], None],
                  max_connections: int = 20000, timeout: float = 5.0):
+        host = host.strip("[]")  # "[::1]" as written in HOST:PORT
+        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.address = (host, port)
         self.on_session = on_session
         self.timeout = timeout
@@ -58,7 +60,7 @@ class SocketServer:
         return self._listener.getsockname()[1] if self._listener is not None else None
 
     def serve(self) -> None:
-        listener = _socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener = _socket.socket(self.family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind(self.address)
@@ -88,7 +90,7 @@ class SocketServer:
                 gevent.get_hub().loop.timer(self._retry).start(self._resume)
                 self._retry = min(self._retry * 2, RETRY_MOST)
                 return
-            sock = gevent.socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0, fileno=fd)
+            sock = gevent.socket.socket(self.family, socket.SOCK_STREAM, 0, fileno=fd)
             self._idle.clear()
             self.running.add(gevent.spawn_raw(self._serve, sock))
         if listener is not None:
