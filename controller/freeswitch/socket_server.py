@@ -7,8 +7,9 @@ its own session class with greenswitch's reader). StreamServer served us
 until issue 32: every call went through its pool (a Greenlet object, a
 group, a semaphore, and a link run after the call ended to take it out of
 the pool) and its accept loop (a second accept() that fails, as an
-exception, after each one). Here a call's greenlet is a plain one, counted
-in a set; the listener's watcher accepts until the queue is empty. In a loop
+exception, after each one). Here a call's greenlet is a plain one
+(controller.greenlets); the listener's watcher accepts until the queue is
+empty. In a loop
 of connections that do nothing but connect and close: 114-121 us of CPU per
 connection with StreamServer, 96-98 here.
 """
@@ -21,12 +22,11 @@ import socket
 from typing import Callable
 
 import gevent
-import gevent.event
 import gevent.socket
-from greenlet import getcurrent
 
 from controller.freeswitch.esl_socket import SocketSession
 from controller.freeswitch.framing import set_nodelay
+from controller.greenlets import CallGreenlets
 
 log = logging.getLogger("tollgate.esl")
 
@@ -48,12 +48,10 @@ class SocketServer:
         self.on_session = on_session
         self.timeout = timeout
         self.max_connections = max_connections
-        self.running: set = set()  # the calls' greenlets
+        self.running = CallGreenlets(log, on_end=self._resume)  # one call ending makes room
         self._listener: _socket.socket | None = None  # the C socket: accepted without a wrapper
         self._watcher = None
         self._retry = RETRY_FIRST
-        self._idle = gevent.event.Event()
-        self._idle.set()
 
     @property
     def bound_port(self) -> int | None:
@@ -91,8 +89,7 @@ class SocketServer:
                 self._retry = min(self._retry * 2, RETRY_MOST)
                 return
             sock = gevent.socket.socket(self.family, socket.SOCK_STREAM, 0, fileno=fd)
-            self._idle.clear()
-            self.running.add(gevent.spawn_raw(self._serve, sock))
+            self.running.spawn("socket session", self._serve, sock)
         if listener is not None:
             self._watcher.stop()  # at capacity: the next to end starts it again
 
@@ -104,20 +101,11 @@ class SocketServer:
         set_nodelay(sock)
         try:
             self.on_session(SocketSession(sock, self.timeout))
-        except gevent.GreenletExit:
-            pass
-        except Exception:  # noqa: BLE001 - one call's bug must not end the others
-            log.exception("socket session failed")
         finally:
             try:
                 sock.close()
             except OSError:
                 pass
-            self.running.discard(getcurrent())
-            if not self.running:
-                self._idle.set()
-            if self._listener is not None and not self._watcher.active:
-                self._resume()
 
     def stop(self, timeout: float = 2.0) -> None:
         if self._watcher is not None:
@@ -125,10 +113,6 @@ class SocketServer:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-        if not self._idle.wait(timeout):
-            left = list(self.running)
-            log.warning("%d socket session(s) still running: ending them", len(left))
-            for g in left:
-                gevent.kill(g)
-            self._idle.wait(1.0)
-            self.running.clear()  # killed before they ran: nothing of theirs to wait for
+        if not self.running.join(timeout):
+            log.warning("%d socket session(s) still running: ending them", len(self.running))
+            self.running.kill(1.0)
