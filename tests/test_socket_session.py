@@ -223,6 +223,32 @@ def test_freeswitch_going_away_reaches_a_waiting_call():
     fs.close()
 
 
+def test_an_ended_call_is_freed_at_once_not_left_to_the_garbage_collector():
+    """The session's handlers hold the call's session (as Controller._socket_call
+    wires them), whose mailbox reads through this session: a cycle, unless the
+    session forgets its handlers when it ends."""
+    import gc
+    import weakref
+
+    def wire(sock: SocketSession) -> weakref.ref:
+        call = CallSession("u1", sock, None, pump=sock.pump)
+        sock._on_lost = lambda reason: call.deliver(("lost", reason))
+        sock._on_event = lambda headers: call.deliver(headers)
+        return weakref.ref(call)
+
+    fs, sock, _ = session(close_at_end=False)
+    alive = wire(sock)
+    assert sock.send("connect") == "+OK"
+    gc.disable()
+    try:
+        sock.close()
+        del sock
+        assert alive() is None  # freed as its last reference went, no collection needed
+    finally:
+        gc.enable()
+        fs.close()
+
+
 def test_a_reply_nobody_asked_for_does_not_shift_the_next_one(caplog):
     fs, sock, _ = session([b"Content-Type: command/reply\nReply-Text: +OK second\n\n"], close_at_end=False)
     fs.fs.sendall(b"Content-Type: command/reply\nReply-Text: +OK stray\n\n")

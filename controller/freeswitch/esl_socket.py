@@ -290,8 +290,13 @@ class SocketSession:
             self.sock.close()
         except OSError:
             pass
-        if self._on_lost is not None:
-            self._on_lost(reason)
+        # Forgotten as the session ends: the handlers hold the call's session,
+        # whose mailbox reads through this one, and that cycle kept every ended
+        # call's objects (a socket, its session, mailbox, deques, events) for the
+        # garbage collector instead of freeing them at once.
+        on_lost, self._on_lost, self._on_event = self._on_lost, None, None
+        if on_lost is not None:
+            on_lost(reason)
 
 
 def unacknowledged(sock) -> int | None:
