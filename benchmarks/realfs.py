@@ -4,7 +4,7 @@
 The test bed of tests/realfs (the stock configuration, SIP phones with digest
 auth, a SIP carrier, all on loopback), a real redis-server and the real
 controller. At each offered rate it places allowed national calls without a
-PIN, in alternating segments:
+PIN (a new number each call), in alternating segments:
 - path A: park (or socket) -> Tollgate -> bridge, the product;
 - path B: the same call bridged straight to the carrier by the dialplan
   (a test-only extension, dialled as `d<number>`).
@@ -48,7 +48,18 @@ DIRECT = """<extension name="bench-direct">
 </condition></extension>"""
 
 
-DIALED = {"A": "0140000000", "B": "d0140000000"}  # Tollgate's path, the direct one (DIRECT)
+PREFIX = {"A": "", "B": "d"}  # Tollgate's path, the direct one (DIRECT)
+
+
+def dialed(path: str, i: int, same: bool = False) -> str:
+    """The i-th call's number: a national number of the tenant's plan (01 40 xx xx
+    xx), a new one each call as callers dial (the controller's classification
+    cache does not answer for it), or always the same one (--same-number: the
+    reports before 2026-12-07 22:30 UTC, which that cache flattered)."""
+    number = "0140000000" if same else f"0140{i * 7919 % 1_000_000:06d}"  # 7919: no repeat in 10^6
+    return PREFIX[path] + number
+
+
 SUSTAINED_P99_MS = 1000
 POKE_EVERY = 0.002  # seconds between the observer's wake-ups of its listener (see RealBench._poke)
 
@@ -71,7 +82,8 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 class RealBench:
-    def __init__(self, mode: str, workdir: Path):
+    def __init__(self, mode: str, workdir: Path, same_number: bool = False):
+        self.same_number, self.placed = same_number, 0
         self.fs = bed.FreeSwitch(workdir / "fs", mode)
         (workdir / "fs").mkdir(parents=True)
         self.fs.configure()
@@ -134,7 +146,8 @@ class RealBench:
             due = t0 + i / rate
             if due > time.monotonic():
                 gevent.sleep(due - time.monotonic())
-            placed.append((path, self.phones.place("1002", DIALED[path])))
+            placed.append((path, self.phones.place("1002", dialed(path, self.placed, self.same_number))))
+            self.placed += 1
         self.phones.wait_all([c for _p, c in placed], timeout=60)
         self.phones.wait_no_channels(10)
         return placed
@@ -214,6 +227,8 @@ def main() -> int:
     ap.add_argument("--rates", default="10,20,30,40")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--out", default="")
+    ap.add_argument("--same-number", action="store_true",
+                    help="dial one number for every call (the earlier runs' way) instead of a new one each call")
     ap.add_argument("--interleaved", default="10,20",
                     help="rates also run as one A/B-interleaved stream of 2x --seconds ('' for none)")
     ap.add_argument("--floor", default="10,20",
@@ -224,7 +239,7 @@ def main() -> int:
     if why:
         print(f"benchmarks.realfs: {why}", file=sys.stderr)
         return 2
-    b = RealBench(args.mode, Path(tempfile.mkdtemp(prefix="tollgate-realbench-")))
+    b = RealBench(args.mode, Path(tempfile.mkdtemp(prefix="tollgate-realbench-")), same_number=args.same_number)
     rows, mixed, floor = [], [], []
     try:
         b.segment("B", 5, 3)  # warm up both paths (codecs, sofia's first registrations)
@@ -269,7 +284,8 @@ def main() -> int:
     sustained = {"A": highest["A"], "B": highest["B"],
                  "ratio": round(highest["A"] / highest["B"], 3) if highest["B"] else None,
                  "rule": f">= 99% completed and p99 < {SUSTAINED_P99_MS} ms at every step up to it"}
-    report = {"mode": args.mode, "sustained": sustained, "freeswitch": bed.version(bed.find_binary()), "machine": machine(),
+    report = {"mode": args.mode, "numbers": "one for every call" if args.same_number else "a new one each call",
+              "sustained": sustained, "freeswitch": bed.version(bed.find_binary()), "machine": machine(),
               "seconds_per_step": args.seconds, "steps": steps, "interleaved": mixed, "floor": floor, "segments": rows,
               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out = Path(args.out or f"benchmarks/results/realfs-{args.mode}.json")
