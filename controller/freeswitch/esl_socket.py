@@ -5,7 +5,6 @@ own greenlet read its socket."""
 
 from __future__ import annotations
 
-import collections
 import fcntl
 import logging
 import struct
@@ -45,11 +44,14 @@ class SocketSession:
         self.timeout = timeout
         self.closed = False
         self._frames = FrameReader()
-        self._replies: collections.deque = collections.deque()
+        # Lists, not deques: they hold the few replies of the commands in flight,
+        # and an empty deque is a 64-slot block (about 600 bytes) that thousands
+        # of held PIN dialogs would each keep twice.
+        self._replies: list = []
         # One flag per reply owed, in the order the commands went: True if a
         # command waits for it, False if nobody does (a static session's executes,
         # whose replies come when their application returns).
-        self._owed: collections.deque = collections.deque()
+        self._owed: list = []
         self.sync = False  # the socket application without `async` ("Socket-Mode: static")
         self.following = False  # subscribed to the channel's events, lingering for the last ones
         self._last_event = "CHANNEL_HANGUP_COMPLETE"  # the last one a session gets (see start)
@@ -250,7 +252,8 @@ class SocketSession:
                 raise NotConnected(f"no reply to {first!r} in time: connection dropped")
             if not self.pump(left) and len(self._replies) < len(commands_):
                 raise NotConnected("socket session dropped while waiting for a reply")
-        return [self._replies.popleft() for _ in commands_]
+        replies, self._replies = self._replies[:len(commands_)], self._replies[len(commands_):]
+        return replies
 
     def _frame(self, headers: dict, body: bytes) -> None:
         kind, headers, text = decode_frame(headers, body)
@@ -259,7 +262,7 @@ class SocketSession:
             if not self._owed:
                 log.warning("reply with no command waiting for it: ignored")
                 return
-            if self._owed.popleft():
+            if self._owed.pop(0):
                 self._replies.append((headers, text))
             elif text.startswith("-ERR"):
                 log.warning("an application was refused: %s", text[:80])
@@ -292,7 +295,7 @@ class SocketSession:
             pass
         # Forgotten as the session ends: the handlers hold the call's session,
         # whose mailbox reads through this one, and that cycle kept every ended
-        # call's objects (a socket, its session, mailbox, deques, events) for the
+        # call's objects (a socket, its session, mailbox, events) for the
         # garbage collector instead of freeing them at once.
         on_lost, self._on_lost, self._on_event = self._on_lost, None, None
         if on_lost is not None:
