@@ -71,13 +71,11 @@ class Mailbox:
                     left = deadline - time.monotonic()
                     if left <= 0 or not self.pump(left):
                         break
-                return self._next() if self._head < len(self._items) else None
-            self._ready.clear()
-            if not self._ready.wait(timeout) and self._head >= len(self._items):
+            else:
+                self._ready.clear()
+                self._ready.wait(timeout)
+            if self._head >= len(self._items):
                 return None
-        return self._next()
-
-    def _next(self):
         items, head = self._items, self._head
         item = items[head]
         head += 1
