@@ -9,9 +9,8 @@ group, a semaphore, and a link run after the call ended to take it out of
 the pool) and its accept loop (a second accept() that fails, as an
 exception, after each one). Here a call's greenlet is a plain one
 (controller.greenlets); the listener's watcher accepts until the queue is
-empty. In a loop
-of connections that do nothing but connect and close: 114-121 us of CPU per
-connection with StreamServer, 96-98 here.
+empty. In a loop of connections that do nothing but connect and close:
+114-121 us of CPU per connection with StreamServer, 96-98 here.
 """
 
 from __future__ import annotations
