@@ -33,7 +33,7 @@ from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 
-from benchmarks.run import cpu_seconds, machine  # noqa: E402
+from benchmarks.run import cpu_between, cpu_reading, machine  # noqa: E402
 from controller.store import Store  # noqa: E402
 from controller.testing import RedisServer  # noqa: E402
 from tests.realfs import bed  # noqa: E402
@@ -169,10 +169,10 @@ class RealBench:
 
     def segment(self, path: str, rate: float, seconds: float) -> dict:
         pids = {"freeswitch": self.fs.proc.pid, "controller": self.ctl.proc.pid, "redis": self.redis.proc.pid}
-        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+        cpu0 = {k: cpu_reading(p) for k, p in pids.items()}
         n = int(rate * seconds)
         calls = [c for _p, c in self._offer([path] * n, rate)]
-        cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+        cpu = {k: cpu_between(cpu0[k], cpu_reading(p)) for k, p in pids.items()}
         delays = [d for d in (setup_delay(c) for c in calls) if d is not None]
         done = sum(1 for c in calls if c.carrier_got)
         for c in calls:
