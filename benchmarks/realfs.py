@@ -33,6 +33,7 @@ from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 
+from benchmarks.intervals import added_interval, blocks, pct  # noqa: E402
 from benchmarks.run import cpu_between, cpu_reading, machine  # noqa: E402
 from controller.store import Store  # noqa: E402
 from controller.testing import RedisServer  # noqa: E402
@@ -72,13 +73,6 @@ def setup_delay(call) -> float | None:
         if e.get("Event-Name") == "CHANNEL_ANSWER" and e.get("Channel-Name", "").startswith("sofia/world/"):
             return (e["_received"] - call.placed) * 1000
     return None
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(q * len(values)))], 1)
 
 
 class RealBench:
@@ -159,12 +153,16 @@ class RealBench:
         catch a stall in one path's segment only. No CPU figures (shared)."""
         placed = self._offer(["ABBA"[i % 4] for i in range(int(rate * seconds))], rate)
         out: dict = {"rate": rate, "calls": len(placed)}
+        stream = [(path, setup_delay(c)) for path, c in placed]
         for p in "AB":
-            delays = [d for d in (setup_delay(c) for path, c in placed if path == p) if d is not None]
+            delays = [d for path, d in stream if path == p and d is not None]
             out[f"{p}_p50_ms"], out[f"{p}_p99_ms"] = pct(delays, 0.5), pct(delays, 0.99)
         for _p, c in placed:
             c.freeze()
         add_added(out)
+        groups = blocks(stream)
+        out["added_p50_ci95_ms"], out["added_p99_ci95_ms"] = added_interval(groups, 0.5), added_interval(groups, 0.99)
+        out["delays_ms"] = [[path, None if d is None else round(d, 2)] for path, d in stream]  # in order
         return out
 
     def segment(self, path: str, rate: float, seconds: float) -> dict:
@@ -250,7 +248,7 @@ def main() -> int:
                 print(json.dumps(rows[-1]), flush=True)
         for rate in (float(r) for r in args.interleaved.split(",") if r):
             mixed.append(b.interleaved(rate, args.seconds * 2))
-            print(json.dumps(mixed[-1]), flush=True)
+            print(json.dumps({k: v for k, v in mixed[-1].items() if k != "delays_ms"}), flush=True)
         if args.mode == "socket" and args.floor:
             floor = b.floor([float(r) for r in args.floor.split(",")], args.seconds)
             print(json.dumps(floor), flush=True)
@@ -293,8 +291,8 @@ def main() -> int:
     print(json.dumps(steps, indent=1))
     print("sustained:", json.dumps(sustained))
     for m in mixed:
-        print(f"interleaved at {m['rate']:g}/s ({m['calls']} calls): added p50 {m.get('added_p50_ms')} ms, "
-              f"p99 {m.get('added_p99_ms')} ms")
+        print(f"interleaved at {m['rate']:g}/s ({m['calls']} calls): added p50 {m.get('added_p50_ms')} ms "
+              f"(95%: {m.get('added_p50_ci95_ms')}), p99 {m.get('added_p99_ms')} ms (95%: {m.get('added_p99_ci95_ms')})")
     for f in floor:
         print(f"floor at {f['rate']:g}/s: controller CPU {f['controller_cpu_ms_per_call']} ms per call, "
               f"p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms")
