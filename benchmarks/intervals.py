@@ -12,12 +12,17 @@ from __future__ import annotations
 import random
 
 
+def nearest_rank(ordered: list[float], q: float) -> float:
+    """The q-quantile of sorted, non-empty `ordered`: the nearest rank below,
+    the rule of every percentile the benchmarks report."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def pct(values: list[float], q: float) -> float | None:
-    """The q-quantile of `values` (the nearest rank below), to 0.1 ms."""
+    """The q-quantile of `values`, to 0.1 ms."""
     if not values:
         return None
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+    return round(nearest_rank(sorted(values), q), 1)
 
 
 def blocks(paths_and_delays: list[tuple[str, float | None]], size: int = 4) -> list[tuple[list, list]]:

@@ -23,6 +23,7 @@ import time  # noqa: E402
 import gevent  # noqa: E402
 from gevent.fileobject import FileObject  # noqa: E402
 
+from benchmarks.intervals import nearest_rank  # noqa: E402
 from controller.simulator import Caller, Simulator  # noqa: E402
 
 
@@ -32,7 +33,7 @@ def percentiles(values: list[float]) -> dict:
     v = sorted(values)
 
     def p(q):
-        return round(v[min(len(v) - 1, int(q * len(v)))], 3)
+        return round(nearest_rank(v, q), 3)
 
     return {"n": len(v), "p50": p(0.50), "p90": p(0.90), "p99": p(0.99), "max": round(v[-1], 3)}
 
