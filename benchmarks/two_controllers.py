@@ -14,21 +14,16 @@ monkey.patch_all()
 
 import json  # noqa: E402
 import logging  # noqa: E402
-import os  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
 import redis  # noqa: E402
 
+from benchmarks.run import cpu_seconds  # noqa: E402
 from controller.testing import RedisServer  # noqa: E402
 from tests.rig import Rig, wait  # noqa: E402
 
 CALLS, RATE = 600, 150.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
